@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the engine offers the plugin host (core/pipeline.c, core/ctl.c).
+ * Implemented by the engine in core/device.c and friends; the plugin host
+ * wraps these into the public service table of include/tinescale/plugin.h.
+ *
+ * Thread-safety: every function here may be called from any thread,
+ * including the data-path threads inside a hook, and never blocks for long
+ * (no DNS, no waiting on a handshake).
+ */
+#ifndef TS_HOSTAPI_H
+#define TS_HOSTAPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "endpoint.h"
+
+struct ts_device;
+
+/* A snapshot of one peer, for plugins and for `tinescale ctl status`. */
+struct ts_peer_info {
+	uint8_t public_key[32];
+	union ts_endpoint endpoint; /* sa_family 0 when unknown */
+	uint64_t rx_bytes, tx_bytes;
+	uint64_t last_handshake_ns; /* CLOCK_REALTIME ns, 0 = never */
+	bool has_session;           /* a current keypair usable for sending */
+};
+
+/* Send a datagram from the device's own UDP socket (bypasses every hook). */
+int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst,
+			    const uint8_t *buf, size_t len);
+/*
+ * Hand a datagram to WireGuard processing as if it had arrived from src
+ * (it does not pass the ciphertext_in hooks again).  Used by a relay plugin
+ * for frames it unwrapped asynchronously.
+ */
+int ts_device_inject_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			      const uint8_t *buf, size_t len);
+/* 0 and *out filled, or -ENOENT. */
+int ts_device_peer_info(struct ts_device *dev, const uint8_t public_key[32],
+			struct ts_peer_info *out);
+/* Calls cb for each peer in configuration order; stops on non-zero, returning it. */
+int ts_device_peer_foreach(struct ts_device *dev,
+			   int (*cb)(void *ctx, const struct ts_peer_info *peer), void *ctx);
+/* Roam the peer to ep, as if an authenticated packet had arrived from it. 0 or -ENOENT. */
+int ts_device_peer_set_endpoint(struct ts_device *dev, const uint8_t public_key[32],
+				const union ts_endpoint *ep);
+/* Which peer owns this receiver index (from a data/response/cookie message)? 0 or -ENOENT. */
+int ts_device_peer_by_index(struct ts_device *dev, uint32_t local_index,
+			    uint8_t public_key_out[32]);
+/* The device's UDP listen port (0 before it is bound) and interface name. */
+uint16_t ts_device_listen_port(struct ts_device *dev);
+const char *ts_device_ifname(struct ts_device *dev);
+/* Our static public key; false when no private key is configured. */
+bool ts_device_public_key(struct ts_device *dev, uint8_t out[32]);
+/* The engine part of `tinescale ctl IFNAME status`: interface and per-peer lines. */
+void ts_device_format_status(struct ts_device *dev, FILE *out);
+
+#endif
