@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# t_seed_ping: the seed's own scenario.  Two peers configured with the seed's
+# configs/peer1.ipc and configs/peer2.ipc (--ipc), outer 10.10.0.11/12 on a
+# veth pair, inner 10.0.0.1/2 via --address; ping both ways.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+P1=$TS_SRC/configs/peer1.ipc
+P2=$TS_SRC/configs/peer2.ipc
+[[ -r $P1 && -r $P2 ]] || fail "configs/peer1.ipc or configs/peer2.ipc missing in $TS_SRC"
+
+two_hosts
+IF_A=${PFX}p1
+IF_B=${PFX}p2
+IMPL=$TS_IMPL_A impl_start "$NS_A" "$IF_A" "$P1" --address 10.0.0.1/24
+IMPL=$TS_IMPL_B impl_start "$NS_B" "$IF_B" "$P2" --address 10.0.0.2/24
+
+# The seed's keys: peer1 must know peer2's public key and vice versa.
+k2=$(wg show "$IF_B" public-key)
+k1=$(wg show "$IF_A" public-key)
+wg show "$IF_A" peers | grep -qxF "$k2" || fail "peer1 does not list peer2's key $k2"
+wg show "$IF_B" peers | grep -qxF "$k1" || fail "peer2 does not list peer1's key $k1"
+
+ping_ok "$NS_A" 10.0.0.2 5
+ping_ok "$NS_B" 10.0.0.1 5
+wait_handshake "$NS_A" "$IF_A" "$k2"
+wait_handshake "$NS_B" "$IF_B" "$k1"
+# The seed asks for a keepalive of 15 s: it must be configured.
+[[ $(wg show "$IF_A" persistent-keepalive | awk '{print $2}') == 15 ]] ||
+	fail "peer1's persistent keepalive is not 15: $(wg show "$IF_A" persistent-keepalive)"
+impl_alive "$IF_A"
+impl_alive "$IF_B"
