@@ -424,3 +424,22 @@ tunnel_up() {
 	IMPL=$TS_IMPL_A impl_start "$NS_A" "$IF_A" "$CONFDIR/a.conf" --address 10.0.0.1/24
 	IMPL=$TS_IMPL_B impl_start "$NS_B" "$IF_B" "$CONFDIR/b.conf" --address 10.0.0.2/24
 }
+
+# capture_start NS IF NAME: dumpcap of UDP on IF into $LOGDIR/NAME.pcapng;
+# returns once capturing; PID in BG_PID (stop it with _stop_pid).
+capture_start() {
+	local ns=$1 ifn=$2 name=$3 i
+	bg "dumpcap-$name" ip netns exec "$ns" dumpcap -q -i "$ifn" -f udp -w "$LOGDIR/$name.pcapng"
+	for ((i = 0; i < 50; i++)); do
+		grep -q "File: " "$LOGDIR/dumpcap-$name.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "dumpcap on $ifn in $ns did not start: $(cat "$LOGDIR/dumpcap-$name.log")"
+}
+
+# wg_initiators NAME: source addresses of the handshake initiations in the
+# capture NAME, in order (tshark's WireGuard dissector, heuristics on).
+wg_initiators() {
+	tshark -r "$LOGDIR/$1.pcapng" -Y 'wg.type == 1' -T fields -e ip.src -e ipv6.src 2>/dev/null |
+		tr -d '\t'
+}

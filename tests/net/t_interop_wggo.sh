@@ -15,15 +15,11 @@ keypair a b
 
 # round N INITIATOR(a|b): start both daemons afresh, send first from INITIATOR.
 round() {
-	local n=$1 who=$2 ia=${PFX}a$1 ib=${PFX}b$1 cap=$LOGDIR/round$1.pcapng
+	local n=$1 who=$2 ia=${PFX}a$1 ib=${PFX}b$1
 	conf_ini "$CONFDIR/a.conf" a 51820 "$(pub b)" 10.0.0.2/32 10.10.0.12:51820 -
 	conf_ini "$CONFDIR/b.conf" b 51820 "$(pub a)" 10.0.0.1/32 10.10.0.11:51820 -
-	bg "dumpcap$n" ip netns exec "$NS_A" dumpcap -q -i "${PFX}o" -f udp -w "$cap"
-	local cap_pid=$BG_PID i
-	for ((i = 0; i < 50; i++)); do
-		grep -q "File: " "$LOGDIR/dumpcap$n.log" 2>/dev/null && break
-		sleep 0.1
-	done
+	capture_start "$NS_A" "${PFX}o" "round$n"
+	local cap_pid=$BG_PID
 	IMPL=$TS_IMPL_A impl_start "$NS_A" "$ia" "$CONFDIR/a.conf" --address 10.0.0.1/24
 	IMPL=$TS_IMPL_B impl_start "$NS_B" "$ib" "$CONFDIR/b.conf" --address 10.0.0.2/24
 	# Nothing may have been sent before the chosen initiator's first packet.
@@ -41,7 +37,7 @@ round() {
 	sleep 0.5
 	_stop_pid "$cap_pid"
 	local first
-	first=$(tshark -r "$cap" -Y 'wg.type == 1' -T fields -e ip.src 2>/dev/null | head -n1)
+	first=$(wg_initiators "round$n" | head -n1)
 	local want=10.10.0.11
 	[[ $who == b ]] && want=10.10.0.12
 	[[ $first == "$want" ]] ||
