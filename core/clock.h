@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define NSEC_PER_SEC 1000000000ULL
+#define NSEC_PER_SEC  1000000000ULL
 #define NSEC_PER_MSEC 1000000ULL
 
 /* CLOCK_BOOTTIME: keeps counting across suspend, like the kernel's jiffies. */

@@ -18,7 +18,7 @@ union ts_endpoint {
 };
 
 /* Longest text form: "[" v6 "%" scope "]:" port, NUL. */
-#define TS_ENDPOINT_STRLEN (INET6_ADDRSTRLEN + IF_NAMESIZE + 10)
+#define TS_ENDPOINT_STRLEN (INET6_ADDRSTRLEN + 16 + 10)
 
 static inline bool ts_endpoint_is_set(const union ts_endpoint *ep)
 {

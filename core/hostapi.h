@@ -26,12 +26,12 @@ struct ts_peer_info {
 	union ts_endpoint endpoint; /* sa_family 0 when unknown */
 	uint64_t rx_bytes, tx_bytes;
 	uint64_t last_handshake_ns; /* CLOCK_REALTIME ns, 0 = never */
-	bool has_session;           /* a current keypair usable for sending */
+	bool has_session;	    /* a current keypair usable for sending */
 };
 
 /* Send a datagram from the device's own UDP socket (bypasses every hook). */
-int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst,
-			    const uint8_t *buf, size_t len);
+int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
+			    size_t len);
 /*
  * Hand a datagram to WireGuard processing as if it had arrived from src
  * (it does not pass the ciphertext_in hooks again).  Used by a relay plugin

@@ -25,19 +25,19 @@ enum {
 #define noise_encrypted_len(plain_len) ((plain_len) + NOISE_AUTHTAG_LEN)
 
 /* Timers of the whitepaper, section 6; times in seconds. */
-#define REKEY_AFTER_MESSAGES (1ULL << 60)
-#define REJECT_AFTER_MESSAGES (UINT64_MAX - COUNTER_WINDOW_SIZE - 1)
-#define REKEY_TIMEOUT 5
-#define REKEY_TIMEOUT_JITTER_MAX_MS 333
-#define REKEY_AFTER_TIME 120
-#define REJECT_AFTER_TIME 180
-#define INITIATIONS_PER_SECOND 50
-#define MAX_PEERS_PER_DEVICE (1U << 20)
-#define KEEPALIVE_TIMEOUT 10
-#define MAX_TIMER_HANDSHAKES (90 / REKEY_TIMEOUT)
+#define REKEY_AFTER_MESSAGES	       (1ULL << 60)
+#define REJECT_AFTER_MESSAGES	       (UINT64_MAX - COUNTER_WINDOW_SIZE - 1)
+#define REKEY_TIMEOUT		       5
+#define REKEY_TIMEOUT_JITTER_MAX_MS    333
+#define REKEY_AFTER_TIME	       120
+#define REJECT_AFTER_TIME	       180
+#define INITIATIONS_PER_SECOND	       50
+#define MAX_PEERS_PER_DEVICE	       (1U << 20)
+#define KEEPALIVE_TIMEOUT	       10
+#define MAX_TIMER_HANDSHAKES	       (90 / REKEY_TIMEOUT)
 #define MAX_QUEUED_INCOMING_HANDSHAKES 4096
-#define MAX_STAGED_PACKETS 128
-#define MAX_QUEUED_PACKETS 1024
+#define MAX_STAGED_PACKETS	       128
+#define MAX_QUEUED_PACKETS	       1024
 
 /* Width of the sliding window of accepted receive counters. */
 #define COUNTER_WINDOW_SIZE 8192ULL
@@ -92,8 +92,7 @@ struct message_data {
 	uint8_t encrypted_data[];
 };
 
-#define message_data_len(plain_len) \
-	(noise_encrypted_len(plain_len) + sizeof(struct message_data))
+#define message_data_len(plain_len) (noise_encrypted_len(plain_len) + sizeof(struct message_data))
 
 enum {
 	MESSAGE_PADDING_MULTIPLE = 16,

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where the data path meets the plugin pipeline: the four hook points of
+ * DESIGN.md section 4, as the engine calls them.  Without a pipeline each
+ * call is one pointer test.
+ */
+#ifndef TS_HOOKS_H
+#define TS_HOOKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "endpoint.h"
+
+struct ts_device;
+struct ts_peer;
+
+enum ts_hook_point {
+	TS_HP_PLAINTEXT_OUT,
+	TS_HP_CIPHERTEXT_OUT,
+	TS_HP_CIPHERTEXT_IN,
+	TS_HP_PLAINTEXT_IN,
+};
+
+struct ts_hook_pkt {
+	uint8_t *data;
+	size_t len, headroom, tailroom;
+	union ts_endpoint *ep;	 /* destination (out) or source (in); NULL on plaintext hooks */
+	const uint8_t *peer_key; /* NULL when the peer is not known */
+};
+
+/* True: go on with (possibly rewritten) p.  False: dropped or stolen by a plugin. */
+bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hook_pkt *p);
+bool ts_hooks_active(struct ts_device *dev, enum ts_hook_point point);
+
+#endif

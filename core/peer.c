@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+/* Peer creation and teardown, keypair lifetime and rotation, staged packets. */
+#include "peer.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "device.h"
+#include "log.h"
+#include "timers.h"
+
+struct ts_peer *ts_peer_create(struct ts_device *dev, const uint8_t public_key[32])
+{
+	struct ts_peer *peer = calloc(1, sizeof(*peer));
+
+	if (!peer)
+		return NULL;
+	peer->dev = dev;
+	memcpy(peer->public_key, public_key, 32);
+	pthread_mutex_init(&peer->lock, NULL);
+	noise_handshake_init(&peer->handshake, &dev->identity, public_key, NULL);
+	cookie_maker_init(&peer->cookie_maker, public_key);
+	atomic_init(&peer->rx_bytes, 0);
+	atomic_init(&peer->tx_bytes, 0);
+	peer->created_seq = ++dev->peer_seq;
+	return peer;
+}
+
+static void drop_keypair(struct ts_peer *peer, struct ts_keypair **slot)
+{
+	struct ts_keypair *kp = *slot;
+
+	if (!kp)
+		return;
+	*slot = NULL;
+	/* No new lookups can find it once it is out of the index table. */
+	ts_index_remove(&peer->dev->index, kp->local_index);
+	ts_keypair_put(kp);
+}
+
+void ts_peer_clear_keys(struct ts_peer *peer)
+{
+	drop_keypair(peer, &peer->kp_previous);
+	drop_keypair(peer, &peer->kp_current);
+	drop_keypair(peer, &peer->kp_next);
+	if (peer->handshake_index_registered) {
+		ts_index_remove(&peer->dev->index, peer->handshake.local_index);
+		peer->handshake_index_registered = false;
+	}
+	noise_handshake_clear(&peer->handshake);
+}
+
+void ts_peer_free(struct ts_peer *peer)
+{
+	pthread_mutex_lock(&peer->lock);
+	ts_peer_clear_keys(peer);
+	ts_staged_clear(&peer->staged);
+	pthread_mutex_unlock(&peer->lock);
+	pthread_mutex_destroy(&peer->lock);
+	sodium_memzero(peer, sizeof(*peer));
+	free(peer);
+}
+
+struct ts_keypair *ts_keypair_create(struct ts_peer *peer, const struct noise_keys *keys)
+{
+	struct ts_keypair *kp = calloc(1, sizeof(*kp));
+
+	if (!kp)
+		return NULL;
+	atomic_init(&kp->refcount, 1);
+	kp->peer = peer;
+	memcpy(kp->sending_key, keys->sending, 32);
+	memcpy(kp->receiving_key, keys->receiving, 32);
+	atomic_init(&kp->sending_counter, 0);
+	atomic_init(&kp->sending_valid, true);
+	atomic_init(&kp->receiving_valid, true);
+	pthread_mutex_init(&kp->replay_lock, NULL);
+	replay_init(&kp->replay);
+	kp->local_index = keys->local_index;
+	kp->remote_index = keys->remote_index;
+	kp->is_initiator = keys->is_initiator;
+	kp->birthdate_ns = ts_now_ns();
+	return kp;
+}
+
+void ts_keypair_put(struct ts_keypair *kp)
+{
+	if (!kp)
+		return;
+	/* acq_rel: the last user's writes happen before the free. */
+	if (atomic_fetch_sub_explicit(&kp->refcount, 1, memory_order_acq_rel) != 1)
+		return;
+	pthread_mutex_destroy(&kp->replay_lock);
+	sodium_memzero(kp, sizeof(*kp));
+	free(kp);
+}
+
+void ts_peer_install_keypair(struct ts_peer *peer, struct ts_keypair *kp)
+{
+	if (kp->is_initiator) {
+		/*
+		 * The responder already holds this session: use it now.  A
+		 * pending next (from a simultaneous handshake) is superseded.
+		 */
+		if (peer->kp_next) {
+			drop_keypair(peer, &peer->kp_previous);
+			peer->kp_previous = peer->kp_next;
+			peer->kp_next = NULL;
+			drop_keypair(peer, &peer->kp_current);
+		} else {
+			drop_keypair(peer, &peer->kp_previous);
+			peer->kp_previous = peer->kp_current;
+		}
+		peer->kp_current = kp;
+	} else {
+		/*
+		 * Wait for the initiator's first packet before sending with it.
+		 * previous goes now: on promotion current takes its place.
+		 */
+		drop_keypair(peer, &peer->kp_next);
+		peer->kp_next = kp;
+		drop_keypair(peer, &peer->kp_previous);
+	}
+}
+
+bool ts_peer_received_with_keypair(struct ts_peer *peer, struct ts_keypair *kp)
+{
+	if (kp != peer->kp_next)
+		return false;
+	drop_keypair(peer, &peer->kp_previous);
+	peer->kp_previous = peer->kp_current;
+	peer->kp_current = peer->kp_next;
+	peer->kp_next = NULL;
+	return true;
+}
+
+void ts_peer_expire_current(struct ts_peer *peer)
+{
+	if (peer->kp_next)
+		atomic_store(&peer->kp_next->sending_valid, false);
+	if (peer->kp_current)
+		atomic_store(&peer->kp_current->sending_valid, false);
+}
+
+void ts_staged_push(struct ts_staged *q, const uint8_t *data, size_t len)
+{
+	unsigned slot;
+	uint8_t *copy;
+
+	if (len > UINT16_MAX)
+		return;
+	copy = malloc(len ? len : 1);
+	if (!copy)
+		return;
+	memcpy(copy, data, len);
+	if (q->count == MAX_STAGED_PACKETS) {
+		/* Full: the oldest packet goes, as the kernel does. */
+		free(q->data[q->head]);
+		q->head = (q->head + 1) % MAX_STAGED_PACKETS;
+		q->count--;
+	}
+	slot = (q->head + q->count) % MAX_STAGED_PACKETS;
+	q->data[slot] = copy;
+	q->len[slot] = (uint16_t)len;
+	q->count++;
+}
+
+void ts_staged_clear(struct ts_staged *q)
+{
+	while (q->count) {
+		free(q->data[q->head]);
+		q->data[q->head] = NULL;
+		q->head = (q->head + 1) % MAX_STAGED_PACKETS;
+		q->count--;
+	}
+	q->head = 0;
+}

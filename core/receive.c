@@ -1,0 +1,558 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The receiving side: the rx thread (UDP in batches -> ciphertext_in hooks ->
+ * data messages decrypted, replay-checked, source-checked against
+ * allowed-IPs -> plaintext_in hooks -> TUN), and the handshake thread that
+ * consumes initiations, responses and cookie replies queued by rx.
+ *
+ * Everything here parses attacker-controlled bytes: every length is checked
+ * against sizeof() of the wire structs before a field is read, and fields
+ * are copied out with memcpy (packet buffers are not aligned for them).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "device.h"
+#include "hooks.h"
+#include "log.h"
+#include "timers.h"
+
+static uint32_t read_le32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static uint64_t read_le64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+/* --- handshake messages: queued for the handshake thread ------------- */
+
+static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src, const uint8_t *buf,
+			    size_t len)
+{
+	struct ts_hs_item *item;
+
+	if (len > sizeof(item->data))
+		return;
+	pthread_mutex_lock(&dev->hs_lock);
+	if (dev->hs_count == MAX_QUEUED_INCOMING_HANDSHAKES) {
+		pthread_mutex_unlock(&dev->hs_lock);
+		atomic_fetch_add_explicit(&dev->hs_dropped, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_WARN, "handshake queue full, dropping from %s",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return;
+	}
+	item = &dev->hs_queue[(dev->hs_head + dev->hs_count) % MAX_QUEUED_INCOMING_HANDSHAKES];
+	item->src = *src;
+	item->len = (uint16_t)len;
+	memcpy(item->data, buf, len);
+	dev->hs_count++;
+	pthread_cond_signal(&dev->hs_cond);
+	pthread_mutex_unlock(&dev->hs_lock);
+}
+
+/* Peer lock held: the packet authenticated; follow the peer to where it came from. */
+static void update_endpoint(struct ts_peer *peer, const union ts_endpoint *src)
+{
+	if (ts_endpoint_equal(&peer->endpoint, src))
+		return;
+	if (ts_log_get_level() >= TS_LOG_INFO) {
+		char a[TS_ENDPOINT_STRLEN], b[TS_ENDPOINT_STRLEN];
+
+		ts_info("peer %u: endpoint %s -> %s", (unsigned)peer->created_seq,
+			ts_endpoint_str(&peer->endpoint, a), ts_endpoint_str(src, b));
+	}
+	peer->endpoint = *src;
+}
+
+static void consume_initiation(struct ts_device *dev, const union ts_endpoint *src,
+			       const struct message_handshake_initiation *msg)
+{
+	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_response) + TS_TAILROOM];
+	struct message_handshake_response resp;
+	struct noise_initiation_result r;
+	struct noise_keys keys;
+	struct ts_keypair *kp;
+	struct ts_peer *peer;
+	union ts_endpoint ep;
+	uint32_t index;
+
+	if (!noise_consume_initiation_decrypt(msg, &dev->identity, &r)) {
+		ts_log_ratelimited(TS_LOG_INFO, "invalid handshake initiation from %s",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		goto wipe;
+	}
+	peer = ts_device_lookup_peer(dev, r.remote_static);
+	if (!peer) {
+		ts_log_ratelimited(TS_LOG_INFO, "handshake initiation from %s: unknown peer",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		goto wipe;
+	}
+	pthread_mutex_lock(&peer->lock);
+	if (!noise_consume_initiation_accept(&peer->handshake, &r, ts_now_ns())) {
+		pthread_mutex_unlock(&peer->lock);
+		ts_log_ratelimited(TS_LOG_INFO,
+				   "peer %u: handshake initiation from %s replayed or too fast",
+				   (unsigned)peer->created_seq,
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		goto wipe;
+	}
+	ts_debug("peer %u: received handshake initiation", (unsigned)peer->created_seq);
+	atomic_fetch_add_explicit(&peer->rx_bytes, sizeof(*msg), memory_order_relaxed);
+	update_endpoint(peer, src);
+	ts_timers_any_authenticated_packet_received(peer);
+	ts_timers_any_authenticated_packet_traversal(peer);
+
+	if (peer->handshake_index_registered)
+		ts_index_remove(&dev->index, peer->handshake.local_index);
+	peer->handshake_index_registered = false;
+	index = ts_index_insert_handshake(&dev->index, peer);
+	if (!index || !noise_create_response(&resp, &peer->handshake, &dev->identity, index)) {
+		if (index)
+			ts_index_remove(&dev->index, index);
+		noise_handshake_clear(&peer->handshake);
+		pthread_mutex_unlock(&peer->lock);
+		goto wipe;
+	}
+	cookie_add_mac_to_packet(&resp, sizeof(resp), &peer->cookie_maker);
+	if (!noise_begin_session(&peer->handshake, &keys) ||
+	    !(kp = ts_keypair_create(peer, &keys))) {
+		ts_index_remove(&dev->index, index);
+		pthread_mutex_unlock(&peer->lock);
+		goto wipe;
+	}
+	ts_index_set_keypair(&dev->index, index, kp);
+	ts_peer_install_keypair(peer, kp);
+	ts_timers_session_derived(peer);
+	ts_timers_any_authenticated_packet_sent(peer);
+	ep = peer->endpoint;
+	pthread_mutex_unlock(&peer->lock);
+
+	ts_debug("peer %u: sending handshake response", (unsigned)peer->created_seq);
+	memcpy(buf + TS_HEADROOM, &resp, sizeof(resp));
+	ts_send_datagram_hooked(dev, peer, &ep, buf, TS_HEADROOM, sizeof(resp));
+	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(resp), memory_order_relaxed);
+wipe:
+	sodium_memzero(&keys, sizeof(keys));
+	sodium_memzero(&r, sizeof(r));
+}
+
+static void consume_response(struct ts_device *dev, const union ts_endpoint *src,
+			     const struct message_handshake_response *msg)
+{
+	struct noise_keys keys;
+	struct ts_keypair *kp;
+	struct ts_peer *peer;
+
+	peer = ts_index_lookup_peer(&dev->index, le32toh(msg->receiver_index), TS_INDEX_HANDSHAKE);
+	if (!peer) {
+		ts_log_ratelimited(TS_LOG_INFO, "handshake response from %s for no handshake",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return;
+	}
+	pthread_mutex_lock(&peer->lock);
+	if (!noise_consume_response(msg, &peer->handshake, &dev->identity)) {
+		pthread_mutex_unlock(&peer->lock);
+		ts_log_ratelimited(TS_LOG_INFO, "peer %u: invalid handshake response from %s",
+				   (unsigned)peer->created_seq,
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return;
+	}
+	ts_debug("peer %u: received handshake response", (unsigned)peer->created_seq);
+	atomic_fetch_add_explicit(&peer->rx_bytes, sizeof(*msg), memory_order_relaxed);
+	update_endpoint(peer, src);
+	if (!noise_begin_session(&peer->handshake, &keys) ||
+	    !(kp = ts_keypair_create(peer, &keys))) {
+		pthread_mutex_unlock(&peer->lock);
+		sodium_memzero(&keys, sizeof(keys));
+		return;
+	}
+	sodium_memzero(&keys, sizeof(keys));
+	/* The handshake's index now names the session. */
+	ts_index_set_keypair(&dev->index, kp->local_index, kp);
+	peer->handshake_index_registered = false;
+	ts_peer_install_keypair(peer, kp);
+	ts_timers_session_derived(peer);
+	ts_timers_handshake_complete(peer);
+	ts_timers_any_authenticated_packet_received(peer);
+	ts_timers_any_authenticated_packet_traversal(peer);
+	pthread_mutex_unlock(&peer->lock);
+
+	/* The responder can use the session only once it hears from us. */
+	pthread_mutex_lock(&peer->lock);
+	bool staged = peer->staged.count > 0;
+	pthread_mutex_unlock(&peer->lock);
+	if (staged)
+		ts_send_staged(peer);
+	else
+		ts_send_keepalive(peer);
+}
+
+static void consume_cookie(struct ts_device *dev, const union ts_endpoint *src,
+			   const struct message_handshake_cookie *msg)
+{
+	struct ts_peer *peer;
+	bool ok;
+
+	peer = ts_index_lookup_peer(&dev->index, le32toh(msg->receiver_index),
+				    TS_INDEX_HANDSHAKE | TS_INDEX_KEYPAIR);
+	if (!peer)
+		return;
+	pthread_mutex_lock(&peer->lock);
+	ok = cookie_message_consume(msg, &peer->cookie_maker);
+	pthread_mutex_unlock(&peer->lock);
+	if (ok)
+		ts_debug("peer %u: received cookie reply from %s", (unsigned)peer->created_seq,
+			 ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+	else
+		ts_log_ratelimited(TS_LOG_INFO, "invalid cookie reply from %s",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+}
+
+static bool under_load(struct ts_device *dev, uint64_t now)
+{
+	bool loaded;
+
+	pthread_mutex_lock(&dev->hs_lock);
+	/* Loaded while the queue is an eighth full, and for a second after. */
+	if (dev->hs_count >= MAX_QUEUED_INCOMING_HANDSHAKES / 8)
+		dev->last_under_load_ns = now;
+	loaded = dev->last_under_load_ns && now - dev->last_under_load_ns < NSEC_PER_SEC;
+	pthread_mutex_unlock(&dev->hs_lock);
+	return loaded;
+}
+
+static void process_handshake(struct ts_device *dev, const struct ts_hs_item *item)
+{
+	enum message_type type = message_determine_type(item->data, item->len);
+	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
+	enum cookie_mac_state mac;
+	bool loaded;
+
+	if (type == MESSAGE_HANDSHAKE_COOKIE) {
+		struct message_handshake_cookie msg;
+
+		memcpy(&msg, item->data, sizeof(msg));
+		consume_cookie(dev, &item->src, &msg);
+		return;
+	}
+	loaded = under_load(dev, ts_now_ns());
+	mac =
+	    cookie_validate_packet(&dev->cookie_checker, item->data, item->len, &item->src, loaded);
+	if (mac == INVALID_MAC) {
+		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "handshake with invalid mac1 from %s",
+				   ts_endpoint_str(&item->src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return;
+	}
+	if (loaded && mac != VALID_MAC_WITH_COOKIE) {
+		struct message_handshake_cookie reply;
+		uint32_t sender;
+
+		/* Under load, only sources that prove their address get work done. */
+		memcpy(&sender,
+		       item->data + offsetof(struct message_handshake_initiation, sender_index),
+		       sizeof(sender));
+		cookie_message_create(&reply, &dev->cookie_checker, item->data, item->len,
+				      le32toh(sender), &item->src);
+		memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
+		ts_send_datagram_hooked(dev, NULL, &item->src, buf, TS_HEADROOM, sizeof(reply));
+		return;
+	}
+	if (type == MESSAGE_HANDSHAKE_INITIATION) {
+		struct message_handshake_initiation msg;
+
+		memcpy(&msg, item->data, sizeof(msg));
+		consume_initiation(dev, &item->src, &msg);
+	} else if (type == MESSAGE_HANDSHAKE_RESPONSE) {
+		struct message_handshake_response msg;
+
+		memcpy(&msg, item->data, sizeof(msg));
+		consume_response(dev, &item->src, &msg);
+	}
+}
+
+void *ts_handshake_thread(void *arg)
+{
+	struct ts_device *dev = arg;
+	struct ts_hs_item item;
+
+	for (;;) {
+		pthread_mutex_lock(&dev->hs_lock);
+		while (!dev->hs_count && !atomic_load(&dev->stopping))
+			pthread_cond_wait(&dev->hs_cond, &dev->hs_lock);
+		if (atomic_load(&dev->stopping)) {
+			pthread_mutex_unlock(&dev->hs_lock);
+			break;
+		}
+		item = dev->hs_queue[dev->hs_head];
+		dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
+		dev->hs_count--;
+		pthread_mutex_unlock(&dev->hs_lock);
+
+		ts_device_read_lock(dev);
+		process_handshake(dev, &item);
+		ts_device_read_unlock(dev);
+	}
+	return NULL;
+}
+
+/* --- data messages --------------------------------------------------- */
+
+/*
+ * The length an IP header claims, and the inner source address; false if
+ * the plaintext is not a whole IPv4/IPv6 packet.
+ */
+static bool inner_packet(const uint8_t *p, size_t len, size_t *ip_len, int *family,
+			 const uint8_t **src)
+{
+	if (len >= 20 && (p[0] >> 4) == 4) {
+		size_t tot = ((size_t)p[2] << 8) | p[3];
+
+		if (tot < 20 || tot > len)
+			return false;
+		*ip_len = tot;
+		*family = AF_INET;
+		*src = p + 12;
+		return true;
+	}
+	if (len >= 40 && (p[0] >> 4) == 6) {
+		size_t tot = (((size_t)p[4] << 8) | p[5]) + 40;
+
+		if (tot > len)
+			return false;
+		*ip_len = tot;
+		*family = AF_INET6;
+		*src = p + 8;
+		return true;
+	}
+	return false;
+}
+
+static void receive_data(struct ts_device *dev, const union ts_endpoint *src, uint8_t *buf,
+			 size_t headroom, size_t len)
+{
+	uint8_t *msg = buf + headroom;
+	struct ts_keypair *kp;
+	struct ts_peer *peer;
+	uint64_t counter, now;
+	size_t plain_len = len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN, ip_len;
+	uint8_t *plain = msg + sizeof(struct message_data);
+	const uint8_t *inner_src;
+	bool accepted, rotated;
+	int family;
+
+	kp = ts_index_lookup_keypair(&dev->index, read_le32(msg + 4));
+	if (!kp) {
+		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
+		return;
+	}
+	counter = read_le64(msg + 8);
+	now = ts_now_ns();
+	if (!atomic_load_explicit(&kp->receiving_valid, memory_order_relaxed) ||
+	    now - kp->birthdate_ns >= ts_secs(REJECT_AFTER_TIME) ||
+	    counter >= REJECT_AFTER_MESSAGES) {
+		atomic_store(&kp->receiving_valid, false);
+		goto out;
+	}
+	if (!ts_aead_decrypt(plain, plain, len - sizeof(struct message_data), NULL, 0, counter,
+			     kp->receiving_key)) {
+		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "data packet from %s failed authentication",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		goto out;
+	}
+	pthread_mutex_lock(&kp->replay_lock);
+	accepted = replay_check(&kp->replay, counter, REJECT_AFTER_MESSAGES);
+	pthread_mutex_unlock(&kp->replay_lock);
+	if (!accepted) {
+		atomic_fetch_add_explicit(&dev->rx_replayed, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "replayed or too old packet (counter %llu) from %s",
+				   (unsigned long long)counter,
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		goto out;
+	}
+
+	peer = kp->peer;
+	pthread_mutex_lock(&peer->lock);
+	rotated = ts_peer_received_with_keypair(peer, kp);
+	if (rotated) {
+		/* The initiator used our response's session: it is complete. */
+		ts_timers_handshake_complete(peer);
+	}
+	update_endpoint(peer, src);
+	ts_timers_any_authenticated_packet_received(peer);
+	ts_timers_any_authenticated_packet_traversal(peer);
+	if (plain_len)
+		ts_timers_data_received(peer);
+	/* Rekey before the session we initiated is too old to receive on. */
+	if (peer->kp_current == kp && kp->is_initiator && !peer->timers.sent_lastminute_handshake &&
+	    now - kp->birthdate_ns >=
+		ts_secs(REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT)) {
+		peer->timers.sent_lastminute_handshake = true;
+		pthread_mutex_unlock(&peer->lock);
+		ts_send_handshake_initiation(peer, false);
+	} else {
+		pthread_mutex_unlock(&peer->lock);
+	}
+	atomic_fetch_add_explicit(&peer->rx_bytes, len, memory_order_relaxed);
+	if (rotated)
+		ts_send_staged(peer);
+
+	if (plain_len == 0) {
+		ts_debug("peer %u: received keepalive", (unsigned)peer->created_seq);
+		goto out;
+	}
+	if (!inner_packet(plain, plain_len, &ip_len, &family, &inner_src)) {
+		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "peer %u: decrypted packet is not IP",
+				   (unsigned)peer->created_seq);
+		goto out;
+	}
+	if (allowedips_lookup(&dev->allowedips, family, inner_src) != peer) {
+		atomic_fetch_add_explicit(&dev->rx_bad_source, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO,
+				   "peer %u: packet with a source outside its allowed IPs dropped",
+				   (unsigned)peer->created_seq);
+		goto out;
+	}
+	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_IN)) {
+		struct ts_hook_pkt p = {.data = plain,
+					.len = ip_len,
+					.headroom = (size_t)(plain - buf),
+					.tailroom = TS_TAILROOM,
+					.peer_key = peer->public_key};
+
+		if (!ts_hooks_run(dev, TS_HP_PLAINTEXT_IN, &p))
+			goto out;
+		plain = p.data;
+		ip_len = p.len;
+	}
+	if (write(dev->tun_fd, plain, ip_len) < 0)
+		ts_log_ratelimited(TS_LOG_WARN, "tun write: %s", strerror(errno));
+out:
+	ts_keypair_put(kp);
+}
+
+void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src, uint8_t *buf,
+			 size_t headroom, size_t len)
+{
+	switch (message_determine_type(buf + headroom, len)) {
+	case MESSAGE_DATA:
+		receive_data(dev, src, buf, headroom, len);
+		break;
+	case MESSAGE_HANDSHAKE_INITIATION:
+	case MESSAGE_HANDSHAKE_RESPONSE:
+	case MESSAGE_HANDSHAKE_COOKIE:
+		queue_handshake(dev, src, buf + headroom, len);
+		break;
+	default:
+		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_DEBUG,
+				   "dropping %zu-byte datagram from %s: not WireGuard", len,
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		break;
+	}
+}
+
+/* --- the rx thread --------------------------------------------------- */
+
+struct rx_slot {
+	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
+};
+
+static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, struct mmsghdr *msgs,
+		      struct iovec *iov, union ts_endpoint *src)
+{
+	int n;
+
+	for (unsigned i = 0; i < TS_BATCH; i++) {
+		iov[i].iov_base = slots[i].buf + TS_HEADROOM;
+		iov[i].iov_len = TS_MAX_PACKET;
+		memset(&msgs[i], 0, sizeof(msgs[i]));
+		msgs[i].msg_hdr.msg_name = &src[i];
+		msgs[i].msg_hdr.msg_namelen = sizeof(src[i]);
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(fd, msgs, TS_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	ts_device_read_lock(dev);
+	for (int i = 0; i < n; i++) {
+		size_t len = msgs[i].msg_len, headroom = TS_HEADROOM;
+
+		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			continue;
+		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_IN)) {
+			struct ts_hook_pkt p = {.data = slots[i].buf + headroom,
+						.len = len,
+						.headroom = headroom,
+						.tailroom = TS_TAILROOM,
+						.ep = &src[i]};
+
+			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_IN, &p))
+				continue;
+			headroom = (size_t)(p.data - slots[i].buf);
+			len = p.len;
+		}
+		ts_receive_datagram(dev, &src[i], slots[i].buf, headroom, len);
+	}
+	ts_device_read_unlock(dev);
+}
+
+void *ts_rx_thread(void *arg)
+{
+	struct ts_device *dev = arg;
+	struct rx_slot *slots = calloc(TS_BATCH, sizeof(*slots));
+	struct mmsghdr *msgs = calloc(TS_BATCH, sizeof(*msgs));
+	struct iovec *iov = calloc(TS_BATCH, sizeof(*iov));
+	union ts_endpoint *src = calloc(TS_BATCH, sizeof(*src));
+
+	if (!slots || !msgs || !iov || !src) {
+		ts_err("rx: out of memory");
+		goto out;
+	}
+	while (!atomic_load(&dev->stopping)) {
+		struct pollfd pfd[3] = {{.fd = dev->udp4, .events = POLLIN},
+					{.fd = dev->udp6, .events = POLLIN},
+					{.fd = dev->wake_fd, .events = POLLIN}};
+
+		if (poll(pfd, 3, -1) < 0 && errno != EINTR) {
+			ts_err("rx: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[2].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(dev->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				ts_debug("rx: wake read: %s", strerror(errno));
+		}
+		if (pfd[0].revents & POLLIN)
+			rx_socket(dev, dev->udp4, slots, msgs, iov, src);
+		if (pfd[1].revents & POLLIN)
+			rx_socket(dev, dev->udp6, slots, msgs, iov, src);
+	}
+out:
+	free(slots);
+	free(msgs);
+	free(iov);
+	free(src);
+	return NULL;
+}

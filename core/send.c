@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The sending side: the tx thread (TUN -> allowed-IPs -> encrypt -> UDP, in
+ * batches), handshake initiations and responses, keepalives, and the one
+ * place every datagram leaves through (the ciphertext_out hooks, then the
+ * socket).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "crypto.h"
+#include "device.h"
+#include "hooks.h"
+#include "log.h"
+#include "timers.h"
+
+int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
+		  size_t len)
+{
+	int fd = dst->sa.sa_family == AF_INET6 ? dev->udp6 : dev->udp4;
+
+	if (fd < 0 || !ts_endpoint_is_set(dst))
+		return -EAFNOSUPPORT;
+	if (sendto(fd, buf, len, MSG_DONTWAIT, &dst->sa, ts_endpoint_len(dst)) < 0)
+		return -errno;
+	return 0;
+}
+
+int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
+			    const union ts_endpoint *dst, uint8_t *buf, size_t headroom, size_t len)
+{
+	union ts_endpoint ep = *dst;
+	struct ts_hook_pkt p = {
+	    .data = buf + headroom,
+	    .len = len,
+	    .headroom = headroom,
+	    .tailroom = TS_TAILROOM,
+	    .ep = &ep,
+	    .peer_key = peer ? peer->public_key : NULL,
+	};
+	int ret;
+
+	if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
+		return 0;
+	ret = ts_udp_sendto(dev, &ep, p.data, p.len);
+	if (ret < 0)
+		ts_log_ratelimited(TS_LOG_DEBUG, "send to %s failed: %s",
+				   ts_endpoint_str(&ep, (char[TS_ENDPOINT_STRLEN]){0}),
+				   strerror(-ret));
+	return ret;
+}
+
+/* Peer lock held.  A current keypair still good for sending, or NULL. */
+static struct ts_keypair *usable_keypair(struct ts_peer *peer, uint64_t now)
+{
+	struct ts_keypair *kp = peer->kp_current;
+
+	if (!kp || !atomic_load_explicit(&kp->sending_valid, memory_order_relaxed))
+		return NULL;
+	if (now - kp->birthdate_ns >= ts_secs(REJECT_AFTER_TIME) ||
+	    atomic_load_explicit(&kp->sending_counter, memory_order_relaxed) >=
+		REJECT_AFTER_MESSAGES) {
+		atomic_store(&kp->sending_valid, false);
+		return NULL;
+	}
+	return kp;
+}
+
+/* Peer lock held: does the session want a fresh handshake soon (we initiated it)? */
+static bool wants_rekey(const struct ts_keypair *kp, uint64_t now)
+{
+	return atomic_load_explicit(&kp->sending_counter, memory_order_relaxed) >
+		   REKEY_AFTER_MESSAGES ||
+	       (kp->is_initiator && now - kp->birthdate_ns >= ts_secs(REKEY_AFTER_TIME));
+}
+
+/*
+ * Turn the plaintext at buf[headroom..+len] into a data message in place,
+ * starting sizeof(struct message_data) before it.  Needs that much headroom
+ * and MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN of tailroom.
+ */
+static size_t seal(struct ts_keypair *kp, uint64_t counter, uint8_t *buf, size_t headroom,
+		   size_t len, int mtu)
+{
+	struct message_data hdr;
+	uint8_t *plain = buf + headroom;
+	size_t padded =
+	    (len + MESSAGE_PADDING_MULTIPLE - 1) & ~(size_t)(MESSAGE_PADDING_MULTIPLE - 1);
+
+	/* Pad up to the next multiple of 16, but never beyond the MTU. */
+	if (mtu > 0 && padded > (size_t)mtu)
+		padded = len > (size_t)mtu ? len : (size_t)mtu;
+	memset(plain + len, 0, padded - len);
+	hdr.header.type = htole32(MESSAGE_DATA);
+	hdr.key_idx = htole32(kp->remote_index);
+	hdr.counter = htole64(counter);
+	memcpy(plain - sizeof(hdr), &hdr, sizeof(hdr));
+	ts_aead_encrypt(plain, plain, padded, NULL, 0, counter, kp->sending_key);
+	return sizeof(hdr) + padded + NOISE_AUTHTAG_LEN;
+}
+
+enum prep_result { PREP_SEND, PREP_STAGED, PREP_DROP };
+
+/*
+ * Peer lock NOT held.  Encrypt a plaintext packet for peer in place (the
+ * message starts at buf + headroom - sizeof(struct message_data)), or stage it
+ * and ask for a handshake.
+ */
+static enum prep_result prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
+				size_t *msg_len, union ts_endpoint *ep, bool *need_handshake)
+{
+	struct ts_device *dev = peer->dev;
+	struct ts_keypair *kp;
+	uint64_t now = ts_now_ns(), counter;
+
+	pthread_mutex_lock(&peer->lock);
+	kp = usable_keypair(peer, now);
+	if (!kp || !ts_endpoint_is_set(&peer->endpoint)) {
+		ts_staged_push(&peer->staged, buf + headroom, len);
+		pthread_mutex_unlock(&peer->lock);
+		*need_handshake = true;
+		return PREP_STAGED;
+	}
+	counter = atomic_fetch_add_explicit(&kp->sending_counter, 1, memory_order_relaxed);
+	if (counter >= REJECT_AFTER_MESSAGES) {
+		atomic_store(&kp->sending_valid, false);
+		ts_staged_push(&peer->staged, buf + headroom, len);
+		pthread_mutex_unlock(&peer->lock);
+		*need_handshake = true;
+		return PREP_STAGED;
+	}
+	if (wants_rekey(kp, now))
+		*need_handshake = true;
+	*ep = peer->endpoint;
+	ts_keypair_get(kp);
+	if (len)
+		ts_timers_data_sent(peer);
+	ts_timers_any_authenticated_packet_sent(peer);
+	ts_timers_any_authenticated_packet_traversal(peer);
+	pthread_mutex_unlock(&peer->lock);
+
+	*msg_len = seal(kp, counter, buf, headroom, len, dev->mtu);
+	ts_keypair_put(kp);
+	atomic_fetch_add_explicit(&peer->tx_bytes, *msg_len, memory_order_relaxed);
+	return PREP_SEND;
+}
+
+void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len)
+{
+	union ts_endpoint ep;
+	bool need_handshake = false;
+	size_t msg_len;
+
+	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &need_handshake) == PREP_SEND)
+		ts_send_datagram_hooked(peer->dev, peer, &ep, buf,
+					headroom - sizeof(struct message_data), msg_len);
+	if (need_handshake)
+		ts_send_handshake_initiation(peer, false);
+}
+
+void ts_send_keepalive(struct ts_peer *peer)
+{
+	uint8_t buf[TS_HEADROOM + MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN + TS_TAILROOM];
+	bool has_session;
+
+	pthread_mutex_lock(&peer->lock);
+	has_session = usable_keypair(peer, ts_now_ns()) != NULL;
+	pthread_mutex_unlock(&peer->lock);
+	/* Without a session a keepalive would only be staged: start one instead. */
+	if (!has_session) {
+		ts_send_handshake_initiation(peer, false);
+		return;
+	}
+	ts_send_packet(peer, buf, TS_HEADROOM, 0);
+}
+
+/* Peer lock NOT held: send what waited for a session, or a keepalive to confirm it. */
+void ts_send_staged(struct ts_peer *peer)
+{
+	static _Thread_local uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
+	struct ts_staged q;
+	unsigned i;
+
+	pthread_mutex_lock(&peer->lock);
+	q = peer->staged;
+	memset(&peer->staged, 0, sizeof(peer->staged));
+	pthread_mutex_unlock(&peer->lock);
+
+	for (i = 0; i < q.count; i++) {
+		unsigned slot = (q.head + i) % MAX_STAGED_PACKETS;
+
+		memcpy(buf + TS_HEADROOM, q.data[slot], q.len[slot]);
+		ts_send_packet(peer, buf, TS_HEADROOM, q.len[slot]);
+	}
+	ts_staged_clear(&q);
+}
+
+void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
+{
+	struct ts_device *dev = peer->dev;
+	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_initiation) + TS_TAILROOM];
+	struct message_handshake_initiation msg;
+	union ts_endpoint ep;
+	uint64_t now = ts_now_ns();
+	uint32_t index;
+
+	pthread_mutex_lock(&peer->lock);
+	if (!is_retry && peer->last_sent_handshake_ns &&
+	    now - peer->last_sent_handshake_ns < ts_secs(REKEY_TIMEOUT))
+		goto out; /* one initiation per REKEY_TIMEOUT unless the timer retries */
+	if (!dev->identity.has_identity || !ts_endpoint_is_set(&peer->endpoint))
+		goto out;
+	if (!is_retry)
+		peer->timers.handshake_attempts = 0;
+	peer->last_sent_handshake_ns = now;
+	if (peer->handshake_index_registered)
+		ts_index_remove(&dev->index, peer->handshake.local_index);
+	peer->handshake_index_registered = false;
+	index = ts_index_insert_handshake(&dev->index, peer);
+	if (!index)
+		goto out;
+	peer->handshake_index_registered = true;
+	if (!noise_create_initiation(&msg, &peer->handshake, &dev->identity, index)) {
+		ts_index_remove(&dev->index, index);
+		peer->handshake_index_registered = false;
+		goto out;
+	}
+	cookie_add_mac_to_packet(&msg, sizeof(msg), &peer->cookie_maker);
+	ts_timers_any_authenticated_packet_traversal(peer);
+	ts_timers_any_authenticated_packet_sent(peer);
+	ts_timers_handshake_initiated(peer);
+	ep = peer->endpoint;
+	pthread_mutex_unlock(&peer->lock);
+
+	ts_debug("peer %u: sending handshake initiation", (unsigned)peer->created_seq);
+	memcpy(buf + TS_HEADROOM, &msg, sizeof(msg));
+	ts_send_datagram_hooked(dev, peer, &ep, buf, TS_HEADROOM, sizeof(msg));
+	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(msg), memory_order_relaxed);
+	return;
+out:
+	pthread_mutex_unlock(&peer->lock);
+}
+
+/* --- the tx thread ---------------------------------------------------- */
+
+struct tx_slot {
+	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
+};
+
+struct tx_batch {
+	struct mmsghdr msgs[TS_BATCH];
+	struct iovec iov[TS_BATCH];
+	union ts_endpoint dst[TS_BATCH];
+	unsigned n;
+};
+
+static void batch_flush(struct ts_device *dev, struct tx_batch *b, int fd)
+{
+	unsigned sent = 0;
+
+	while (sent < b->n) {
+		int r = sendmmsg(fd, b->msgs + sent, b->n - sent, 0);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/*
+			 * One bad destination (unreachable, EPERM from a
+			 * firewall) must not take the rest of the batch with it.
+			 */
+			ts_log_ratelimited(TS_LOG_DEBUG, "sendmmsg: %s", strerror(errno));
+			sent++;
+			continue;
+		}
+		sent += (unsigned)r;
+	}
+	b->n = 0;
+}
+
+static void batch_add(struct tx_batch *b, const union ts_endpoint *dst, uint8_t *data, size_t len)
+{
+	unsigned i = b->n++;
+
+	b->dst[i] = *dst;
+	b->iov[i].iov_base = data;
+	b->iov[i].iov_len = len;
+	memset(&b->msgs[i], 0, sizeof(b->msgs[i]));
+	b->msgs[i].msg_hdr.msg_name = &b->dst[i].sa;
+	b->msgs[i].msg_hdr.msg_namelen = ts_endpoint_len(&b->dst[i]);
+	b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+	b->msgs[i].msg_hdr.msg_iovlen = 1;
+}
+
+/* The destination address of an IP packet, or false if it is not one. */
+static bool packet_destination(const uint8_t *pkt, size_t len, int *family, const uint8_t **addr)
+{
+	if (len >= 20 && (pkt[0] >> 4) == 4) {
+		*family = AF_INET;
+		*addr = pkt + 16;
+		return true;
+	}
+	if (len >= 40 && (pkt[0] >> 4) == 6) {
+		*family = AF_INET6;
+		*addr = pkt + 24;
+		return true;
+	}
+	return false;
+}
+
+static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_batch *b4,
+		   struct tx_batch *b6, struct ts_peer **hs_peers, unsigned *n_hs)
+{
+	union ts_endpoint ep;
+	struct ts_peer *peer;
+	const uint8_t *dst;
+	bool need_handshake = false;
+	size_t headroom = TS_HEADROOM, msg_len;
+	int family;
+
+	if (!packet_destination(buf + headroom, len, &family, &dst)) {
+		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
+		return;
+	}
+	peer = allowedips_lookup(&dev->allowedips, family, dst);
+	if (!peer) {
+		atomic_fetch_add_explicit(&dev->tx_no_route, 1, memory_order_relaxed);
+		return;
+	}
+	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_OUT)) {
+		struct ts_hook_pkt p = {.data = buf + headroom,
+					.len = len,
+					.headroom = headroom,
+					.tailroom = TS_TAILROOM,
+					.peer_key = peer->public_key};
+
+		if (!ts_hooks_run(dev, TS_HP_PLAINTEXT_OUT, &p))
+			return;
+		if (p.headroom < sizeof(struct message_data) ||
+		    p.tailroom < MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN)
+			return;
+		headroom = p.headroom;
+		len = p.len;
+	}
+	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &need_handshake) == PREP_SEND) {
+		uint8_t *msg = buf + headroom - sizeof(struct message_data);
+		struct tx_batch *b;
+
+		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_OUT)) {
+			struct ts_hook_pkt p = {.data = msg,
+						.len = msg_len,
+						.headroom = headroom - sizeof(struct message_data),
+						.tailroom = TS_TAILROOM,
+						.ep = &ep,
+						.peer_key = peer->public_key};
+
+			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
+				goto out;
+			msg = p.data;
+			msg_len = p.len;
+		}
+		b = ep.sa.sa_family == AF_INET6 ? b6 : b4;
+		if ((b == b6 ? dev->udp6 : dev->udp4) >= 0)
+			batch_add(b, &ep, msg, msg_len);
+	}
+out:
+	if (need_handshake && *n_hs < TS_BATCH) {
+		for (unsigned i = 0; i < *n_hs; i++)
+			if (hs_peers[i] == peer)
+				return;
+		hs_peers[(*n_hs)++] = peer;
+	}
+}
+
+void *ts_tx_thread(void *arg)
+{
+	struct ts_device *dev = arg;
+	struct tx_slot *slots = calloc(TS_BATCH, sizeof(*slots));
+	struct tx_batch *b4 = calloc(1, sizeof(*b4)), *b6 = calloc(1, sizeof(*b6));
+	struct ts_peer *hs_peers[TS_BATCH];
+
+	if (!slots || !b4 || !b6) {
+		ts_err("tx: out of memory");
+		goto out;
+	}
+	while (!atomic_load(&dev->stopping)) {
+		struct pollfd pfd[2] = {{.fd = dev->tun_fd, .events = POLLIN},
+					{.fd = dev->wake_fd, .events = POLLIN}};
+		unsigned n = 0, n_hs = 0;
+		ssize_t len;
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
+			ts_err("tx: poll: %s", strerror(errno));
+			break;
+		}
+		if (atomic_load(&dev->stopping))
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			ts_info("TUN device %s is gone", dev->ifname);
+			goto gone;
+		}
+		ts_device_read_lock(dev);
+		while (n < TS_BATCH) {
+			len = read(dev->tun_fd, slots[n].buf + TS_HEADROOM, TS_MAX_PACKET);
+			if (len < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				if (errno == EBADFD || errno == EIO || errno == ENXIO ||
+				    errno == ENODEV) {
+					ts_device_read_unlock(dev);
+					ts_info("TUN device %s is gone (%s)", dev->ifname,
+						strerror(errno));
+					goto gone;
+				}
+				ts_log_ratelimited(TS_LOG_WARN, "tun read: %s", strerror(errno));
+				break;
+			}
+			tx_one(dev, slots[n].buf, (size_t)len, b4, b6, hs_peers, &n_hs);
+			n++;
+		}
+		if (b4->n)
+			batch_flush(dev, b4, dev->udp4);
+		if (b6->n)
+			batch_flush(dev, b6, dev->udp6);
+		for (unsigned i = 0; i < n_hs; i++)
+			ts_send_handshake_initiation(hs_peers[i], false);
+		ts_device_read_unlock(dev);
+	}
+	goto out;
+gone : {
+	uint64_t one = 1;
+
+	if (write(dev->stop_fd, &one, sizeof(one)) < 0)
+		ts_err("tx: cannot signal stop: %s", strerror(errno));
+}
+out:
+	free(slots);
+	free(b4);
+	free(b6);
+	return NULL;
+}

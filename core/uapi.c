@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The UAPI socket server: one thread, one client at a time (as `wg` uses
+ * it), requests parsed whole before anything is applied, so a bad request
+ * changes nothing.  A slow client cannot hold the socket forever: reads
+ * time out.
+ */
+#include "uapi.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "device.h"
+#include "log.h"
+
+#define UAPI_MAX_REQUEST (64U << 20)
+
+struct ts_uapi {
+	struct ts_device *dev;
+	int listen_fd;
+	int stop_fd;
+	pthread_t thread;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int reply_errno(int fd, int err)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "errno=%d\n\n", err);
+
+	return write_all(fd, line, (size_t)n);
+}
+
+static int handle_get(struct ts_uapi *u, int fd)
+{
+	struct ts_config cfg;
+	size_t len = 0;
+	char *text;
+	int ret;
+
+	ret = ts_device_snapshot(u->dev, &cfg);
+	if (ret < 0)
+		return reply_errno(fd, -ret);
+	text = ts_config_format_uapi(&cfg, &len);
+	ts_config_free(&cfg);
+	if (!text)
+		return reply_errno(fd, ENOMEM);
+	ret = write_all(fd, text, len);
+	ts_config_free_text(text, len);
+	if (ret < 0)
+		return ret;
+	return reply_errno(fd, 0);
+}
+
+static int handle_set(struct ts_uapi *u, int fd, const char *body, size_t len)
+{
+	struct ts_config cfg;
+	char err[256] = "";
+	int ret;
+
+	ret = ts_config_parse_uapi(body, len, 0, &cfg, err, sizeof(err));
+	if (ret == 0) {
+		ret = ts_device_apply(u->dev, &cfg, err, sizeof(err));
+		ts_config_free(&cfg);
+	}
+	if (ret < 0) {
+		ts_warn("UAPI set rejected: %s", err[0] ? err : strerror(-ret));
+		return reply_errno(fd, -ret);
+	}
+	ts_debug("UAPI set applied");
+	return reply_errno(fd, 0);
+}
+
+/* Find the end of a request: a blank line.  Returns its offset or -1. */
+static ssize_t request_end(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			return (ssize_t)i;
+	if (len == 1 && buf[0] == '\n')
+		return 0;
+	return -1;
+}
+
+static void serve_client(struct ts_uapi *u, int fd)
+{
+	struct timeval tv = {.tv_sec = 5};
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (buf) {
+		ssize_t end, n;
+
+		/* Serve every complete request already buffered. */
+		while ((end = request_end(buf, len)) >= 0) {
+			size_t req = (size_t)end + 2 > len ? len : (size_t)end + 2;
+			int ret;
+
+			if (strncmp(buf, "get=1\n", 6) == 0 && end == 5)
+				ret = handle_get(u, fd);
+			else if (strncmp(buf, "set=1\n", 6) == 0)
+				ret = handle_set(u, fd, buf + 6, (size_t)end + 1 - 6);
+			else if (strncmp(buf, "set=1", 5) == 0 && end == 5)
+				ret = handle_set(u, fd, "", 0);
+			else {
+				ts_log_ratelimited(TS_LOG_WARN, "UAPI: unknown request");
+				ret = reply_errno(fd, EINVAL);
+			}
+			sodium_memzero(buf, req);
+			memmove(buf, buf + req, len - req);
+			len -= req;
+			if (ret < 0)
+				goto out;
+		}
+		if (len == cap) {
+			char *bigger;
+
+			if (cap >= UAPI_MAX_REQUEST) {
+				reply_errno(fd, E2BIG);
+				goto out;
+			}
+			bigger = realloc(buf, cap * 2);
+			if (!bigger)
+				goto out;
+			buf = bigger;
+			cap *= 2;
+		}
+		n = recv(fd, buf + len, cap - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+out:
+	if (buf) {
+		sodium_memzero(buf, cap);
+		free(buf);
+	}
+}
+
+static void *uapi_thread(void *arg)
+{
+	struct ts_uapi *u = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = u->listen_fd, .events = POLLIN},
+					{.fd = u->stop_fd, .events = POLLIN}};
+		int fd;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ts_err("uapi: poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		fd = accept4(u->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve_client(u, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Shared by the UAPI and the ctl socket: a 0600 unix socket, stale ones removed. */
+static int listen_unix(const char *dir, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	mode_t old;
+	int fd, probe;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* A socket that still answers belongs to a running instance. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		if (connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(probe);
+			snprintf(err, errlen, "%s is in use: is another instance running?", path);
+			return -EADDRINUSE;
+		}
+		close(probe);
+	}
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0077);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(fd, 16) < 0) {
+		int e = errno;
+
+		umask(old);
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	umask(old);
+	return fd;
+}
+
+int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
+{
+	struct ts_uapi *u = calloc(1, sizeof(*u));
+	int ret;
+
+	if (!u)
+		return -ENOMEM;
+	u->dev = dev;
+	snprintf(u->path, sizeof(u->path), "%s/%s.sock", TS_UAPI_DIR, dev->ifname);
+	u->listen_fd = listen_unix(TS_UAPI_DIR, u->path, err, errlen);
+	if (u->listen_fd < 0) {
+		ret = u->listen_fd;
+		free(u);
+		return ret;
+	}
+	u->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (u->stop_fd < 0 || (ret = pthread_create(&u->thread, NULL, uapi_thread, u)) != 0) {
+		snprintf(err, errlen, "cannot start the UAPI thread");
+		close(u->listen_fd);
+		unlink(u->path);
+		if (u->stop_fd >= 0)
+			close(u->stop_fd);
+		free(u);
+		return -EAGAIN;
+	}
+	*out = u;
+	return 0;
+}
+
+void ts_uapi_stop(struct ts_uapi *u)
+{
+	uint64_t one = 1;
+
+	if (!u)
+		return;
+	if (write(u->stop_fd, &one, sizeof(one)) < 0)
+		ts_warn("uapi: cannot signal stop: %s", strerror(errno));
+	pthread_join(u->thread, NULL);
+	close(u->listen_fd);
+	close(u->stop_fd);
+	unlink(u->path);
+	free(u);
+}

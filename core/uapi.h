@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cross-platform configuration socket (/var/run/wireguard/IFNAME.sock)
+ * that the stock `wg` tool and wg-quick speak: get=1 and set=1 requests,
+ * answered with errno=N.
+ */
+#ifndef TS_UAPI_H
+#define TS_UAPI_H
+
+#include <stddef.h>
+
+struct ts_device;
+struct ts_uapi;
+
+#define TS_UAPI_DIR "/var/run/wireguard"
+
+int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen);
+/* Stops serving and removes the socket file. */
+void ts_uapi_stop(struct ts_uapi *u);
+
+#endif
