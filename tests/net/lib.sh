@@ -230,7 +230,7 @@ impl_start() {
 	local ns=$1 ifn=$2 conf=$3 impl=${IMPL:-tinescale}
 	shift 3
 	local -a addrs=() extra=()
-	local mtu= a i
+	local mtu="" a i
 	while (($#)); do
 		case $1 in
 		--address) addrs+=("$2"); shift 2 ;;
@@ -425,11 +425,12 @@ tunnel_up() {
 	IMPL=$TS_IMPL_B impl_start "$NS_B" "$IF_B" "$CONFDIR/b.conf" --address 10.0.0.2/24
 }
 
-# capture_start NS IF NAME: dumpcap of UDP on IF into $LOGDIR/NAME.pcapng;
-# returns once capturing; PID in BG_PID (stop it with _stop_pid).
+# capture_start NS IF NAME [FILTER]: dumpcap (default filter: udp) on IF into
+# $LOGDIR/NAME.pcapng; returns once capturing; PID in BG_PID (stop it with
+# _stop_pid).
 capture_start() {
-	local ns=$1 ifn=$2 name=$3 i
-	bg "dumpcap-$name" ip netns exec "$ns" dumpcap -q -i "$ifn" -f udp -w "$LOGDIR/$name.pcapng"
+	local ns=$1 ifn=$2 name=$3 filter=${4:-udp} i
+	bg "dumpcap-$name" ip netns exec "$ns" dumpcap -q -i "$ifn" -f "$filter" -w "$LOGDIR/$name.pcapng"
 	for ((i = 0; i < 50; i++)); do
 		grep -q "File: " "$LOGDIR/dumpcap-$name.log" 2>/dev/null && return 0
 		sleep 0.1

@@ -26,7 +26,7 @@ NEED=$((1 + (DURATION - 2) / REKEY_AFTER))
 MAX_LOST=${TS_REKEY_MAX_LOST:-0}
 log "scale $SCALE: REKEY_AFTER_TIME ${REKEY_AFTER}s, REJECT_AFTER_TIME ${REJECT_AFTER}s, ping ${DURATION}s, expect >= $NEED handshakes"
 
-tunnel_up
+tunnel_up -
 PA=$(pub a)
 PB=$(pub b)
 

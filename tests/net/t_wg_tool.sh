@@ -8,7 +8,7 @@
 require_root
 : "${TS_IMPL_C:=$TS_IMPL_B}"
 
-tunnel_up
+tunnel_up -
 NS_C=$PFX-c
 IF_C=${PFX}wc
 ns_create "$NS_C"
