@@ -248,8 +248,14 @@ static struct allowedips_owner *owner_get(struct allowedips *t, const void *peer
 		(void)owners_resize(t, t->owners_size * 2);
 	}
 	o = zalloc(sizeof(*o));
-	if (!o)
+	if (!o) {
+		if (!t->owners_count) { /* keep "no owners, no table" */
+			free(t->owners);
+			t->owners = NULL;
+			t->owners_size = 0;
+		}
 		return NULL;
+	}
 	o->peer = peer;
 	b = owner_bucket(peer, t->owners_size);
 	o->hash_next = t->owners[b];
