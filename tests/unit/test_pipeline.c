@@ -1,0 +1,846 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit test of the plugin host (core/pipeline.c, core/rcu.c, core/ctl.c)
+ * with the test plugins of tests/plugins and a fake device: this file
+ * defines the core/hostapi.h functions itself, so the host is tested
+ * without the engine (the real engine is covered by the network tests).
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "hostapi.h"
+#include "pipeline.h"
+#include "rcu.h"
+
+#ifndef TS_TEST_PLUGIN_DIR
+#error "TS_TEST_PLUGIN_DIR must be set by tests/plugins/CMakeLists.txt"
+#endif
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);   \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+/* ---- the fake device ---- */
+
+struct ts_device {
+	int sent;
+	size_t last_len;
+	union ts_endpoint last_dst;
+};
+
+static struct ts_device fake_dev;
+static const uint8_t fake_peer_key[32] = {0x11, 0x11};
+
+int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
+			    size_t len)
+{
+	dev->sent++;
+	dev->last_len = len;
+	dev->last_dst = *dst;
+	return 0;
+}
+
+int ts_device_inject_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			      const uint8_t *buf, size_t len)
+{
+	return 0;
+}
+
+int ts_device_peer_info(struct ts_device *dev, const uint8_t public_key[32],
+			struct ts_peer_info *out)
+{
+	if (memcmp(public_key, fake_peer_key, 32))
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->public_key, fake_peer_key, 32);
+	return 0;
+}
+
+int ts_device_peer_foreach(struct ts_device *dev,
+			   int (*cb)(void *ctx, const struct ts_peer_info *peer), void *ctx)
+{
+	struct ts_peer_info pi;
+
+	for (int i = 0; i < 3; i++) {
+		int r;
+
+		memset(&pi, 0, sizeof(pi));
+		pi.public_key[0] = (uint8_t)i;
+		r = cb(ctx, &pi);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int ts_device_peer_set_endpoint(struct ts_device *dev, const uint8_t public_key[32],
+				const union ts_endpoint *ep)
+{
+	return -ENOENT;
+}
+
+int ts_device_peer_by_index(struct ts_device *dev, uint32_t local_index, uint8_t public_key_out[32])
+{
+	return -ENOENT;
+}
+
+uint16_t ts_device_listen_port(struct ts_device *dev)
+{
+	return 51820;
+}
+
+const char *ts_device_ifname(struct ts_device *dev)
+{
+	return "tstest0";
+}
+
+bool ts_device_public_key(struct ts_device *dev, uint8_t out[32])
+{
+	memset(out, 0x42, 32);
+	return true;
+}
+
+void ts_device_format_status(struct ts_device *dev, FILE *out)
+{
+	fputs("interface: tstest0\n", out);
+}
+
+/* ---- helpers ---- */
+
+struct counter_global {
+	_Atomic long creates, destroys, double_destroys, packets, events, last_event;
+	_Atomic long timer_fires, timer_after_destroy;
+	_Atomic long by_id[64];
+	_Atomic long pool_used;
+	long probe_port, probe_peers, probe_info_missing, probe_send, probe_key;
+	char probe_ifname[32];
+};
+
+static struct counter_global *cg;
+static char tmpdir[] = "/tmp/ts-pipeline-test.XXXXXX";
+static const char *pdir = TS_TEST_PLUGIN_DIR;
+
+static char *write_file(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static char *write_file(const char *name, const char *fmt, ...)
+{
+	char *path;
+	va_list ap;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", tmpdir, name) < 0)
+		abort();
+	f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fclose(f);
+	return path;
+}
+
+/* A one-packet run: returns the verdict, data as given. */
+static enum ts_verdict run1(struct ts_pipeline_host *ph, enum ts_hook hook, uint8_t *data,
+			    size_t len)
+{
+	struct ts_packet pkt = {.data = data, .len = len};
+
+	return ts_pipeline_run(ph, hook, &pkt);
+}
+
+static char *format(struct ts_pipeline_host *ph)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ts_pipeline_format(ph, f);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * Load 'yaml' (written to a file) and expect failure with the message
+ * "FILE:line:col: ...want...", and the running pipeline untouched.
+ */
+static void expect_error(struct ts_pipeline_host *ph, const char *yaml, int line, int col,
+			 const char *want)
+{
+	const char *before = ts_pipeline_path(ph);
+	char *path = write_file("err.yaml", "%s", yaml);
+	long creates = cg->creates, destroys = cg->destroys;
+	char err[1024], prefix[512];
+	uint8_t pkt[4] = {0};
+	int r;
+
+	r = ts_pipeline_load(ph, path, err, sizeof(err));
+	if (line)
+		snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", path, line, col);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", path);
+	CHECK(r == -1, "load of bad yaml succeeded:\n%s", yaml);
+	CHECK(!strncmp(err, prefix, strlen(prefix)), "error '%s' does not start with '%s'", err,
+	      prefix);
+	CHECK(strstr(err, want), "error '%s' does not say '%s'", err, want);
+	CHECK(!strchr(err, '\n'), "error '%s' has more than one line", err);
+	CHECK(ts_pipeline_path(ph) == before, "the running pipeline was replaced");
+	/* The running pipeline (counter id 1 on plaintext_out) still runs. */
+	long seen = cg->by_id[1];
+	run1(ph, TS_HOOK_PLAINTEXT_OUT, pkt, sizeof(pkt));
+	CHECK(cg->by_id[1] == seen + 1, "the running pipeline does not run after an error");
+	CHECK(cg->creates - creates == cg->destroys - destroys,
+	      "instances created during a failed load were not all destroyed (%ld vs %ld)",
+	      cg->creates - creates, cg->destroys - destroys);
+	free(path);
+}
+
+static void test_errors(struct ts_pipeline_host *ph)
+{
+	char err[1024], yaml[4096], *good, *junk;
+
+	good = write_file("good.yaml",
+			  "version: 1\n"
+			  "plugin_path: [%s]\n"
+			  "plugins:\n"
+			  "  - name: base\n"
+			  "    use: counter\n"
+			  "    hooks: [plaintext_out]\n"
+			  "    config: {id: 1}\n",
+			  pdir);
+	CHECK(ts_pipeline_load(ph, good, err, sizeof(err)) == 0, "good.yaml: %s", err);
+
+	expect_error(ph, "version: 1\nplugins: []\nbogus: 3\n", 3, 1, "unknown key 'bogus'");
+	expect_error(ph, "version: 2\n", 1, 10, "expected 1");
+	expect_error(ph, "plugins: []\n", 1, 1, "missing 'version'");
+	expect_error(ph, "- a\n- b\n", 1, 1, "expected a mapping");
+	expect_error(ph, "", 1, 1, "empty file");
+	expect_error(ph, "version: 1\nplugins: [\n", 3, 1, "YAML syntax error");
+	expect_error(ph, "version: 1\nversion: 1\n", 2, 1, "duplicate key 'version'");
+	expect_error(ph, "version: 1\nplugins: &a []\nplugin_path: *a\n", 3, 14, "alias");
+	expect_error(ph, "version: 1\nplugins: {a: 1}\n", 2, 10, "'plugins' is a mapping");
+	expect_error(ph, "version: 1\nplugin_path: /x\n", 2, 14, "expected a list");
+	expect_error(ph, "version: 1\nplugins:\n  - 3\n", 3, 5, "expected a mapping");
+
+#define ENTRY_HEAD "version: 1\nplugin_path: [%s]\nplugins:\n"
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: a\n    use: counter\n    hooks: [plaintext_out]\n"
+			    "    colour: red\n",
+		 pdir);
+	expect_error(ph, yaml, 7, 5, "unknown key 'colour' in plugin entry");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: a\n    use: counter\n    hooks: plaintext_out\n", pdir);
+	expect_error(ph, yaml, 6, 12, "'hooks' is a scalar, expected a list");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: a\n    use: counter\n    hooks: [plaintext_out]\n"
+			    "    priority: high\n",
+		 pdir);
+	expect_error(ph, yaml, 7, 15, "expected an integer");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: a\n    use: counter\n    hooks: [plaintext_out, sideways]\n",
+		 pdir);
+	expect_error(ph, yaml, 6, 28, "unknown hook 'sideways'");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: a\n    use: counter\n    hooks: [plaintext_out]\n"
+			    "  - name: a\n    use: counter\n    hooks: []\n",
+		 pdir);
+	expect_error(ph, yaml, 7, 11, "duplicate instance name 'a' (first at line 4)");
+	snprintf(yaml, sizeof(yaml), ENTRY_HEAD "  - name: a\n    hooks: []\n", pdir);
+	expect_error(ph, yaml, 4, 5, "without 'use'");
+	snprintf(yaml, sizeof(yaml), ENTRY_HEAD "  - name: a/b\n    use: counter\n    hooks: []\n",
+		 pdir);
+	expect_error(ph, yaml, 4, 11, "instance name 'a/b' is invalid");
+	snprintf(yaml, sizeof(yaml), ENTRY_HEAD "  - name: a\n    use: nosuch\n    hooks: []\n",
+		 pdir);
+	{
+		char want[1024];
+
+		snprintf(want, sizeof(want),
+			 "plugin 'nosuch' not found, searched: %s/nosuch.so, "
+			 "/nonexistent-default/nosuch.so",
+			 pdir);
+		expect_error(ph, yaml, 5, 10, want);
+	}
+	junk = write_file("junk.so", "this is not an ELF file\n");
+	expect_error(ph, "version: 1\nplugins:\n  - name: j\n    use: ./junk.so\n    hooks: []\n",
+		     4, 10, "cannot load plugin");
+	expect_error(ph, "version: 1\nplugins:\n  - name: j\n    use: ./absent.so\n    hooks: []\n",
+		     4, 10, "not found");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: n\n    use: no_descriptor\n    hooks: []\n", pdir);
+	expect_error(ph, yaml, 5, 10, "has no symbol tinescale_plugin_v1");
+	snprintf(yaml, sizeof(yaml), ENTRY_HEAD "  - name: b\n    use: bad_abi\n    hooks: []\n",
+		 pdir);
+	expect_error(ph, yaml, 5, 10, "has plugin ABI version 99, expected 1");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: s\n    use: small_struct\n    hooks: []\n", pdir);
+	expect_error(ph, yaml, 5, 10, "has descriptor struct_size 8, expected at least");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD
+		 "  - name: d\n    use: drop_icmp\n    hooks: [plaintext_out, plaintext_in]\n",
+		 pdir);
+	expect_error(ph, yaml, 6, 28,
+		     "plugin 'd' (drop_icmp) does not support hook 'plaintext_in'");
+	/* The plugin's own create error, after two instances were created: they are destroyed. */
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: c1\n    use: counter\n    hooks: [plaintext_in]\n"
+			    "    config: {timer_ms: 1}\n"
+			    "  - name: c2\n    use: counter\n    hooks: []\n"
+			    "  - name: f\n    use: fail_create\n    hooks: [plaintext_in]\n"
+			    "    config: {needle: hay}\n",
+		 pdir);
+	expect_error(ph, yaml, 14, 13,
+		     "plugin 'f' (fail_create): needle 'hay' not found second line");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD "  - name: f\n    use: " TS_TEST_PLUGIN_DIR "/fail_create.so\n"
+			    "    hooks: []\n",
+		 pdir);
+	expect_error(ph, yaml, 4, 5, "plugin 'f' (fail_create): needle is required");
+	snprintf(yaml, sizeof(yaml),
+		 ENTRY_HEAD
+		 "  - name: c\n    use: counter\n    hooks: []\n    config: {shade: 1}\n",
+		 pdir);
+	expect_error(ph, yaml, 7, 13, "plugin 'c' (counter): unknown config key 'shade'");
+
+	/* A file that does not exist. */
+	{
+		char *before = ts_pipeline_path_dup(ph);
+
+		CHECK(ts_pipeline_load(ph, "/nonexistent/p.yaml", err, sizeof(err)) == -1, "ok?");
+		CHECK(!strcmp(err, "/nonexistent/p.yaml: No such file or directory"), "got '%s'",
+		      err);
+		CHECK(before && !strcmp(before, ts_pipeline_path(ph)), "pipeline replaced");
+		free(before);
+	}
+	unlink(junk);
+	free(junk);
+	free(good);
+}
+
+static void test_behaviour(struct ts_pipeline_host *ph)
+{
+	char err[1024], *path, *out, *rel;
+	uint8_t buf[64];
+	struct ts_packet pkt;
+	long c0;
+
+	/* Empty pipelines. */
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+	CHECK(ts_pipeline_path(ph) == NULL, "path after NULL load");
+	path = write_file("empty.yaml", "version: 1\nplugins: []\n");
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "empty: %s", err);
+	for (int h = 0; h < TS_HOOK_COUNT; h++)
+		CHECK(!ts_pipeline_has_hook(ph, (enum ts_hook)h), "hook %d in empty", h);
+	CHECK(run1(ph, TS_HOOK_PLAINTEXT_IN, buf, 4) == TS_PASS, "empty chain");
+	free(path);
+
+	/* Priorities, ties in file order, several instances of one plugin, relative plugin_path. */
+	rel = NULL;
+	if (asprintf(&rel, "%s/plugs", tmpdir) < 0 || symlink(pdir, rel)) {
+		perror("symlink");
+		exit(1);
+	}
+	path = write_file("prio.yaml",
+			  "version: 1\n"
+			  "plugin_path: [plugs]\n"
+			  "plugins:\n"
+			  "  - {name: x, use: counter, hooks: [plaintext_out], config: {id: 20, "
+			  "slot: 0, add: 1}}\n"
+			  "  - {name: y, use: counter, hooks: [plaintext_out, ciphertext_in], "
+			  "priority: 50, config: {id: 21, slot: 1, add: 5}}\n"
+			  "  - {name: z, use: counter, hooks: [plaintext_out], priority: 50, "
+			  "config: {id: 22, slot: 2, add: 7}}\n"
+			  "  - {name: w, use: counter, hooks: [plaintext_out], priority: -5, "
+			  "config: {id: 23, verdict: pass}}\n");
+	c0 = cg->creates;
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "prio: %s", err);
+	CHECK(cg->creates == c0 + 4, "4 instances of counter created (%ld)", cg->creates - c0);
+	CHECK(ts_pipeline_has_hook(ph, TS_HOOK_PLAINTEXT_OUT), "has plaintext_out");
+	CHECK(ts_pipeline_has_hook(ph, TS_HOOK_CIPHERTEXT_IN), "has ciphertext_in");
+	CHECK(!ts_pipeline_has_hook(ph, TS_HOOK_PLAINTEXT_IN), "no plaintext_in");
+	memset(buf, 0, sizeof(buf));
+	CHECK(run1(ph, TS_HOOK_PLAINTEXT_OUT, buf, 8) == TS_PASS, "pass");
+	CHECK(buf[0] == 1 && buf[1] == 5 && buf[2] == 7, "per-instance config: %d %d %d", buf[0],
+	      buf[1], buf[2]);
+	out = format(ph);
+	{
+		const char *w = strstr(out, "1. w "), *y = strstr(out, "2. y "),
+			   *z = strstr(out, "3. z "), *x = strstr(out, "4. x ");
+
+		CHECK(w && y && z && x && w < y && y < z && z < x, "chain order w y z x:\n%s", out);
+		CHECK(
+		    strstr(out, "hook ciphertext_in:\n  1. y (counter 1.0) priority 50: packets 0"),
+		    "ciphertext_in chain:\n%s", out);
+		CHECK(strstr(out, "4. x (counter 1.0) priority 100: packets 1 pass 1"),
+		      "stats:\n%s", out);
+	}
+	free(out);
+	CHECK(ts_pipeline_path(ph) && !strcmp(strrchr(ts_pipeline_path(ph), '/'), "/prio.yaml"),
+	      "path %s", ts_pipeline_path(ph));
+	free(path);
+	free(rel);
+
+	/* Verdicts: DROP stops the chain; STOLEN too; unknown = DROP, counted invalid. */
+	path = write_file("verdicts.yaml",
+			  "version: 1\n"
+			  "plugin_path: [%s]\n"
+			  "plugins:\n"
+			  "  - {name: icmp, use: drop_icmp, hooks: [plaintext_out], priority: 10}\n"
+			  "  - {name: after, use: counter, hooks: [plaintext_out, plaintext_in, "
+			  "ciphertext_in], config: {id: 30}}\n"
+			  "  - {name: thief, use: counter, hooks: [plaintext_in], priority: 1, "
+			  "config: {id: 31, verdict: stolen}}\n"
+			  "  - {name: bug, use: counter, hooks: [ciphertext_in], priority: 1, "
+			  "config: {id: 32, verdict: bogus}}\n",
+			  pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "verdicts: %s", err);
+	{
+		/* IPv4 ICMP echo request: version/IHL 0x45, protocol 1, type 8 at offset 20 */
+		uint8_t echo[28] = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1};
+		uint8_t udp[28] = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17};
+		uint8_t echo6[48] = {0x60, 0, 0, 0, 0, 8, 58, 64};
+		long a = cg->by_id[30];
+
+		echo[20] = 8;
+		echo6[40] = 128;
+		CHECK(run1(ph, TS_HOOK_PLAINTEXT_OUT, echo, sizeof(echo)) == TS_DROP, "echo");
+		CHECK(run1(ph, TS_HOOK_PLAINTEXT_OUT, echo6, sizeof(echo6)) == TS_DROP, "echo6");
+		CHECK(cg->by_id[30] == a, "a hook after DROP ran");
+		echo[20] = 0; /* echo reply passes */
+		CHECK(run1(ph, TS_HOOK_PLAINTEXT_OUT, echo, sizeof(echo)) == TS_PASS, "reply");
+		CHECK(run1(ph, TS_HOOK_PLAINTEXT_OUT, udp, sizeof(udp)) == TS_PASS, "udp");
+		CHECK(run1(ph, TS_HOOK_PLAINTEXT_OUT, udp, 3) == TS_PASS, "short packet");
+		CHECK(cg->by_id[30] == a + 3, "after ran %ld", cg->by_id[30] - a);
+		CHECK(run1(ph, TS_HOOK_PLAINTEXT_IN, udp, sizeof(udp)) == TS_STOLEN, "stolen");
+		CHECK(cg->by_id[30] == a + 3 && cg->by_id[31] >= 1, "a hook after STOLEN ran");
+		CHECK(run1(ph, TS_HOOK_CIPHERTEXT_IN, udp, sizeof(udp)) == TS_DROP, "bogus");
+		CHECK(run1(ph, TS_HOOK_CIPHERTEXT_IN, udp, sizeof(udp)) == TS_DROP, "bogus");
+		CHECK(cg->by_id[30] == a + 3, "a hook after an unknown verdict ran");
+		out = format(ph);
+		CHECK(strstr(out,
+			     "1. bug (counter 1.0) priority 1: packets 2 pass 0 drop 0 stolen 0 "
+			     "invalid 2"),
+		      "invalid verdicts not counted:\n%s", out);
+		CHECK(strstr(out, "1. icmp (drop_icmp 0.1) priority 10: packets 5 pass 3 drop 2"),
+		      "icmp stats:\n%s", out);
+		CHECK(strstr(out,
+			     "1. thief (counter 1.0) priority 1: packets 1 pass 0 drop 0 stolen 1"),
+		      "thief stats:\n%s", out);
+		free(out);
+	}
+	free(path);
+
+	/* Rewrites within head/tailroom, redirect, and a hook that breaks the bounds. */
+	path = write_file(
+	    "rewrite.yaml",
+	    "version: 1\n"
+	    "plugin_path: [%s]\n"
+	    "plugins:\n"
+	    "  - name: rw\n"
+	    "    use: rewrite\n"
+	    "    hooks: [ciphertext_out]\n"
+	    "    config: {offset: 0, xor: 0xff, prepend: 4, append: 3, "
+	    "redirect: 192.0.2.7:3478}\n"
+	    "  - {name: greedy, use: rewrite, hooks: [plaintext_in], config: {prepend: 17}}\n"
+	    "  - {name: broken, use: rewrite, hooks: [ciphertext_in], config: "
+	    "{break_bounds: true}}\n",
+	    pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "rewrite: %s", err);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)i;
+	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
+	pkt.endpoint.in.sin_family = AF_INET;
+	pkt.endpoint.in.sin_port = htons(51820);
+	CHECK(ts_pipeline_run(ph, TS_HOOK_CIPHERTEXT_OUT, &pkt) == TS_PASS, "rewrite pass");
+	CHECK(pkt.hook == TS_HOOK_CIPHERTEXT_OUT, "hook field");
+	CHECK(pkt.data == buf + 12 && pkt.headroom == 12 && pkt.len == 17 && pkt.tailroom == 35,
+	      "bounds: off %td len %zu head %zu tail %zu", pkt.data - buf, pkt.len, pkt.headroom,
+	      pkt.tailroom);
+	CHECK(!memcmp(pkt.data, "\xab\xab\xab\xab", 4) && pkt.data[4] == (16 ^ 0xff) &&
+		  pkt.data[5] == 17 && pkt.data[13] == 25 &&
+		  !memcmp(pkt.data + 14, "\xcd\xcd\xcd", 3),
+	      "rewritten bytes");
+	CHECK(pkt.endpoint.in.sin_family == AF_INET && ntohs(pkt.endpoint.in.sin_port) == 3478 &&
+		  ntohl(pkt.endpoint.in.sin_addr.s_addr) == 0xc0000207,
+	      "redirect");
+	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
+	CHECK(ts_pipeline_run(ph, TS_HOOK_PLAINTEXT_IN, &pkt) == TS_DROP, "no headroom: drop");
+	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
+	CHECK(ts_pipeline_run(ph, TS_HOOK_CIPHERTEXT_IN, &pkt) == TS_DROP, "moved buffer: drop");
+	out = format(ph);
+	CHECK(strstr(out, "1. broken (rewrite 0.2) priority 100: packets 1 pass 0 drop 0 stolen 0 "
+			  "invalid 1"),
+	      "moved buffer counted:\n%s", out);
+	free(out);
+	free(path);
+
+	/* Services, events, timers. */
+	path = write_file(
+	    "svc.yaml",
+	    "version: 1\n"
+	    "plugin_path: [%s]\n"
+	    "plugins:\n"
+	    "  - {name: p, use: counter, hooks: [], config: {probe: yes, timer_ms: 2}}\n"
+	    "  - {name: q, use: counter, hooks: [plaintext_in], config: {timer_ms: 3}}\n",
+	    pdir);
+	{
+		long ev = cg->events, fires = cg->timer_fires;
+		struct ts_event e = {.type = TS_EVENT_PEER_UP, .public_key = fake_peer_key};
+		struct timespec ts = {0, 60 * 1000000};
+
+		fake_dev.sent = 0;
+		CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "svc: %s", err);
+		CHECK(cg->probe_port == 51820, "listen_port %ld", cg->probe_port);
+		CHECK(cg->probe_peers == 3, "peer_foreach %ld", cg->probe_peers);
+		CHECK(cg->probe_info_missing == -ENOENT, "peer_info %ld", cg->probe_info_missing);
+		CHECK(cg->probe_send == 0 && fake_dev.sent == 1 && fake_dev.last_len == 2 &&
+			  ntohs(fake_dev.last_dst.in.sin_port) == 9,
+		      "send_datagram");
+		CHECK(cg->probe_key == 0x42, "public_key");
+		CHECK(!strcmp(cg->probe_ifname, "tstest0"), "ifname");
+		ts_pipeline_event(ph, &e);
+		CHECK(cg->events == ev + 2 && cg->last_event == TS_EVENT_PEER_UP, "events %ld",
+		      cg->events - ev);
+		nanosleep(&ts, NULL);
+		CHECK(cg->timer_fires > fires + 10, "timers fired %ld times in 60 ms",
+		      cg->timer_fires - fires);
+	}
+	free(path);
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+	{
+		long fires = cg->timer_fires;
+		struct timespec ts = {0, 20 * 1000000};
+
+		nanosleep(&ts, NULL);
+		CHECK(cg->timer_fires == fires, "timers fired after their instance was destroyed");
+		CHECK(cg->timer_after_destroy == 0, "callbacks after destroy: %ld",
+		      (long)cg->timer_after_destroy);
+	}
+}
+
+/* ---- hot swap stress ---- */
+
+struct stress {
+	struct ts_pipeline_host *ph;
+	atomic_bool stop;
+	_Atomic long runs, bad;
+};
+
+static void *stress_thread(void *arg)
+{
+	struct stress *st = arg;
+	long n = 0;
+
+	if (ts_rcu_thread_register())
+		abort();
+	ts_rcu_online();
+	while (!atomic_load_explicit(&st->stop, memory_order_relaxed)) {
+		uint8_t d[8] = {0};
+
+		ts_pipeline_run(st->ph, TS_HOOK_PLAINTEXT_OUT,
+				&(struct ts_packet){.data = d, .len = 8});
+		/* Both instances of exactly one snapshot: (2,0) from A or (0,2) from B. */
+		if (!((d[0] == 2 && d[1] == 0) || (d[0] == 0 && d[1] == 2)))
+			atomic_fetch_add(&st->bad, 1);
+		n++;
+		if (n % 16 == 0)
+			ts_rcu_quiescent();
+		if (n % 1024 == 0) { /* as around a blocking poll() */
+			ts_rcu_offline();
+			sched_yield();
+			ts_rcu_online();
+		}
+	}
+	ts_rcu_offline();
+	atomic_fetch_add(&st->runs, n);
+	ts_rcu_thread_unregister();
+	return NULL;
+}
+
+static void test_hot_swap(struct ts_pipeline_host *ph)
+{
+	struct stress st = {.ph = ph};
+	long creates, destroys;
+	char err[1024], *a, *b;
+	pthread_t t[2];
+	int fails = 0;
+
+	a = write_file(
+	    "a.yaml",
+	    "version: 1\nplugin_path: [%s]\nplugins:\n"
+	    "  - {name: a1, use: counter, hooks: [plaintext_out], "
+	    "config: {id: 40, slot: 0, timer_ms: 1}}\n"
+	    "  - {name: a2, use: counter, hooks: [plaintext_out], config: {id: 41, slot: 0}}\n",
+	    pdir);
+	b = write_file("b.yaml",
+		       "version: 1\nplugin_path: [%s]\nplugins:\n"
+		       "  - {name: b1, use: counter, hooks: [plaintext_out], priority: 7, "
+		       "config: {id: 42, slot: 1, timer_ms: 1}}\n"
+		       "  - {name: b2, use: counter, hooks: [plaintext_out, plaintext_in], "
+		       "config: {id: 43, slot: 1}}\n",
+		       pdir);
+	if (ts_pipeline_load(ph, a, err, sizeof(err))) {
+		CHECK(0, "a.yaml: %s", err);
+		return;
+	}
+	creates = cg->creates;
+	destroys = cg->destroys;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, stress_thread, &st);
+	for (int i = 0; i < 1000; i++) {
+		fails += ts_pipeline_load(ph, i % 2 ? a : b, err, sizeof(err)) != 0;
+		if (i % 50 == 0) { /* let the 1 ms timers fire now and then */
+			struct timespec ts = {0, 3 * 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	atomic_store(&st.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+	CHECK(fails == 0, "%d reloads failed (%s)", fails, err);
+	CHECK(st.bad == 0, "%ld packets saw a mix of snapshots", (long)st.bad);
+	CHECK(cg->by_id[40] == cg->by_id[41] && cg->by_id[42] == cg->by_id[43],
+	      "instances of one snapshot saw different counts: %ld %ld %ld %ld",
+	      (long)cg->by_id[40], (long)cg->by_id[41], (long)cg->by_id[42], (long)cg->by_id[43]);
+	CHECK(cg->by_id[40] + cg->by_id[42] == st.runs,
+	      "packets seen by snapshots %ld != packets run %ld",
+	      (long)(cg->by_id[40] + cg->by_id[42]), (long)st.runs);
+	CHECK(cg->creates - creates == 2000, "creates %ld", cg->creates - creates);
+	CHECK(cg->destroys - destroys == 2002, "destroys %ld", cg->destroys - destroys);
+	CHECK(cg->double_destroys == 0, "double destroys %ld", (long)cg->double_destroys);
+	CHECK(cg->timer_after_destroy == 0, "callbacks or hooks after destroy: %ld",
+	      (long)cg->timer_after_destroy);
+	CHECK(cg->creates == cg->destroys, "live instances remain: %ld",
+	      cg->creates - cg->destroys);
+	printf("hot swap: 1000 reloads, %ld packets, %ld timer firings\n", (long)st.runs,
+	       (long)cg->timer_fires);
+	free(a);
+	free(b);
+}
+
+/* ---- control socket ---- */
+
+static char *ctl_request(const char *ifname, const char *req)
+{
+	char path[108], *resp = NULL;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	size_t len = 0;
+	char buf[512];
+	ssize_t n;
+	FILE *mem;
+	int fd;
+
+	ts_ctl_socket_path(path, sizeof(path), ifname);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		perror("connect");
+		if (fd >= 0)
+			close(fd);
+		return strdup("");
+	}
+	if (write(fd, req, strlen(req)) < 0)
+		perror("write");
+	mem = open_memstream(&resp, &len);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, mem);
+	fclose(mem);
+	close(fd);
+	return resp;
+}
+
+static int run_client(int argc, char **argv, char **output)
+{
+	char *path;
+	int saved, fd, r;
+	FILE *f;
+	size_t len;
+
+	if (asprintf(&path, "%s/client.out", tmpdir) < 0)
+		abort();
+	fflush(stdout);
+	saved = dup(1);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 1);
+	close(fd);
+	r = ts_ctl_client_main(argc, argv);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	f = fopen(path, "r");
+	*output = calloc(1, 65536);
+	len = fread(*output, 1, 65535, f);
+	(*output)[len] = '\0';
+	fclose(f);
+	free(path);
+	return r;
+}
+
+static void test_ctl(struct ts_pipeline_host *ph)
+{
+	struct ts_ctl_server *srv, *srv2;
+	char err[512], *dir, *resp, *path, *out, sock[108];
+	struct stat st;
+	int r;
+
+	if (asprintf(&dir, "%s/ctl", tmpdir) < 0)
+		abort();
+	setenv("TINESCALE_CTL_DIR", dir, 1);
+	path = write_file("ctl.yaml",
+			  "version: 1\nplugin_path: [%s]\nplugins:\n"
+			  "  - {name: seen, use: counter, hooks: [ciphertext_in]}\n",
+			  pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "ctl.yaml: %s", err);
+	r = ts_ctl_server_start(&srv, "tstest0", ph, &fake_dev, err, sizeof(err));
+	CHECK(r == 0, "server start: %s", err);
+	if (r)
+		return;
+	ts_ctl_socket_path(sock, sizeof(sock), "tstest0");
+	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "dir mode %o", st.st_mode);
+	CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
+	      "socket mode %o", st.st_mode);
+	CHECK(ts_ctl_server_start(&srv2, "tstest0", ph, &fake_dev, err, sizeof(err)) == -EADDRINUSE,
+	      "second server on a live socket: %s", err);
+
+	resp = ctl_request("tstest0", "plugins\n");
+	CHECK(!strncmp(resp, "ok\npipeline: ", 13) && strstr(resp, "1. seen (counter 1.0)"),
+	      "plugins: '%s'", resp);
+	free(resp);
+	resp = ctl_request("tstest0", "status\n");
+	CHECK(!strncmp(resp, "ok\ninterface: tstest0\npipeline: ", 32), "status: '%s'", resp);
+	free(resp);
+	resp = ctl_request("tstest0", "reload\n");
+	CHECK(!strncmp(resp, "ok\nreloaded /", 13), "reload: '%s'", resp);
+	free(resp);
+	resp = ctl_request("tstest0", "reload /nonexistent.yaml\n");
+	CHECK(!strcmp(resp, "error: /nonexistent.yaml: No such file or directory\n"),
+	      "bad reload: '%s'", resp);
+	free(resp);
+	resp = ctl_request("tstest0", "frobnicate\n");
+	CHECK(!strncmp(resp, "error: unknown command", 22), "bad command: '%s'", resp);
+	free(resp);
+
+	{
+		char *argv_plugins[] = {"ctl", "tstest0", "plugins", NULL};
+		char *argv_reload[] = {"ctl", "tstest0", "reload", path, NULL};
+		char *argv_bad[] = {"ctl", "tstest0", "reload", "/nonexistent.yaml", NULL};
+		char *argv_usage[] = {"ctl", "tstest0", NULL};
+		char *argv_help[] = {"ctl", "--help", NULL};
+		char *argv_none[] = {"ctl", "nosuch0", "status", NULL};
+
+		CHECK(run_client(3, argv_plugins, &out) == 0 && !strncmp(out, "pipeline: ", 10),
+		      "client plugins: '%s'", out);
+		free(out);
+		CHECK(run_client(4, argv_reload, &out) == 0 && strstr(out, "reloaded "),
+		      "client reload: '%s'", out);
+		free(out);
+		CHECK(run_client(4, argv_bad, &out) == 1, "client reload of a missing file");
+		free(out);
+		CHECK(run_client(2, argv_usage, &out) == 2, "client usage");
+		free(out);
+		CHECK(run_client(2, argv_help, &out) == 0 && strstr(out, "Usage: tinescale ctl"),
+		      "client --help: '%s'", out);
+		free(out);
+		CHECK(run_client(3, argv_none, &out) == 1, "client without a daemon");
+		free(out);
+	}
+	ts_ctl_server_stop(srv);
+	CHECK(stat(sock, &st) == -1, "socket left behind");
+
+	/* A stale socket (its daemon died) is replaced. */
+	{
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		strcpy(sun.sun_path, sock);
+		CHECK(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0, "bind stale");
+		close(fd);
+		r = ts_ctl_server_start(&srv, "tstest0", ph, NULL, err, sizeof(err));
+		CHECK(r == 0, "start over a stale socket: %s", err);
+		if (!r) {
+			resp = ctl_request("tstest0", "status\n");
+			CHECK(!strncmp(resp, "ok\npipeline: ", 13), "status without dev: '%s'",
+			      resp);
+			free(resp);
+			ts_ctl_server_stop(srv);
+		}
+	}
+	CHECK(ts_ctl_server_start(&srv, "a/b", ph, NULL, err, sizeof(err)) == -EINVAL,
+	      "bad ifname");
+	rmdir(dir);
+	free(dir);
+	unlink(path);
+	free(path);
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+}
+
+int main(void)
+{
+	struct ts_pipeline_host *ph;
+	void *counter;
+	char *cmd;
+
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	/* Our own reference keeps counter.so (and its counters) mapped across reloads. */
+	counter = dlopen(TS_TEST_PLUGIN_DIR "/counter.so", RTLD_NOW | RTLD_LOCAL);
+	if (!counter || !(cg = dlsym(counter, "counter_global"))) {
+		fprintf(stderr, "cannot load the counter test plugin: %s\n", dlerror());
+		return 1;
+	}
+	if (ts_pipeline_host_create(&ph, &fake_dev)) {
+		fprintf(stderr, "ts_pipeline_host_create failed\n");
+		return 1;
+	}
+	ts_pipeline_set_default_dir(ph, "/nonexistent-default");
+	ts_pipeline_set_log_level(ph, TS_LOG_WARN);
+
+	test_errors(ph);
+	test_behaviour(ph);
+	test_hot_swap(ph);
+	test_ctl(ph);
+
+	ts_pipeline_host_destroy(ph);
+	CHECK(cg->creates == cg->destroys, "instances left: %ld", cg->creates - cg->destroys);
+	CHECK(cg->timer_after_destroy == 0, "callbacks after destroy");
+	dlclose(counter);
+	if (asprintf(&cmd, "rm -rf '%s'", tmpdir) > 0 && system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	free(cmd);
+	if (failures) {
+		fprintf(stderr, "test_pipeline: %d check(s) FAILED\n", failures);
+		return 1;
+	}
+	printf("test_pipeline: all checks passed\n");
+	return 0;
+}
