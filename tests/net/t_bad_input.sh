@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_bad_input: side A ($TS_IMPL_A, the target) keeps its tunnel with B
 # working while it is fed hostile input:
 #   - from an attacker host X: malformed/truncated/over-long messages of every
@@ -13,6 +14,7 @@
 # B's endpoint was not hijacked by the replays, and A's log mentions the
 # rejected input.  B defaults to wireguard-go (TS_IMPL_B overrides).
 : "${TS_IMPL_B:=wireguard-go}"
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd socat dumpcap tshark

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_docker_config: static checks of docker/ (no Docker engine here):
 # every docker/**/docker-compose*.y*ml must pass `docker-compose -f F config -q`,
 # every docker/**/*.sh must pass `bash -n` and shellcheck.  With docker/ empty

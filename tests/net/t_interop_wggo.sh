@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_interop_wggo: tinescale (side A) against Debian's wireguard-go (side B).
 # Each side takes a turn as handshake initiator (fresh daemons, no keepalive,
 # the first packet sent from that side); a capture on the veth proves who sent
 # the first initiation.  Then ping both ways and a 10 s iperf3 TCP run through
 # the tunnel (round 1 A->B, round 2 B->A) that must never stall.
 : "${TS_IMPL_B:=wireguard-go}"
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd iperf3 tshark dumpcap

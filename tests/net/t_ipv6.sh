@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_ipv6: outer IPv6 (fd00::1 and fd00::2 on the veth, endpoints
 # [fd00::2]:51820 / [fd00::1]:51820), inner IPv6 (fd10::1/64, fd10::2/64) and
 # inner IPv4 (10.0.0.1/24, 10.0.0.2/24) in the same tunnel.  Pings both ways
 # in both families, then full-MTU packets (1420, don't fragment): with the
 # 80-byte IPv6+UDP+WireGuard overhead they exactly fill the 1500-byte veth.
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 
@@ -38,10 +40,9 @@ wait_handshake "$NS_A" "$IF_A" "$PB"
 	fail "--mtu 1420 not applied: $(ip -n "$NS_A" -o link show "$IF_A")"
 
 # Full-size packets, DF set: 1420 - 20 (IPv4) - 8 (ICMP) and 1420 - 40 - 8.
-# shellcheck disable=SC1010 # "-M do" is ping's option, not a loop
-out=$(ip netns exec "$NS_A" ping -n -c 3 -i 0.2 -W 2 -M do -s 1392 10.0.0.2 2>&1) ||
+out=$(ip netns exec "$NS_A" ping -n -c 3 -i 0.2 -W 2 -M "do" -s 1392 10.0.0.2 2>&1) ||
 	fail "1420-byte IPv4 packets over outer IPv6 do not pass: $out"
-out=$(ip netns exec "$NS_B" ping -n -c 3 -i 0.2 -W 2 -M do -s 1372 fd10::1 2>&1) ||
+out=$(ip netns exec "$NS_B" ping -n -c 3 -i 0.2 -W 2 -M "do" -s 1372 fd10::1 2>&1) ||
 	fail "1420-byte IPv6 packets over outer IPv6 do not pass: $out"
 log "full-MTU pings pass both families"
 # Nothing went over outer IPv4 (there is none), and both daemons live.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_rekey: timers, sped up by TS_TEST_TIME_SCALE (tinescale only; 20 by
 # default: REKEY_AFTER_TIME 6 s, REJECT_AFTER_TIME 9 s).
 # 1. A continuous ping (every 50 ms, several REKEY_AFTER_TIME periods) loses
@@ -10,6 +11,7 @@
 #    handshake advances, and that first packet still arrives.
 # With wireguard-go on either side no scaling is possible: the same checks
 # then take real WireGuard times (minutes); see TS_REKEY_SECONDS.
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd tshark dumpcap

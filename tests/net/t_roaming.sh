@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_roaming: B roams while it keeps sending; A follows.
 # A's public address is 192.0.2.1 (on its lo), reached over veth 1
 # (10.10.0.0/24) or veth 2 (10.10.3.0/24).  B pings A every 100 ms while
@@ -14,6 +15,7 @@
 # so it never sends again.  Only when B is wireguard-go the test re-sets B's
 # endpoint after each move (that clears its pinned source); tinescale, like
 # kernel WireGuard, must cope without that help.
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_seed_ping: the seed's own scenario.  Two peers configured with the seed's
 # configs/peer1.ipc and configs/peer2.ipc (--ipc), outer 10.10.0.11/12 on a
 # veth pair, inner 10.0.0.1/2 via --address; ping both ways.
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 

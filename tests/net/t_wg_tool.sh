@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # t_wg_tool: the stock `wg` tool drives side A ($TS_IMPL_A) through its UAPI
 # socket: show/showconf report the handshake and growing transfer counters;
 # `wg set ... peer` adds a third peer (host C, on a second veth) that then
 # answers pings; `wg set ... remove` removes it again; `wg syncconf` converges
 # to a file (showconf equals the file modulo formatting).
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 : "${TS_IMPL_C:=$TS_IMPL_B}"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the project's one test command (README, CI).
+#   1. scripts/deps.sh (skip with --no-deps)
+#   2. build/       -DTS_WERROR=ON, every ctest (unit, net as root, ...)
+#   3. build-asan/  ASan+UBSan, the unit tests (ctest -L unit)
+#   4. build-fuzz/  clang + libFuzzer, ctest -L fuzz (only if clang exists)
+# Every stage runs even if an earlier one failed; the summary lists them all
+# and the exit status is non-zero if any failed.
+set -uo pipefail
+
+usage() {
+	echo "usage: scripts/test.sh [--no-deps]" >&2
+	exit 2
+}
+deps=1
+for a in "$@"; do
+	case $a in
+	--no-deps) deps=0 ;;
+	-h | --help) usage ;;
+	*) usage ;;
+	esac
+done
+cd "$(dirname "$0")/.." || exit 1
+SRC=$PWD
+JOBS=${TS_JOBS:-$(nproc)}
+declare -a results=()
+rc=0
+
+# stage NAME CMD...: run, record PASS/FAIL.
+stage() {
+	local name=$1
+	shift
+	printf '\n=== %s ===\n' "$name"
+	if "$@"; then
+		results+=("PASS  $name")
+	else
+		results+=("FAIL  $name")
+		rc=1
+		return 1
+	fi
+}
+
+# build_and_test DIR LABEL-ARGS -- CMAKE-ARGS...
+build_and_test() {
+	local dir=$1 label=$2
+	shift 3
+	stage "configure $dir" cmake -S "$SRC" -B "$SRC/$dir" -DTS_WERROR=ON "$@" &&
+		stage "build $dir" cmake --build "$SRC/$dir" -j "$JOBS" &&
+		stage "test $dir${label:+ ($label)}" \
+			ctest --test-dir "$SRC/$dir" --output-on-failure -j "$JOBS" ${label:+-L "$label"}
+}
+
+if ((deps)); then
+	stage "dependencies (scripts/deps.sh)" "$SRC/scripts/deps.sh"
+fi
+build_and_test build "" --
+build_and_test build-asan unit -- -DTS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+if command -v clang >/dev/null; then
+	build_and_test build-fuzz fuzz -- -DTS_FUZZ=ON -DTS_SANITIZE=ON -DCMAKE_C_COMPILER=clang
+else
+	results+=("SKIP  build-fuzz (no clang)")
+fi
+
+printf '\n=== summary ===\n'
+printf '%s\n' "${results[@]}"
+exit "$rc"
