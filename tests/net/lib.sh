@@ -82,22 +82,38 @@ dump_logs() {
 	done
 }
 
-_stop_pid() { # pid: TERM, then KILL after 3 s; always reaped
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || {
-		wait "$pid" 2>/dev/null || true
-		return 0
-	}
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 30; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+# _is_running_job PID: PID is one of this shell's background jobs and has not
+# exited.  Once bash has reaped a job its PID may belong to someone else, so
+# nothing is ever signalled unless it passes this check.  (`jobs` must run in
+# this shell, not a $(...) subshell, hence the file.)
+_is_running_job() {
+	jobs -pr >"$LOGDIR/.jobs" 2>/dev/null || return 1
+	grep -qx "$1" "$LOGDIR/.jobs"
+}
+
+_untrack() { # pid
+	local i
+	for i in "${!TS_PIDS[@]}"; do
+		[[ ${TS_PIDS[i]} == "$1" ]] && unset 'TS_PIDS[i]'
 	done
-	if kill -0 "$pid" 2>/dev/null; then
-		log "pid $pid (${TS_PIDNAME[$pid]:-?}) ignored SIGTERM, killing it"
-		kill -KILL "$pid" 2>/dev/null || true
+	TS_PIDS=("${TS_PIDS[@]}")
+}
+
+_stop_pid() { # pid: TERM, then KILL after 3 s; always reaped and untracked
+	local pid=$1 i
+	if _is_running_job "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 30; i++)); do
+			_is_running_job "$pid" || break
+			sleep 0.1
+		done
+		if _is_running_job "$pid"; then
+			log "pid $pid (${TS_PIDNAME[$pid]:-?}) ignored SIGTERM, killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
 	fi
 	wait "$pid" 2>/dev/null || true
+	_untrack "$pid"
 }
 
 cleanup() {
@@ -143,6 +159,7 @@ bg() {
 bg_wait() {
 	local rc=0
 	wait "$1" || rc=$?
+	_untrack "$1"
 	return "$rc"
 }
 
@@ -210,9 +227,10 @@ uapi() {
 }
 
 _alive_or_fail() { # IF
-	local ifn=$1
-	kill -0 "${IF_PID[$ifn]}" 2>/dev/null && return 0
+	local ifn=$1 rc
+	_is_running_job "${IF_PID[$ifn]}" && return 0
 	wait "${IF_PID[$ifn]}" 2>/dev/null && rc=0 || rc=$?
+	_untrack "${IF_PID[$ifn]}"
 	fail "${IF_IMPL[$ifn]} for $ifn (in ${IF_NS[$ifn]}) exited (status $rc); log: ${IF_LOG[$ifn]}
 $(tail -n 40 "${IF_LOG[$ifn]}")"
 }

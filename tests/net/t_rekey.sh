@@ -37,7 +37,7 @@ count=$((DURATION * 20))
 bg ping-rekey ip netns exec "$NS_A" ping -n -c "$count" -i 0.05 -W 2 10.0.0.2
 ping_pid=$BG_PID
 declare -A seen=()
-while kill -0 "$ping_pid" 2>/dev/null; do
+while _is_running_job "$ping_pid"; do
 	t=$(hs_time "$IF_A" "$PB")
 	((t > 0)) && seen[$t]=1
 	sleep 0.5
