@@ -393,8 +393,10 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 		pthread_mutex_lock(&peer->lock);
 		if (pc->flags & TS_PEER_HAS_PRESHARED_KEY)
 			noise_handshake_set_psk(&peer->handshake, pc->preshared_key);
-		if (pc->flags & TS_PEER_HAS_ENDPOINT)
+		if (pc->flags & TS_PEER_HAS_ENDPOINT) {
 			peer->endpoint = pc->endpoint;
+			peer->src.family = 0;
+		}
 		if ((pc->flags & TS_PEER_HAS_KEEPALIVE) &&
 		    pc->persistent_keepalive != peer->persistent_keepalive) {
 			peer->persistent_keepalive = pc->persistent_keepalive;
@@ -489,7 +491,9 @@ int ts_device_snapshot(struct ts_device *dev, struct ts_config *out)
 int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
 			    size_t len)
 {
-	return ts_udp_sendto(dev, dst, buf, len);
+	int ret = ts_udp_sendto(dev, dst, NULL, buf, len);
+
+	return ret < 0 ? ret : 0;
 }
 
 int ts_device_inject_datagram(struct ts_device *dev, const union ts_endpoint *src,
@@ -501,7 +505,7 @@ int ts_device_inject_datagram(struct ts_device *dev, const union ts_endpoint *sr
 		return -EMSGSIZE;
 	memcpy(copy + TS_HEADROOM, buf, len);
 	ts_device_read_lock(dev);
-	ts_receive_datagram(dev, src, copy, TS_HEADROOM, len);
+	ts_receive_datagram(dev, src, NULL, copy, TS_HEADROOM, len);
 	ts_device_read_unlock(dev);
 	return 0;
 }
@@ -567,6 +571,7 @@ int ts_device_peer_set_endpoint(struct ts_device *dev, const uint8_t public_key[
 	if (peer) {
 		pthread_mutex_lock(&peer->lock);
 		peer->endpoint = *ep;
+		peer->src.family = 0;
 		pthread_mutex_unlock(&peer->lock);
 		ret = 0;
 	}

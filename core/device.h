@@ -46,6 +46,7 @@ struct ts_pipeline_host;
 
 struct ts_hs_item {
 	union ts_endpoint src;
+	struct ts_endpoint_src local;
 	uint16_t len;
 	uint8_t data[sizeof(struct message_handshake_initiation)];
 };
@@ -120,16 +121,23 @@ void ts_send_keepalive(struct ts_peer *peer);
 void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry);
 /* Send one datagram through the ciphertext_out hooks. */
 int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
-			    const union ts_endpoint *dst, uint8_t *buf, size_t headroom,
-			    size_t len);
-int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
-		  size_t len);
+			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
+			    uint8_t *buf, size_t headroom, size_t len);
+/*
+ * Send from src (NULL or family 0: routing chooses).  Returns 0, 1 when src
+ * no longer works and the datagram went out without it, or -errno.
+ */
+int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst,
+		  const struct ts_endpoint_src *src, const uint8_t *buf, size_t len);
+/* Peer lock NOT held: forget a source address that stopped working. */
+void ts_peer_clear_src(struct ts_peer *peer);
 
 /* receive.c */
 void *ts_rx_thread(void *arg);
 void *ts_handshake_thread(void *arg);
 /* Process one datagram as received from src (after the ciphertext_in hooks). */
-void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src, uint8_t *buf,
-			 size_t headroom, size_t len);
+void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			 size_t len);
 
 #endif

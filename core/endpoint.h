@@ -17,6 +17,19 @@ union ts_endpoint {
 	struct sockaddr_in6 in6;
 };
 
+/*
+ * The local address a peer's packets arrived on.  Replies leave from it, as
+ * kernel WireGuard does, so a host with several addresses answers from the
+ * one the peer knows.  family 0: let routing choose.
+ */
+struct ts_endpoint_src {
+	sa_family_t family;
+	union {
+		struct in_addr in;
+		struct in6_addr in6;
+	} addr;
+};
+
 /* Longest text form: "[" v6 "%" scope "]:" port, NUL. */
 #define TS_ENDPOINT_STRLEN (INET6_ADDRSTRLEN + 16 + 10)
 

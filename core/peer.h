@@ -70,6 +70,7 @@ struct ts_peer {
 	struct cookie_maker cookie_maker;
 	struct ts_keypair *kp_current, *kp_previous, *kp_next;
 	union ts_endpoint endpoint;
+	struct ts_endpoint_src src;    /* our address the peer last reached */
 	uint16_t persistent_keepalive; /* seconds, 0 = off */
 	struct ts_peer_timers timers;
 	uint64_t last_sent_handshake_ns;

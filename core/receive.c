@@ -23,6 +23,7 @@
 #include "device.h"
 #include "hooks.h"
 #include "log.h"
+#include "socket.h"
 #include "timers.h"
 
 static uint32_t read_le32(const uint8_t *p)
@@ -43,8 +44,8 @@ static uint64_t read_le64(const uint8_t *p)
 
 /* --- handshake messages: queued for the handshake thread ------------- */
 
-static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src, const uint8_t *buf,
-			    size_t len)
+static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
+			    const struct ts_endpoint_src *local, const uint8_t *buf, size_t len)
 {
 	struct ts_hs_item *item;
 
@@ -60,6 +61,10 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 	}
 	item = &dev->hs_queue[(dev->hs_head + dev->hs_count) % MAX_QUEUED_INCOMING_HANDSHAKES];
 	item->src = *src;
+	if (local)
+		item->local = *local;
+	else
+		item->local.family = 0;
 	item->len = (uint16_t)len;
 	memcpy(item->data, buf, len);
 	dev->hs_count++;
@@ -68,8 +73,11 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 }
 
 /* Peer lock held: the packet authenticated; follow the peer to where it came from. */
-static void update_endpoint(struct ts_peer *peer, const union ts_endpoint *src)
+static void update_endpoint(struct ts_peer *peer, const union ts_endpoint *src,
+			    const struct ts_endpoint_src *local)
 {
+	if (local)
+		peer->src = *local;
 	if (ts_endpoint_equal(&peer->endpoint, src))
 		return;
 	if (ts_log_get_level() >= TS_LOG_INFO) {
@@ -82,6 +90,7 @@ static void update_endpoint(struct ts_peer *peer, const union ts_endpoint *src)
 }
 
 static void consume_initiation(struct ts_device *dev, const union ts_endpoint *src,
+			       const struct ts_endpoint_src *local,
 			       const struct message_handshake_initiation *msg)
 {
 	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_response) + TS_TAILROOM];
@@ -90,6 +99,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	struct noise_keys keys;
 	struct ts_keypair *kp;
 	struct ts_peer *peer;
+	struct ts_endpoint_src ep_src;
 	union ts_endpoint ep;
 	uint32_t index;
 
@@ -115,7 +125,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	}
 	ts_debug("peer %u: received handshake initiation", (unsigned)peer->created_seq);
 	atomic_fetch_add_explicit(&peer->rx_bytes, sizeof(*msg), memory_order_relaxed);
-	update_endpoint(peer, src);
+	update_endpoint(peer, src, local);
 	ts_timers_any_authenticated_packet_received(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
 
@@ -142,11 +152,12 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	ts_timers_session_derived(peer);
 	ts_timers_any_authenticated_packet_sent(peer);
 	ep = peer->endpoint;
+	ep_src = peer->src;
 	pthread_mutex_unlock(&peer->lock);
 
 	ts_debug("peer %u: sending handshake response", (unsigned)peer->created_seq);
 	memcpy(buf + TS_HEADROOM, &resp, sizeof(resp));
-	ts_send_datagram_hooked(dev, peer, &ep, buf, TS_HEADROOM, sizeof(resp));
+	ts_send_datagram_hooked(dev, peer, &ep, &ep_src, buf, TS_HEADROOM, sizeof(resp));
 	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(resp), memory_order_relaxed);
 wipe:
 	sodium_memzero(&keys, sizeof(keys));
@@ -154,6 +165,7 @@ wipe:
 }
 
 static void consume_response(struct ts_device *dev, const union ts_endpoint *src,
+			     const struct ts_endpoint_src *local,
 			     const struct message_handshake_response *msg)
 {
 	struct noise_keys keys;
@@ -176,7 +188,7 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 	}
 	ts_debug("peer %u: received handshake response", (unsigned)peer->created_seq);
 	atomic_fetch_add_explicit(&peer->rx_bytes, sizeof(*msg), memory_order_relaxed);
-	update_endpoint(peer, src);
+	update_endpoint(peer, src, local);
 	if (!noise_begin_session(&peer->handshake, &keys) ||
 	    !(kp = ts_keypair_create(peer, &keys))) {
 		pthread_mutex_unlock(&peer->lock);
@@ -272,19 +284,20 @@ static void process_handshake(struct ts_device *dev, const struct ts_hs_item *it
 		cookie_message_create(&reply, &dev->cookie_checker, item->data, item->len,
 				      le32toh(sender), &item->src);
 		memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
-		ts_send_datagram_hooked(dev, NULL, &item->src, buf, TS_HEADROOM, sizeof(reply));
+		ts_send_datagram_hooked(dev, NULL, &item->src, &item->local, buf, TS_HEADROOM,
+					sizeof(reply));
 		return;
 	}
 	if (type == MESSAGE_HANDSHAKE_INITIATION) {
 		struct message_handshake_initiation msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
-		consume_initiation(dev, &item->src, &msg);
+		consume_initiation(dev, &item->src, &item->local, &msg);
 	} else if (type == MESSAGE_HANDSHAKE_RESPONSE) {
 		struct message_handshake_response msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
-		consume_response(dev, &item->src, &msg);
+		consume_response(dev, &item->src, &item->local, &msg);
 	}
 }
 
@@ -345,8 +358,9 @@ static bool inner_packet(const uint8_t *p, size_t len, size_t *ip_len, int *fami
 	return false;
 }
 
-static void receive_data(struct ts_device *dev, const union ts_endpoint *src, uint8_t *buf,
-			 size_t headroom, size_t len)
+static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
+			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			 size_t len)
 {
 	uint8_t *msg = buf + headroom;
 	struct ts_keypair *kp;
@@ -396,7 +410,7 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src, ui
 		/* The initiator used our response's session: it is complete. */
 		ts_timers_handshake_complete(peer);
 	}
-	update_endpoint(peer, src);
+	update_endpoint(peer, src, local);
 	ts_timers_any_authenticated_packet_received(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
 	if (plain_len)
@@ -450,17 +464,18 @@ out:
 	ts_keypair_put(kp);
 }
 
-void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src, uint8_t *buf,
-			 size_t headroom, size_t len)
+void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			 size_t len)
 {
 	switch (message_determine_type(buf + headroom, len)) {
 	case MESSAGE_DATA:
-		receive_data(dev, src, buf, headroom, len);
+		receive_data(dev, src, local, buf, headroom, len);
 		break;
 	case MESSAGE_HANDSHAKE_INITIATION:
 	case MESSAGE_HANDSHAKE_RESPONSE:
 	case MESSAGE_HANDSHAKE_COOKIE:
-		queue_handshake(dev, src, buf + headroom, len);
+		queue_handshake(dev, src, local, buf + headroom, len);
 		break;
 	default:
 		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
@@ -475,6 +490,7 @@ void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src, ui
 
 struct rx_slot {
 	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
+	uint8_t control[TS_PKTINFO_SPACE];
 };
 
 static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, struct mmsghdr *msgs,
@@ -490,6 +506,8 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 		msgs[i].msg_hdr.msg_namelen = sizeof(src[i]);
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_control = slots[i].control;
+		msgs[i].msg_hdr.msg_controllen = sizeof(slots[i].control);
 	}
 	n = recvmmsg(fd, msgs, TS_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
@@ -497,7 +515,7 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 	ts_device_read_lock(dev);
 	for (int i = 0; i < n; i++) {
 		size_t len = msgs[i].msg_len, headroom = TS_HEADROOM;
-
+		struct ts_endpoint_src local;
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
 		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_IN)) {
@@ -512,7 +530,8 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 			headroom = (size_t)(p.data - slots[i].buf);
 			len = p.len;
 		}
-		ts_receive_datagram(dev, &src[i], slots[i].buf, headroom, len);
+		ts_udp_src_from_msg(&msgs[i].msg_hdr, &local);
+		ts_receive_datagram(dev, &src[i], &local, slots[i].buf, headroom, len);
 	}
 	ts_device_read_unlock(dev);
 }

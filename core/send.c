@@ -19,22 +19,62 @@
 #include "device.h"
 #include "hooks.h"
 #include "log.h"
+#include "socket.h"
 #include "timers.h"
 
-int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
-		  size_t len)
+/* The errors that say our source address is gone or unusable toward dst. */
+static bool src_gone(int err)
+{
+	return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH || err == EHOSTUNREACH;
+}
+
+static bool src_usable(const struct ts_endpoint_src *src, const union ts_endpoint *dst)
+{
+	return src && src->family == dst->sa.sa_family;
+}
+
+int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst,
+		  const struct ts_endpoint_src *src, const uint8_t *buf, size_t len)
 {
 	int fd = dst->sa.sa_family == AF_INET6 ? dev->udp6 : dev->udp4;
+	uint8_t control[TS_PKTINFO_SPACE];
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr m = {
+	    .msg_name = (void *)&dst->sa,
+	    .msg_namelen = ts_endpoint_len(dst),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	};
 
 	if (fd < 0 || !ts_endpoint_is_set(dst))
 		return -EAFNOSUPPORT;
-	if (sendto(fd, buf, len, MSG_DONTWAIT, &dst->sa, ts_endpoint_len(dst)) < 0)
+	if (src_usable(src, dst)) {
+		ts_udp_src_to_msg(&m, src, control);
+		if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0)
+			return 0;
+		if (!src_gone(errno))
+			return -errno;
+		m.msg_control = NULL;
+		m.msg_controllen = 0;
+		if (sendmsg(fd, &m, MSG_DONTWAIT) < 0)
+			return -errno;
+		return 1;
+	}
+	if (sendmsg(fd, &m, MSG_DONTWAIT) < 0)
 		return -errno;
 	return 0;
 }
 
+void ts_peer_clear_src(struct ts_peer *peer)
+{
+	pthread_mutex_lock(&peer->lock);
+	peer->src.family = 0;
+	pthread_mutex_unlock(&peer->lock);
+}
+
 int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
-			    const union ts_endpoint *dst, uint8_t *buf, size_t headroom, size_t len)
+			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
+			    uint8_t *buf, size_t headroom, size_t len)
 {
 	union ts_endpoint ep = *dst;
 	struct ts_hook_pkt p = {
@@ -48,8 +88,11 @@ int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 	int ret;
 
 	if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
-		return 0;
-	ret = ts_udp_sendto(dev, &ep, p.data, p.len);
+		return 0; /* A plugin that redirected the datagram chose a new path: no pinned
+			     source. */
+	ret = ts_udp_sendto(dev, &ep, ts_endpoint_equal(&ep, dst) ? src : NULL, p.data, p.len);
+	if (ret == 1 && peer)
+		ts_peer_clear_src(peer);
 	if (ret < 0)
 		ts_log_ratelimited(TS_LOG_DEBUG, "send to %s failed: %s",
 				   ts_endpoint_str(&ep, (char[TS_ENDPOINT_STRLEN]){0}),
@@ -114,7 +157,8 @@ enum prep_result { PREP_SEND, PREP_STAGED, PREP_DROP };
  * and ask for a handshake.
  */
 static enum prep_result prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
-				size_t *msg_len, union ts_endpoint *ep, bool *need_handshake)
+				size_t *msg_len, union ts_endpoint *ep, struct ts_endpoint_src *src,
+				bool *need_handshake)
 {
 	struct ts_device *dev = peer->dev;
 	struct ts_keypair *kp;
@@ -139,6 +183,7 @@ static enum prep_result prepare(struct ts_peer *peer, uint8_t *buf, size_t headr
 	if (wants_rekey(kp, now))
 		*need_handshake = true;
 	*ep = peer->endpoint;
+	*src = peer->src;
 	ts_keypair_get(kp);
 	if (len)
 		ts_timers_data_sent(peer);
@@ -154,12 +199,13 @@ static enum prep_result prepare(struct ts_peer *peer, uint8_t *buf, size_t headr
 
 void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len)
 {
+	struct ts_endpoint_src src;
 	union ts_endpoint ep;
 	bool need_handshake = false;
 	size_t msg_len;
 
-	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &need_handshake) == PREP_SEND)
-		ts_send_datagram_hooked(peer->dev, peer, &ep, buf,
+	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake) == PREP_SEND)
+		ts_send_datagram_hooked(peer->dev, peer, &ep, &src, buf,
 					headroom - sizeof(struct message_data), msg_len);
 	if (need_handshake)
 		ts_send_handshake_initiation(peer, false);
@@ -207,6 +253,7 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	struct ts_device *dev = peer->dev;
 	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_initiation) + TS_TAILROOM];
 	struct message_handshake_initiation msg;
+	struct ts_endpoint_src src;
 	union ts_endpoint ep;
 	uint64_t now = ts_now_ns();
 	uint32_t index;
@@ -237,11 +284,12 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	ts_timers_any_authenticated_packet_sent(peer);
 	ts_timers_handshake_initiated(peer);
 	ep = peer->endpoint;
+	src = peer->src;
 	pthread_mutex_unlock(&peer->lock);
 
 	ts_debug("peer %u: sending handshake initiation", (unsigned)peer->created_seq);
 	memcpy(buf + TS_HEADROOM, &msg, sizeof(msg));
-	ts_send_datagram_hooked(dev, peer, &ep, buf, TS_HEADROOM, sizeof(msg));
+	ts_send_datagram_hooked(dev, peer, &ep, &src, buf, TS_HEADROOM, sizeof(msg));
 	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(msg), memory_order_relaxed);
 	return;
 out:
@@ -258,6 +306,9 @@ struct tx_batch {
 	struct mmsghdr msgs[TS_BATCH];
 	struct iovec iov[TS_BATCH];
 	union ts_endpoint dst[TS_BATCH];
+	struct ts_endpoint_src src[TS_BATCH];
+	struct ts_peer *peer[TS_BATCH];
+	uint8_t control[TS_BATCH][TS_PKTINFO_SPACE];
 	unsigned n;
 };
 
@@ -267,15 +318,24 @@ static void batch_flush(struct ts_device *dev, struct tx_batch *b, int fd)
 
 	while (sent < b->n) {
 		int r = sendmmsg(fd, b->msgs + sent, b->n - sent, 0);
-
 		if (r < 0) {
+			unsigned i = sent;
+
 			if (errno == EINTR)
 				continue;
 			/*
 			 * One bad destination (unreachable, EPERM from a
-			 * firewall) must not take the rest of the batch with it.
+			 * firewall) must not take the rest of the batch with
+			 * it; a pinned source that vanished is dropped and the
+			 * datagram goes out from wherever routing says.
 			 */
-			ts_log_ratelimited(TS_LOG_DEBUG, "sendmmsg: %s", strerror(errno));
+			if (src_usable(&b->src[i], &b->dst[i]) && src_gone(errno)) {
+				if (ts_udp_sendto(dev, &b->dst[i], &b->src[i], b->iov[i].iov_base,
+						  b->iov[i].iov_len) == 1)
+					ts_peer_clear_src(b->peer[i]);
+			} else {
+				ts_log_ratelimited(TS_LOG_DEBUG, "sendmmsg: %s", strerror(errno));
+			}
 			sent++;
 			continue;
 		}
@@ -284,11 +344,14 @@ static void batch_flush(struct ts_device *dev, struct tx_batch *b, int fd)
 	b->n = 0;
 }
 
-static void batch_add(struct tx_batch *b, const union ts_endpoint *dst, uint8_t *data, size_t len)
+static void batch_add(struct tx_batch *b, struct ts_peer *peer, const union ts_endpoint *dst,
+		      const struct ts_endpoint_src *src, uint8_t *data, size_t len)
 {
 	unsigned i = b->n++;
 
 	b->dst[i] = *dst;
+	b->src[i] = *src;
+	b->peer[i] = peer;
 	b->iov[i].iov_base = data;
 	b->iov[i].iov_len = len;
 	memset(&b->msgs[i], 0, sizeof(b->msgs[i]));
@@ -296,6 +359,8 @@ static void batch_add(struct tx_batch *b, const union ts_endpoint *dst, uint8_t 
 	b->msgs[i].msg_hdr.msg_namelen = ts_endpoint_len(&b->dst[i]);
 	b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
 	b->msgs[i].msg_hdr.msg_iovlen = 1;
+	if (src_usable(src, dst))
+		ts_udp_src_to_msg(&b->msgs[i].msg_hdr, src, b->control[i]);
 }
 
 /* The destination address of an IP packet, or false if it is not one. */
@@ -317,6 +382,7 @@ static bool packet_destination(const uint8_t *pkt, size_t len, int *family, cons
 static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_batch *b4,
 		   struct tx_batch *b6, struct ts_peer **hs_peers, unsigned *n_hs)
 {
+	struct ts_endpoint_src src;
 	union ts_endpoint ep;
 	struct ts_peer *peer;
 	const uint8_t *dst;
@@ -348,7 +414,7 @@ static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_ba
 		headroom = p.headroom;
 		len = p.len;
 	}
-	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &need_handshake) == PREP_SEND) {
+	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake) == PREP_SEND) {
 		uint8_t *msg = buf + headroom - sizeof(struct message_data);
 		struct tx_batch *b;
 
@@ -359,15 +425,18 @@ static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_ba
 						.tailroom = TS_TAILROOM,
 						.ep = &ep,
 						.peer_key = peer->public_key};
+			union ts_endpoint before = ep;
 
 			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
 				goto out;
 			msg = p.data;
 			msg_len = p.len;
+			if (!ts_endpoint_equal(&before, &ep))
+				src.family = 0; /* redirected: routing picks the source */
 		}
 		b = ep.sa.sa_family == AF_INET6 ? b6 : b4;
 		if ((b == b6 ? dev->udp6 : dev->udp4) >= 0)
-			batch_add(b, &ep, msg, msg_len);
+			batch_add(b, peer, &ep, &src, msg, msg_len);
 	}
 out:
 	if (need_handshake && *n_hs < TS_BATCH) {

@@ -8,7 +8,65 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "log.h"
+
+void ts_udp_src_from_msg(const struct msghdr *m, struct ts_endpoint_src *src)
+{
+	struct cmsghdr *c;
+
+	src->family = 0;
+	for (c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			src->family = AF_INET;
+			src->addr.in = pi.ipi_addr;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			src->family = AF_INET6;
+			src->addr.in6 = pi.ipi6_addr;
+		}
+	}
+}
+
+void ts_udp_src_to_msg(struct msghdr *m, const struct ts_endpoint_src *src, void *control)
+{
+	struct cmsghdr *c;
+
+	if (src->family != AF_INET && src->family != AF_INET6) {
+		m->msg_control = NULL;
+		m->msg_controllen = 0;
+		return;
+	}
+	memset(control, 0, TS_PKTINFO_SPACE);
+	m->msg_control = control;
+	m->msg_controllen = TS_PKTINFO_SPACE;
+	c = CMSG_FIRSTHDR(m);
+	if (src->family == AF_INET) {
+		/* Only the source address: the interface is routing's choice. */
+		struct in_pktinfo pi = {.ipi_spec_dst = src->addr.in};
+
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		m->msg_controllen = CMSG_SPACE(sizeof(pi));
+	} else {
+		struct in6_pktinfo pi = {.ipi6_addr = src->addr.in6};
+
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+		m->msg_controllen = CMSG_SPACE(sizeof(pi));
+	}
+}
 
 int ts_udp_set_fwmark(int fd, uint32_t fwmark)
 {
@@ -36,10 +94,12 @@ static int open_bound(int family, uint16_t port, uint32_t fwmark, uint16_t *boun
 	if (family == AF_INET6) {
 		/* Separate sockets per family, as the kernel implementation has. */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
 		addr.in6.sin6_family = AF_INET6;
 		addr.in6.sin6_port = htons(port);
 		alen = sizeof(addr.in6);
 	} else {
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 		addr.in.sin_family = AF_INET;
 		addr.in.sin_port = htons(port);
 		alen = sizeof(addr.in);
