@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # t_roaming: B roams while it keeps sending; A follows.
-# A's public address is 192.0.2.1 (on its lo), reached over veth 1
-# (10.10.0.0/24) or veth 2 (10.10.3.0/24).  B pings A every 100 ms while
+# A is at 10.10.0.11 (veth 1, 10.10.0.0/24); veth 2 (10.10.3.0/24) is B's
+# second way there (B routes 10.10.0.11 via A's 10.10.3.11 after the move).
+# One address per side, so which source address A answers from does not
+# matter here (t_multihome checks that).  B pings A every 100 ms while
 #   step 1: B's address on veth 1 changes from 10.10.0.12 to 10.10.0.22;
 #   step 2: B moves to veth 2 (10.10.3.12) and veth 1 goes down.
 # After each step A's `wg show endpoints` shows B's new address, and pings
@@ -26,18 +28,16 @@ IF_B=${PFX}wb
 ns_create "$NS_A" "$NS_B"
 veth "$NS_A" "${PFX}1" "$NS_B" "${PFX}1"
 veth "$NS_A" "${PFX}2" "$NS_B" "${PFX}2"
-assign_addr "$NS_A" lo 192.0.2.1/32
 assign_addr "$NS_A" "${PFX}1" 10.10.0.11/24
 assign_addr "$NS_A" "${PFX}2" 10.10.3.11/24
 # Keep 10.10.0.22 when the primary 10.10.0.12 goes away.
 ip netns exec "$NS_B" sysctl -qw "net.ipv4.conf.${PFX}1.promote_secondaries=1"
 assign_addr "$NS_B" "${PFX}1" 10.10.0.12/24
-ip -n "$NS_B" route add 192.0.2.1/32 via 10.10.0.11
 keypair a b
 PA=$(pub a)
 PB=$(pub b)
 conf_ini "$CONFDIR/a.conf" a 51820 "$PB" 10.0.0.2/32 10.10.0.12:51820 -
-conf_ini "$CONFDIR/b.conf" b 51820 "$PA" 10.0.0.1/32 192.0.2.1:51820 -
+conf_ini "$CONFDIR/b.conf" b 51820 "$PA" 10.0.0.1/32 10.10.0.11:51820 -
 IMPL=$TS_IMPL_A impl_start "$NS_A" "$IF_A" "$CONFDIR/a.conf" --address 10.0.0.1/24
 IMPL=$TS_IMPL_B impl_start "$NS_B" "$IF_B" "$CONFDIR/b.conf" --address 10.0.0.2/24
 ping_ok "$NS_B" 10.0.0.1 3
@@ -58,7 +58,7 @@ wait_endpoint() {
 # B's helper for the old wireguard-go only (see the header).
 nudge_b() {
 	[[ $TS_IMPL_B == wireguard-go ]] || return 0
-	wg set "$IF_B" peer "$PA" endpoint 192.0.2.1:51820
+	wg set "$IF_B" peer "$PA" endpoint 10.10.0.11:51820
 }
 
 bg ping-roam ip netns exec "$NS_B" ping -n -i 0.1 -W 1 -w 14 10.0.0.1
@@ -80,7 +80,7 @@ ping_ok "$NS_A" 10.0.0.2 3
 
 log "step 2: B moves to veth 2 (10.10.3.12), veth 1 loses its address and goes down"
 assign_addr "$NS_B" "${PFX}2" 10.10.3.12/24
-ip -n "$NS_B" route replace 192.0.2.1/32 via 10.10.3.11
+ip -n "$NS_B" route replace 10.10.0.11/32 via 10.10.3.11
 ip -n "$NS_B" addr flush dev "${PFX}1"
 ip -n "$NS_B" link set "${PFX}1" down
 nudge_b
