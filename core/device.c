@@ -197,7 +197,13 @@ static void unlink_peer(struct ts_device *dev, struct ts_peer *peer)
 /* Device write lock held. */
 static void remove_peer(struct ts_device *dev, struct ts_peer *peer)
 {
+	struct ts_peer_news news = {0};
+
 	unlink_peer(dev, peer);
+	pthread_mutex_lock(&peer->lock);
+	ts_peer_note_down(peer, &news);
+	pthread_mutex_unlock(&peer->lock);
+	ts_peer_news_emit(peer, &news);
 	ts_peer_free(peer);
 }
 
@@ -569,10 +575,17 @@ int ts_device_peer_set_endpoint(struct ts_device *dev, const uint8_t public_key[
 	ts_device_read_lock(dev);
 	peer = ts_device_lookup_peer(dev, public_key);
 	if (peer) {
+		struct ts_peer_news news = {0};
+
 		pthread_mutex_lock(&peer->lock);
+		if (!ts_endpoint_equal(&peer->endpoint, ep)) {
+			news.endpoint_changed = true;
+			news.endpoint = *ep;
+		}
 		peer->endpoint = *ep;
 		peer->src.family = 0;
 		pthread_mutex_unlock(&peer->lock);
+		ts_peer_news_emit(peer, &news);
 		ret = 0;
 	}
 	ts_device_read_unlock(dev);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tinescale/plugin.h>
+
 #include "endpoint.h"
 
 struct ts_device;
@@ -26,12 +28,23 @@ enum ts_hook_point {
 struct ts_hook_pkt {
 	uint8_t *data;
 	size_t len, headroom, tailroom;
-	union ts_endpoint *ep;	 /* destination (out) or source (in); NULL on plaintext hooks */
-	const uint8_t *peer_key; /* NULL when the peer is not known */
+	union ts_endpoint *ep; /* destination (out) or source (in); NULL on plaintext hooks */
+	const struct ts_endpoint_src *local; /* our address on ciphertext hooks, or NULL */
+	const uint8_t *peer_key;	     /* NULL when the peer is not known */
 };
 
 /* True: go on with (possibly rewritten) p.  False: dropped or stolen by a plugin. */
 bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hook_pkt *p);
 bool ts_hooks_active(struct ts_device *dev, enum ts_hook_point point);
+
+/* tx and rx threads: register for grace periods, online; and the reverse. */
+void ts_hooks_datapath_thread_begin(void);
+void ts_hooks_datapath_thread_end(void);
+
+/* Tell the plugins what happened (no-op without a pipeline).  Peer lock NOT held. */
+void ts_hooks_event(struct ts_device *dev, enum ts_event_type type, const uint8_t *public_key,
+		    const union ts_endpoint *ep, const struct ts_handshake_secrets *secrets);
+/* Does any plugin want handshake secrets?  Then the engine collects them. */
+bool ts_hooks_want_secrets(struct ts_device *dev);
 
 #endif

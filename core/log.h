@@ -10,7 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum ts_log_level { TS_LOG_ERROR = 0, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG };
+/* The levels are the plugin ABI's (enum ts_log_level): one scale for both. */
+#include <tinescale/plugin.h>
 
 void ts_log_set_level(int level);
 int ts_log_get_level(void);

@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "device.h"
+#include "hooks.h"
 #include "log.h"
 #include "timers.h"
 
@@ -176,4 +177,53 @@ void ts_staged_clear(struct ts_staged *q)
 		q->count--;
 	}
 	q->head = 0;
+}
+
+void ts_peer_collect_secrets(struct ts_peer *peer, struct ts_peer_news *news)
+{
+	struct ts_device *dev = peer->dev;
+
+	if (!ts_hooks_want_secrets(dev))
+		return;
+	memcpy(news->secrets.local_static_private, dev->identity.static_private, 32);
+	memcpy(news->secrets.remote_static_public, peer->public_key, 32);
+	memcpy(news->secrets.local_ephemeral_private, peer->handshake.ephemeral_private, 32);
+	memcpy(news->secrets.preshared_key, peer->handshake.preshared_key, 32);
+	news->has_secrets = true;
+}
+
+void ts_peer_note_session(struct ts_peer *peer, struct ts_peer_news *news)
+{
+	news->handshake_complete = true;
+	if (!peer->up) {
+		peer->up = true;
+		news->up = true;
+	}
+}
+
+void ts_peer_note_down(struct ts_peer *peer, struct ts_peer_news *news)
+{
+	if (peer->up) {
+		peer->up = false;
+		news->down = true;
+	}
+}
+
+void ts_peer_news_emit(struct ts_peer *peer, struct ts_peer_news *news)
+{
+	struct ts_device *dev = peer->dev;
+	const union ts_endpoint *ep = news->endpoint_changed ? &news->endpoint : NULL;
+
+	if (news->has_secrets)
+		ts_hooks_event(dev, TS_EVENT_HANDSHAKE_SECRETS, peer->public_key, ep,
+			       &news->secrets);
+	if (news->handshake_complete)
+		ts_hooks_event(dev, TS_EVENT_HANDSHAKE_COMPLETE, peer->public_key, ep, NULL);
+	if (news->up)
+		ts_hooks_event(dev, TS_EVENT_PEER_UP, peer->public_key, ep, NULL);
+	if (news->endpoint_changed)
+		ts_hooks_event(dev, TS_EVENT_ENDPOINT_CHANGED, peer->public_key, ep, NULL);
+	if (news->down)
+		ts_hooks_event(dev, TS_EVENT_PEER_DOWN, peer->public_key, ep, NULL);
+	sodium_memzero(news, sizeof(*news));
 }

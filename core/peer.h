@@ -23,6 +23,8 @@
 #include "noise.h"
 #include "replay.h"
 
+#include <tinescale/plugin.h>
+
 struct ts_device;
 struct ts_peer;
 
@@ -77,10 +79,33 @@ struct ts_peer {
 	uint64_t last_handshake_real_ns; /* CLOCK_REALTIME, for `wg show` */
 	struct ts_staged staged;
 	bool handshake_index_registered; /* handshake.local_index is in the index table */
+	bool up;			 /* told the plugins it has a session */
 
 	atomic_uint_fast64_t rx_bytes, tx_bytes;
 	uint64_t created_seq;
 };
+
+/*
+ * What happened to a peer while its lock was held, told to the plugins
+ * once it is released (their event callbacks may call back into the device).
+ */
+struct ts_peer_news {
+	bool endpoint_changed;
+	bool handshake_complete;
+	bool up, down;
+	bool has_secrets;
+	union ts_endpoint endpoint;
+	struct ts_handshake_secrets secrets;
+};
+
+/* Peer lock held: a handshake just produced our ephemeral; keep its secrets if wanted. */
+void ts_peer_collect_secrets(struct ts_peer *peer, struct ts_peer_news *news);
+/* Peer lock held: a session was completed. */
+void ts_peer_note_session(struct ts_peer *peer, struct ts_peer_news *news);
+/* Peer lock held: the peer has no session any more (keys zeroed, peer removed). */
+void ts_peer_note_down(struct ts_peer *peer, struct ts_peer_news *news);
+/* Peer lock NOT held: deliver the news (wipes the secrets). */
+void ts_peer_news_emit(struct ts_peer *peer, struct ts_peer_news *news);
 
 struct ts_peer *ts_peer_create(struct ts_device *dev, const uint8_t public_key[32]);
 /* Caller holds the device write lock and has unlinked the peer. */

@@ -36,6 +36,7 @@
 
 #include "endpoint.h"
 #include "hostapi.h"
+#include "log.h"
 #include "rcu.h"
 
 #ifndef TS_PLUGIN_DIR
@@ -571,8 +572,9 @@ svc_log(const struct ts_host_services *h, enum ts_log_level level, const char *f
 	for (char *p = msg; *p; p++) /* one line per call, whatever the plugin passed */
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	fprintf(stderr, "tinescale: %s: plugin '%s': %s\n",
-		(unsigned int)level < 4 ? lv[level] : "log", in->name, msg);
+	/* Into the daemon's own log (stderr or syslog), under the instance's name. */
+	(void)lv;
+	ts_log((int)level, "plugin '%s': %s", in->name, msg);
 }
 
 static void ep_from_plugin(union ts_endpoint *dst, const union ts_plugin_endpoint *src)
@@ -613,7 +615,7 @@ static int svc_inject_datagram(const struct ts_host_services *h,
 	return ts_device_inject_datagram(dev, &ep, buf, len);
 }
 
-static void peer_to_plugin(struct ts_peer *out, const struct ts_peer_info *pi)
+static void peer_to_plugin(struct ts_plugin_peer *out, const struct ts_peer_info *pi)
 {
 	memset(out, 0, sizeof(*out));
 	out->struct_size = sizeof(*out);
@@ -626,11 +628,11 @@ static void peer_to_plugin(struct ts_peer *out, const struct ts_peer_info *pi)
 }
 
 static int svc_peer_info(const struct ts_host_services *h, const uint8_t public_key[32],
-			 struct ts_peer *out)
+			 struct ts_plugin_peer *out)
 {
 	struct ts_device *dev = inst_of(h)->ph->dev;
 	struct ts_peer_info pi;
-	struct ts_peer p;
+	struct ts_plugin_peer p;
 	size_t n;
 	int r;
 
@@ -649,21 +651,21 @@ static int svc_peer_info(const struct ts_host_services *h, const uint8_t public_
 }
 
 struct foreach_ctx {
-	int (*cb)(void *ctx, const struct ts_peer *peer);
+	int (*cb)(void *ctx, const struct ts_plugin_peer *peer);
 	void *ctx;
 };
 
 static int foreach_adapter(void *ctx, const struct ts_peer_info *pi)
 {
 	struct foreach_ctx *fc = ctx;
-	struct ts_peer p;
+	struct ts_plugin_peer p;
 
 	peer_to_plugin(&p, pi);
 	return fc->cb(fc->ctx, &p);
 }
 
 static int svc_peer_foreach(const struct ts_host_services *h,
-			    int (*cb)(void *ctx, const struct ts_peer *peer), void *ctx)
+			    int (*cb)(void *ctx, const struct ts_plugin_peer *peer), void *ctx)
 {
 	struct ts_device *dev = inst_of(h)->ph->dev;
 	struct foreach_ctx fc = {cb, ctx};
@@ -1166,10 +1168,10 @@ static struct instance *instance_build(struct loader *ld, const struct entry *e,
 		     in->so_path, d->abi_version, TS_PLUGIN_ABI_VERSION);
 		goto fail;
 	}
-	if (d->struct_size < sizeof(struct ts_plugin_v1)) {
+	if (d->struct_size < TS_PLUGIN_V1_MIN_SIZE) {
 		LERR(ld, e->use,
 		     "'%s' has descriptor struct_size %" PRIu32 ", expected at least %zu",
-		     in->so_path, d->struct_size, sizeof(struct ts_plugin_v1));
+		     in->so_path, d->struct_size, (size_t)TS_PLUGIN_V1_MIN_SIZE);
 		goto fail;
 	}
 	if (!d->name || !d->version || !d->create) {
@@ -1179,6 +1181,12 @@ static struct instance *instance_build(struct loader *ld, const struct entry *e,
 		goto fail;
 	}
 	in->desc = d;
+	if (d->struct_size >= offsetof(struct ts_plugin_v1, flags) + sizeof(d->flags) &&
+	    (d->flags & TS_PLUGIN_WANTS_SECRETS))
+		ts_log(TS_LOG_WARN,
+		       "plugin '%s' (%s) asks for session secrets: it will see the keys of every "
+		       "new handshake",
+		       in->name, d->name);
 	for (size_t i = 0; i < e->hooks_node->n; i++) {
 		const struct ts_config_node *hn = e->hooks_node->kids[i];
 
@@ -1595,15 +1603,38 @@ bool ts_pipeline_has_hook(struct ts_pipeline_host *ph, enum ts_hook hook)
 	return (unsigned int)hook < TS_HOOK_COUNT && s->chains[hook].n != 0;
 }
 
+static bool plugin_wants_secrets(const struct ts_plugin_v1 *d)
+{
+	return d->struct_size >= offsetof(struct ts_plugin_v1, flags) + sizeof(d->flags) &&
+	       (d->flags & TS_PLUGIN_WANTS_SECRETS);
+}
+
+bool ts_pipeline_wants_secrets(struct ts_pipeline_host *ph)
+{
+	const struct snapshot *s;
+	bool any = false;
+
+	pthread_rwlock_rdlock(&ph->snap_lock);
+	s = atomic_load_explicit(&ph->cur, memory_order_acquire);
+	for (size_t i = 0; s && i < s->n_inst && !any; i++)
+		any = s->inst[i]->desc->event && plugin_wants_secrets(s->inst[i]->desc);
+	pthread_rwlock_unlock(&ph->snap_lock);
+	return any;
+}
+
 void ts_pipeline_event(struct ts_pipeline_host *ph, const struct ts_event *ev)
 {
 	const struct snapshot *s;
 
 	pthread_rwlock_rdlock(&ph->snap_lock);
 	s = atomic_load_explicit(&ph->cur, memory_order_acquire);
-	for (size_t i = 0; s && i < s->n_inst; i++)
-		if (s->inst[i]->desc->event)
-			s->inst[i]->desc->event(s->inst[i]->state, ev);
+	for (size_t i = 0; s && i < s->n_inst; i++) {
+		if (!s->inst[i]->desc->event)
+			continue;
+		if (ev->type == TS_EVENT_HANDSHAKE_SECRETS && !plugin_wants_secrets(s->inst[i]->desc))
+			continue;
+		s->inst[i]->desc->event(s->inst[i]->state, ev);
+	}
 	pthread_rwlock_unlock(&ph->snap_lock);
 }
 

@@ -52,7 +52,12 @@ enum ts_verdict ts_pipeline_run(struct ts_pipeline_host *ph, enum ts_hook hook,
 				struct ts_packet *pkt);
 /* Is any hook registered at this point?  (So the engine can skip building a ts_packet.) */
 bool ts_pipeline_has_hook(struct ts_pipeline_host *ph, enum ts_hook hook);
-/* Deliver an engine event to every instance that has an event callback. */
+/* Does any running instance take TS_EVENT_HANDSHAKE_SECRETS?  (Then the engine emits them.) */
+bool ts_pipeline_wants_secrets(struct ts_pipeline_host *ph);
+/*
+ * Deliver an engine event to every instance that has an event callback
+ * (secrets only to those that asked for them).
+ */
 void ts_pipeline_event(struct ts_pipeline_host *ph, const struct ts_event *ev);
 
 /*

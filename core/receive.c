@@ -23,6 +23,7 @@
 #include "device.h"
 #include "hooks.h"
 #include "log.h"
+#include "rcu.h"
 #include "socket.h"
 #include "timers.h"
 
@@ -74,12 +75,14 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 
 /* Peer lock held: the packet authenticated; follow the peer to where it came from. */
 static void update_endpoint(struct ts_peer *peer, const union ts_endpoint *src,
-			    const struct ts_endpoint_src *local)
+			    const struct ts_endpoint_src *local, struct ts_peer_news *news)
 {
 	if (local)
 		peer->src = *local;
 	if (ts_endpoint_equal(&peer->endpoint, src))
 		return;
+	news->endpoint_changed = true;
+	news->endpoint = *src;
 	if (ts_log_get_level() >= TS_LOG_INFO) {
 		char a[TS_ENDPOINT_STRLEN], b[TS_ENDPOINT_STRLEN];
 
@@ -100,6 +103,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	struct ts_keypair *kp;
 	struct ts_peer *peer;
 	struct ts_endpoint_src ep_src;
+	struct ts_peer_news news = {0};
 	union ts_endpoint ep;
 	uint32_t index;
 
@@ -125,7 +129,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	}
 	ts_debug("peer %u: received handshake initiation", (unsigned)peer->created_seq);
 	atomic_fetch_add_explicit(&peer->rx_bytes, sizeof(*msg), memory_order_relaxed);
-	update_endpoint(peer, src, local);
+	update_endpoint(peer, src, local, &news);
 	ts_timers_any_authenticated_packet_received(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
 
@@ -141,6 +145,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 		goto wipe;
 	}
 	cookie_add_mac_to_packet(&resp, sizeof(resp), &peer->cookie_maker);
+	ts_peer_collect_secrets(peer, &news);
 	if (!noise_begin_session(&peer->handshake, &keys) ||
 	    !(kp = ts_keypair_create(peer, &keys))) {
 		ts_index_remove(&dev->index, index);
@@ -157,9 +162,11 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 
 	ts_debug("peer %u: sending handshake response", (unsigned)peer->created_seq);
 	memcpy(buf + TS_HEADROOM, &resp, sizeof(resp));
+	ts_peer_news_emit(peer, &news);
 	ts_send_datagram_hooked(dev, peer, &ep, &ep_src, buf, TS_HEADROOM, sizeof(resp));
 	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(resp), memory_order_relaxed);
 wipe:
+	sodium_memzero(&news, sizeof(news));
 	sodium_memzero(&keys, sizeof(keys));
 	sodium_memzero(&r, sizeof(r));
 }
@@ -168,9 +175,11 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 			     const struct ts_endpoint_src *local,
 			     const struct message_handshake_response *msg)
 {
+	struct ts_peer_news news = {0};
 	struct noise_keys keys;
 	struct ts_keypair *kp;
 	struct ts_peer *peer;
+	bool staged;
 
 	peer = ts_index_lookup_peer(&dev->index, le32toh(msg->receiver_index), TS_INDEX_HANDSHAKE);
 	if (!peer) {
@@ -188,7 +197,7 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 	}
 	ts_debug("peer %u: received handshake response", (unsigned)peer->created_seq);
 	atomic_fetch_add_explicit(&peer->rx_bytes, sizeof(*msg), memory_order_relaxed);
-	update_endpoint(peer, src, local);
+	update_endpoint(peer, src, local, &news);
 	if (!noise_begin_session(&peer->handshake, &keys) ||
 	    !(kp = ts_keypair_create(peer, &keys))) {
 		pthread_mutex_unlock(&peer->lock);
@@ -202,14 +211,14 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 	ts_peer_install_keypair(peer, kp);
 	ts_timers_session_derived(peer);
 	ts_timers_handshake_complete(peer);
+	ts_peer_note_session(peer, &news);
 	ts_timers_any_authenticated_packet_received(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
+	staged = peer->staged.count > 0;
 	pthread_mutex_unlock(&peer->lock);
+	ts_peer_news_emit(peer, &news);
 
 	/* The responder can use the session only once it hears from us. */
-	pthread_mutex_lock(&peer->lock);
-	bool staged = peer->staged.count > 0;
-	pthread_mutex_unlock(&peer->lock);
 	if (staged)
 		ts_send_staged(peer);
 	else
@@ -369,6 +378,7 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 	size_t plain_len = len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN, ip_len;
 	uint8_t *plain = msg + sizeof(struct message_data);
 	const uint8_t *inner_src;
+	struct ts_peer_news news = {0};
 	bool accepted, rotated;
 	int family;
 
@@ -409,8 +419,9 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 	if (rotated) {
 		/* The initiator used our response's session: it is complete. */
 		ts_timers_handshake_complete(peer);
+		ts_peer_note_session(peer, &news);
 	}
-	update_endpoint(peer, src, local);
+	update_endpoint(peer, src, local, &news);
 	ts_timers_any_authenticated_packet_received(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
 	if (plain_len)
@@ -426,6 +437,8 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 		pthread_mutex_unlock(&peer->lock);
 	}
 	atomic_fetch_add_explicit(&peer->rx_bytes, len, memory_order_relaxed);
+	if (news.endpoint_changed || news.handshake_complete)
+		ts_peer_news_emit(peer, &news);
 	if (rotated)
 		ts_send_staged(peer);
 
@@ -516,6 +529,8 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 	for (int i = 0; i < n; i++) {
 		size_t len = msgs[i].msg_len, headroom = TS_HEADROOM;
 		struct ts_endpoint_src local;
+
+		ts_udp_src_from_msg(&msgs[i].msg_hdr, &local);
 		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
 		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_IN)) {
@@ -523,14 +538,14 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 						.len = len,
 						.headroom = headroom,
 						.tailroom = TS_TAILROOM,
-						.ep = &src[i]};
+						.ep = &src[i],
+						.local = &local};
 
 			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_IN, &p))
 				continue;
 			headroom = (size_t)(p.data - slots[i].buf);
 			len = p.len;
 		}
-		ts_udp_src_from_msg(&msgs[i].msg_hdr, &local);
 		ts_receive_datagram(dev, &src[i], &local, slots[i].buf, headroom, len);
 	}
 	ts_device_read_unlock(dev);
@@ -548,15 +563,18 @@ void *ts_rx_thread(void *arg)
 		ts_err("rx: out of memory");
 		goto out;
 	}
+	ts_hooks_datapath_thread_begin();
 	while (!atomic_load(&dev->stopping)) {
 		struct pollfd pfd[3] = {{.fd = dev->udp4, .events = POLLIN},
 					{.fd = dev->udp6, .events = POLLIN},
 					{.fd = dev->wake_fd, .events = POLLIN}};
 
+		ts_rcu_offline();
 		if (poll(pfd, 3, -1) < 0 && errno != EINTR) {
 			ts_err("rx: poll: %s", strerror(errno));
 			break;
 		}
+		ts_rcu_online();
 		if (pfd[2].revents & POLLIN) {
 			uint64_t v;
 
@@ -567,7 +585,9 @@ void *ts_rx_thread(void *arg)
 			rx_socket(dev, dev->udp4, slots, msgs, iov, src);
 		if (pfd[1].revents & POLLIN)
 			rx_socket(dev, dev->udp6, slots, msgs, iov, src);
+		ts_rcu_quiescent();
 	}
+	ts_hooks_datapath_thread_end();
 out:
 	free(slots);
 	free(msgs);

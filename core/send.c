@@ -19,6 +19,7 @@
 #include "device.h"
 #include "hooks.h"
 #include "log.h"
+#include "rcu.h"
 #include "socket.h"
 #include "timers.h"
 
@@ -83,13 +84,14 @@ int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 	    .headroom = headroom,
 	    .tailroom = TS_TAILROOM,
 	    .ep = &ep,
+	    .local = src,
 	    .peer_key = peer ? peer->public_key : NULL,
 	};
 	int ret;
 
 	if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
-		return 0; /* A plugin that redirected the datagram chose a new path: no pinned
-			     source. */
+		return 0;
+	/* A plugin that redirected the datagram chose a new path: no pinned source. */
 	ret = ts_udp_sendto(dev, &ep, ts_endpoint_equal(&ep, dst) ? src : NULL, p.data, p.len);
 	if (ret == 1 && peer)
 		ts_peer_clear_src(peer);
@@ -253,6 +255,7 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	struct ts_device *dev = peer->dev;
 	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_initiation) + TS_TAILROOM];
 	struct message_handshake_initiation msg;
+	struct ts_peer_news news = {0};
 	struct ts_endpoint_src src;
 	union ts_endpoint ep;
 	uint64_t now = ts_now_ns();
@@ -280,6 +283,7 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 		goto out;
 	}
 	cookie_add_mac_to_packet(&msg, sizeof(msg), &peer->cookie_maker);
+	ts_peer_collect_secrets(peer, &news);
 	ts_timers_any_authenticated_packet_traversal(peer);
 	ts_timers_any_authenticated_packet_sent(peer);
 	ts_timers_handshake_initiated(peer);
@@ -287,6 +291,8 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	src = peer->src;
 	pthread_mutex_unlock(&peer->lock);
 
+	ts_peer_news_emit(peer, &news);
+	sodium_memzero(&news, sizeof(news));
 	ts_debug("peer %u: sending handshake initiation", (unsigned)peer->created_seq);
 	memcpy(buf + TS_HEADROOM, &msg, sizeof(msg));
 	ts_send_datagram_hooked(dev, peer, &ep, &src, buf, TS_HEADROOM, sizeof(msg));
@@ -424,6 +430,7 @@ static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_ba
 						.headroom = headroom - sizeof(struct message_data),
 						.tailroom = TS_TAILROOM,
 						.ep = &ep,
+						.local = &src,
 						.peer_key = peer->public_key};
 			union ts_endpoint before = ep;
 
@@ -458,16 +465,19 @@ void *ts_tx_thread(void *arg)
 		ts_err("tx: out of memory");
 		goto out;
 	}
+	ts_hooks_datapath_thread_begin();
 	while (!atomic_load(&dev->stopping)) {
 		struct pollfd pfd[2] = {{.fd = dev->tun_fd, .events = POLLIN},
 					{.fd = dev->wake_fd, .events = POLLIN}};
 		unsigned n = 0, n_hs = 0;
 		ssize_t len;
 
+		ts_rcu_offline();
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
 			ts_err("tx: poll: %s", strerror(errno));
 			break;
 		}
+		ts_rcu_online();
 		if (atomic_load(&dev->stopping))
 			break;
 		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
@@ -500,6 +510,7 @@ void *ts_tx_thread(void *arg)
 		for (unsigned i = 0; i < n_hs; i++)
 			ts_send_handshake_initiation(hs_peers[i], false);
 		ts_device_read_unlock(dev);
+		ts_rcu_quiescent();
 	}
 	goto out;
 gone : {
@@ -509,6 +520,7 @@ gone : {
 		ts_err("tx: cannot signal stop: %s", strerror(errno));
 }
 out:
+	ts_hooks_datapath_thread_end();
 	free(slots);
 	free(b4);
 	free(b6);

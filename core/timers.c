@@ -139,7 +139,7 @@ static bool due(uint64_t *deadline, uint64_t now)
 }
 
 /* Peer lock held: decide what is due; the sending happens after unlocking. */
-static unsigned expire(struct ts_peer *peer, uint64_t now)
+static unsigned expire(struct ts_peer *peer, uint64_t now, struct ts_peer_news *news)
 {
 	struct ts_peer_timers *t = &peer->timers;
 	unsigned act = 0;
@@ -178,6 +178,7 @@ static unsigned expire(struct ts_peer *peer, uint64_t now)
 		ts_debug("peer %u: zeroing keys after %d seconds without a new session",
 			 (unsigned)peer->created_seq, REJECT_AFTER_TIME * 3);
 		ts_peer_clear_keys(peer);
+		ts_peer_note_down(peer, news);
 	}
 	if (due(&t->persistent_keepalive, now))
 		act |= ACT_KEEPALIVE;
@@ -200,11 +201,14 @@ void *ts_timer_thread(void *arg)
 		now = ts_now_ns();
 		ts_device_read_lock(dev);
 		for (peer = dev->peers; peer; peer = peer->next) {
+			struct ts_peer_news news = {0};
 			unsigned act;
 
 			pthread_mutex_lock(&peer->lock);
-			act = expire(peer, now);
+			act = expire(peer, now, &news);
 			pthread_mutex_unlock(&peer->lock);
+			if (news.down)
+				ts_peer_news_emit(peer, &news);
 			if (act & (ACT_RETRANSMIT | ACT_NEW_HANDSHAKE))
 				ts_send_handshake_initiation(peer, act & ACT_RETRANSMIT);
 			if (act & ACT_KEEPALIVE)

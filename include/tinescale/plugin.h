@@ -137,6 +137,13 @@ struct ts_packet {
 	/* The peer's static public key (32 bytes), NULL when not known (e.g. ciphertext_in). */
 	const uint8_t *peer_public_key;
 	enum ts_hook hook;
+	/*
+	 * Appended after 1.0 (the host always passes the full struct):
+	 * ciphertext hooks: our own address and port the datagram leaves from
+	 * or arrived on.  The port is the listen port; sa_family is 0 when the
+	 * address is not known (routing chooses it).  Plaintext hooks: zeroed.
+	 */
+	union ts_plugin_endpoint local;
 };
 
 enum ts_event_type {
@@ -144,16 +151,33 @@ enum ts_event_type {
 	TS_EVENT_PEER_UP = 2,		 /* the peer has a usable session after having none */
 	TS_EVENT_PEER_DOWN = 3,		 /* the peer's sessions expired or the peer was removed */
 	TS_EVENT_ENDPOINT_CHANGED = 4,	 /* the peer's endpoint moved (roaming, or a plugin) */
+	/*
+	 * We created a handshake initiation or response: the secrets that
+	 * let Wireshark decrypt the session.  Delivered ONLY to instances of
+	 * plugins whose descriptor sets TS_PLUGIN_WANTS_SECRETS, and the host
+	 * logs a warning when such an instance loads.
+	 */
+	TS_EVENT_HANDSHAKE_SECRETS = 5,
+};
+
+/* Key material of one handshake, for key logs (Wireshark's WireGuard dissector). */
+struct ts_handshake_secrets {
+	uint8_t local_static_private[32];
+	uint8_t remote_static_public[32];
+	uint8_t local_ephemeral_private[32];
+	uint8_t preshared_key[32]; /* all zero when none is configured */
 };
 
 struct ts_event {
 	enum ts_event_type type;
 	const uint8_t *public_key;	   /* the peer, 32 bytes */
 	union ts_plugin_endpoint endpoint; /* the peer's endpoint now (sa_family 0 if none) */
+	/* TS_EVENT_HANDSHAKE_SECRETS only (else NULL); valid during the call: copy, then forget. */
+	const struct ts_handshake_secrets *secrets;
 };
 
 /* What the host tells about a peer.  Append-only: set struct_size before peer_info(). */
-struct ts_peer {
+struct ts_plugin_peer {
 	size_t struct_size;
 	uint8_t public_key[32];
 	union ts_plugin_endpoint endpoint; /* sa_family 0 when unknown */
@@ -211,13 +235,13 @@ struct ts_host_services {
 
 	/* Fill *out (set out->struct_size first).  0 or -ENOENT. */
 	int (*peer_info)(const struct ts_host_services *host, const uint8_t public_key[32],
-			 struct ts_peer *out);
+			 struct ts_plugin_peer *out);
 	/*
 	 * cb for every peer in configuration order; a non-zero return stops
 	 * the walk and is returned.  The peer pointer is valid during cb only.
 	 */
 	int (*peer_foreach)(const struct ts_host_services *host,
-			    int (*cb)(void *ctx, const struct ts_peer *peer), void *ctx);
+			    int (*cb)(void *ctx, const struct ts_plugin_peer *peer), void *ctx);
 	/* Roam the peer to ep, as an authenticated packet from ep would.  0 or -ENOENT. */
 	int (*peer_set_endpoint)(const struct ts_host_services *host, const uint8_t public_key[32],
 				 const union ts_plugin_endpoint *ep);
@@ -324,7 +348,15 @@ struct ts_plugin_v1 {
 	 * hooks and with itself.
 	 */
 	void (*event)(void *state, const struct ts_event *ev);
+
+	/* Appended after 1.0; a descriptor that ends before this field means 0. */
+	uint32_t flags; /* TS_PLUGIN_* below */
 };
+
+/* The instance wants TS_EVENT_HANDSHAKE_SECRETS (session keys!).  Opt-in only. */
+#define TS_PLUGIN_WANTS_SECRETS 1u
+/* The smallest descriptor the host accepts: the 1.0 layout. */
+#define TS_PLUGIN_V1_MIN_SIZE offsetof(struct ts_plugin_v1, flags)
 
 #ifdef __cplusplus
 }

@@ -47,7 +47,7 @@ static void tick(void *arg)
 		atomic_fetch_add(&counter_global.timer_fires, 1);
 }
 
-static int count_peer(void *ctx, const struct ts_peer *peer)
+static int count_peer(void *ctx, const struct ts_plugin_peer *peer)
 {
 	(*(long *)ctx)++;
 	return 0;
@@ -57,7 +57,7 @@ static void run_probe(const struct ts_host_services *host)
 {
 	static const uint8_t unknown[32];
 	union ts_plugin_endpoint ep = {.in = {.sin_family = AF_INET, .sin_port = htons(9)}};
-	struct ts_peer p = {.struct_size = sizeof(p)};
+	struct ts_plugin_peer p = {.struct_size = sizeof(p)};
 	uint8_t key[32];
 	const char *ifn;
 
