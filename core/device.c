@@ -86,6 +86,7 @@ int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *
 	pthread_rwlock_init(&dev->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&dev->hs_lock, NULL);
+	pthread_mutex_init(&dev->notes_lock, NULL);
 	pthread_cond_init(&dev->hs_cond, NULL);
 	cookie_checker_init(&dev->cookie_checker);
 	allowedips_init(&dev->allowedips);
@@ -246,6 +247,7 @@ void ts_device_destroy(struct ts_device *dev)
 	free(dev->hs_queue);
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);
+	pthread_mutex_destroy(&dev->notes_lock);
 	pthread_cond_destroy(&dev->hs_cond);
 	sodium_memzero(&dev->identity, sizeof(dev->identity));
 	free(dev);
@@ -635,6 +637,124 @@ bool ts_device_public_key(struct ts_device *dev, uint8_t out[32])
 	return has;
 }
 
+static bool note_key_ok(const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+
+	if (n == 0 || n > TS_NOTE_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((key[i] >= 'a' && key[i] <= 'z') || (key[i] >= '0' && key[i] <= '9') ||
+		      key[i] == '_' || key[i] == '-'))
+			return false;
+	return true;
+}
+
+static bool note_value_ok(const char *value)
+{
+	size_t n = strlen(value);
+
+	if (n > TS_NOTE_VALUE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* The notes array and its lock: the peer's, or the interface's. */
+static struct ts_note *notes_of(struct ts_device *dev, const uint8_t *public_key,
+				pthread_mutex_t **lock)
+{
+	struct ts_peer *peer;
+
+	if (!public_key) {
+		*lock = &dev->notes_lock;
+		return dev->notes;
+	}
+	peer = ts_device_lookup_peer(dev, public_key);
+	if (!peer)
+		return NULL;
+	*lock = &peer->lock;
+	return peer->notes;
+}
+
+int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const char *key,
+		       const char *value)
+{
+	struct ts_note *notes, *free_slot = NULL;
+	pthread_mutex_t *lock;
+	int ret = -ENOSPC;
+
+	if (!note_key_ok(key) || (value && !note_value_ok(value)))
+		return -EINVAL;
+	ts_device_read_lock(dev);
+	notes = notes_of(dev, public_key, &lock);
+	if (!notes) {
+		ts_device_read_unlock(dev);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(lock);
+	for (int i = 0; i < TS_NOTES_MAX; i++) {
+		if (!notes[i].key[0]) {
+			if (!free_slot)
+				free_slot = &notes[i];
+		} else if (strcmp(notes[i].key, key) == 0) {
+			if (value)
+				snprintf(notes[i].value, sizeof(notes[i].value), "%s", value);
+			else
+				memset(&notes[i], 0, sizeof(notes[i]));
+			ret = 0;
+			goto out;
+		}
+	}
+	if (!value) {
+		ret = 0;
+	} else if (free_slot) {
+		snprintf(free_slot->key, sizeof(free_slot->key), "%s", key);
+		snprintf(free_slot->value, sizeof(free_slot->value), "%s", value);
+		ret = 0;
+	}
+out:
+	pthread_mutex_unlock(lock);
+	ts_device_read_unlock(dev);
+	return ret;
+}
+
+int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const char *key, char *buf,
+		       size_t len)
+{
+	struct ts_note *notes;
+	pthread_mutex_t *lock;
+	int ret = -ENOENT;
+
+	if (!key || !buf || !len)
+		return -EINVAL;
+	ts_device_read_lock(dev);
+	notes = notes_of(dev, public_key, &lock);
+	if (notes) {
+		pthread_mutex_lock(lock);
+		for (int i = 0; i < TS_NOTES_MAX; i++) {
+			if (notes[i].key[0] && strcmp(notes[i].key, key) == 0) {
+				snprintf(buf, len, "%s", notes[i].value);
+				ret = 0;
+				break;
+			}
+		}
+		pthread_mutex_unlock(lock);
+	}
+	ts_device_read_unlock(dev);
+	return ret;
+}
+
+/* Lock of notes held. */
+static void print_notes(FILE *out, const struct ts_note *notes)
+{
+	for (int i = 0; i < TS_NOTES_MAX; i++)
+		if (notes[i].key[0])
+			fprintf(out, "  %s: %s\n", notes[i].key, notes[i].value);
+}
+
 void ts_device_format_status(struct ts_device *dev, FILE *out)
 {
 	char key[TS_KEY_BASE64_LEN], ep[TS_ENDPOINT_STRLEN];
@@ -651,6 +771,9 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		fprintf(out, "  public key: %s\n", key);
 	}
 	fprintf(out, "  listening port: %u\n", dev->listen_port);
+	pthread_mutex_lock(&dev->notes_lock);
+	print_notes(out, dev->notes);
+	pthread_mutex_unlock(&dev->notes_lock);
 	fprintf(out,
 		"  dropped: invalid %llu, bad mac %llu, replayed %llu, bad source %llu, "
 		"no route %llu, handshake queue %llu\n",
@@ -661,12 +784,14 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		(unsigned long long)atomic_load(&dev->tx_no_route),
 		(unsigned long long)atomic_load(&dev->hs_dropped));
 	for (peer = dev->peers; peer; peer = peer->next) {
+		struct ts_note notes[TS_NOTES_MAX];
 		uint64_t hs;
 
 		ts_key_to_base64(key, peer->public_key);
 		pthread_mutex_lock(&peer->lock);
 		ts_endpoint_str(&peer->endpoint, ep);
 		hs = peer->last_handshake_real_ns;
+		memcpy(notes, peer->notes, sizeof(notes));
 		pthread_mutex_unlock(&peer->lock);
 		fprintf(out, "peer: %s\n  endpoint: %s\n", key, ep);
 		if (hs)
@@ -677,6 +802,7 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		fprintf(out, "  transfer: %llu B received, %llu B sent\n",
 			(unsigned long long)atomic_load(&peer->rx_bytes),
 			(unsigned long long)atomic_load(&peer->tx_bytes));
+		print_notes(out, notes);
 	}
 	ts_device_read_unlock(dev);
 }

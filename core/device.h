@@ -84,6 +84,8 @@ struct ts_device {
 	uint64_t last_under_load_ns; /* hs_lock */
 
 	struct ts_pipeline_host *pipeline; /* set before the threads start, or NULL */
+	pthread_mutex_t notes_lock;
+	struct ts_note notes[TS_NOTES_MAX]; /* interface notes (notes_lock) */
 
 	atomic_bool stopping;
 	pthread_t tx_thread, rx_thread, hs_thread, timer_thread;

@@ -56,6 +56,15 @@ uint16_t ts_device_listen_port(struct ts_device *dev);
 const char *ts_device_ifname(struct ts_device *dev);
 /* Our static public key; false when no private key is configured. */
 bool ts_device_public_key(struct ts_device *dev, uint8_t out[32]);
+/*
+ * Notes (see note_set in include/tinescale/plugin.h): public_key NULL for
+ * the interface.  set: value NULL removes; 0, -ENOENT, -EINVAL, -ENOSPC.
+ * get: 0 or -ENOENT.
+ */
+int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const char *key,
+		       const char *value);
+int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const char *key, char *buf,
+		       size_t len);
 /* The engine part of `tinescale ctl IFNAME status`: interface and per-peer lines. */
 void ts_device_format_status(struct ts_device *dev, FILE *out);
 

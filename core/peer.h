@@ -55,6 +55,12 @@ struct ts_peer_timers {
 	bool sent_lastminute_handshake;
 };
 
+/* A note a plugin left about a peer or the interface (see hostapi.h). */
+struct ts_note {
+	char key[TS_NOTE_KEY_MAX + 1];
+	char value[TS_NOTE_VALUE_MAX + 1];
+};
+
 struct ts_staged {
 	uint8_t *data[MAX_STAGED_PACKETS];
 	uint16_t len[MAX_STAGED_PACKETS];
@@ -78,6 +84,7 @@ struct ts_peer {
 	uint64_t last_sent_handshake_ns;
 	uint64_t last_handshake_real_ns; /* CLOCK_REALTIME, for `wg show` */
 	struct ts_staged staged;
+	struct ts_note notes[TS_NOTES_MAX];
 	bool handshake_index_registered; /* handshake.local_index is in the index table */
 	bool up;			 /* told the plugins it has a session */
 

@@ -703,6 +703,22 @@ static int svc_peer_by_index(const struct ts_host_services *h, uint32_t local_in
 	return ts_device_peer_by_index(dev, local_index, public_key_out);
 }
 
+static int svc_note_set(const struct ts_host_services *h, const uint8_t *public_key,
+			const char *key, const char *value)
+{
+	struct ts_device *dev = inst_of(h)->ph->dev;
+
+	return dev ? ts_device_note_set(dev, public_key, key, value) : -ENODEV;
+}
+
+static int svc_note_get(const struct ts_host_services *h, const uint8_t *public_key,
+			const char *key, char *buf, size_t len)
+{
+	struct ts_device *dev = inst_of(h)->ph->dev;
+
+	return dev ? ts_device_note_get(dev, public_key, key, buf, len) : -ENODEV;
+}
+
 static uint16_t svc_listen_port(const struct ts_host_services *h)
 {
 	struct ts_device *dev = inst_of(h)->ph->dev;
@@ -839,6 +855,8 @@ static const struct ts_host_services services_template = {
     .config_list_item = svc_config_list_item,
     .config_child = svc_config_child,
     .config_key_at = svc_config_key_at,
+    .note_set = svc_note_set,
+    .note_get = svc_note_get,
 };
 
 /* ------------------------------------------------------------------ */
@@ -1261,28 +1279,32 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
 {
 	FILE *f = fopen(path, "rbe");
 	unsigned char *b;
+	struct stat st;
 	size_t n;
 
 	if (!f)
 		return -errno;
-	b = malloc(MAX_FILE_SIZE + 1);
+	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return -EINVAL;
+	}
+	if (st.st_size > MAX_FILE_SIZE) {
+		fclose(f);
+		return -EFBIG;
+	}
+	/* One byte more than the size: a file that grew meanwhile is noticed, not truncated. */
+	b = malloc((size_t)st.st_size + 1);
 	if (!b) {
 		fclose(f);
 		return -ENOMEM;
 	}
-	n = fread(b, 1, MAX_FILE_SIZE + 1, f);
-	if (ferror(f)) {
-		int r = -errno;
-
+	n = fread(b, 1, (size_t)st.st_size + 1, f);
+	if (ferror(f) || n > (size_t)st.st_size) {
 		fclose(f);
 		free(b);
-		return r ? r : -EIO;
+		return n > (size_t)st.st_size ? -EAGAIN : -EIO;
 	}
 	fclose(f);
-	if (n > MAX_FILE_SIZE) {
-		free(b);
-		return -EFBIG;
-	}
 	*buf = b;
 	*len = n;
 	return 0;
@@ -1322,7 +1344,9 @@ static struct snapshot *snapshot_build(struct ts_pipeline_host *ph, const char *
 	r = read_file(s->path, &buf, &len);
 	if (r) {
 		snprintf(err, errlen, "%s: cannot read: %s", path,
-			 r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+			 r == -EFBIG	? "larger than 1 MiB"
+			 : r == -EINVAL ? "not a regular file"
+					: strerror(-r));
 		goto fail;
 	}
 	s->tree = yaml_to_tree(path, buf, len, err, errlen);
@@ -1512,6 +1536,10 @@ int ts_pipeline_load(struct ts_pipeline_host *ph, const char *path, char *err, s
 	if (s)
 		publish(ph, s);
 	pthread_mutex_unlock(&ph->load_lock);
+	/* One line, whatever the quoted values held (a CR in a YAML string, say). */
+	for (size_t i = 0; !s && i < errlen && err[i]; i++)
+		if ((unsigned char)err[i] < 0x20 || err[i] == 0x7f)
+			err[i] = '?';
 	return s ? 0 : -1;
 }
 
@@ -1631,7 +1659,8 @@ void ts_pipeline_event(struct ts_pipeline_host *ph, const struct ts_event *ev)
 	for (size_t i = 0; s && i < s->n_inst; i++) {
 		if (!s->inst[i]->desc->event)
 			continue;
-		if (ev->type == TS_EVENT_HANDSHAKE_SECRETS && !plugin_wants_secrets(s->inst[i]->desc))
+		if (ev->type == TS_EVENT_HANDSHAKE_SECRETS &&
+		    !plugin_wants_secrets(s->inst[i]->desc))
 			continue;
 		s->inst[i]->desc->event(s->inst[i]->state, ev);
 	}

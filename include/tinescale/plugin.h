@@ -306,7 +306,31 @@ struct ts_host_services {
 						     const char *key);
 	const char *(*config_key_at)(const struct ts_host_services *host,
 				     const struct ts_config_node *node, size_t index);
+
+	/*
+	 * Appended after 1.0 (check host->struct_size).  Notes: short
+	 * key/value strings the engine keeps per peer (public_key) or for the
+	 * interface (public_key NULL), shared by every plugin and shown by
+	 * `tinescale ctl IFNAME status` as "key: value".  This is how plugins
+	 * tell each other and the user what they learned, e.g. nat-probe sets
+	 * "path" to "direct" and relay-redirect reads it.  Keys 1..31 bytes of
+	 * [a-z0-9_-], values up to 63 printable bytes; value NULL removes the
+	 * note.  At most TS_NOTES_MAX notes per peer and for the interface.
+	 * note_set: 0, -ENOENT (no such peer), -EINVAL, -ENOSPC.
+	 * note_get: 0 and buf filled (NUL-terminated, truncated to len), or
+	 * -ENOENT.  Both are safe on data-path threads (a short lock).
+	 */
+	int (*note_set)(const struct ts_host_services *host, const uint8_t *public_key,
+			const char *key, const char *value);
+	int (*note_get)(const struct ts_host_services *host, const uint8_t *public_key,
+			const char *key, char *buf, size_t len);
 };
+
+#define TS_NOTES_MAX	  8
+#define TS_NOTE_KEY_MAX	  31
+#define TS_NOTE_VALUE_MAX 63
+/* The size of the 1.0 service table, before note_set. */
+#define TS_HOST_SERVICES_V1_SIZE offsetof(struct ts_host_services, note_set)
 
 /* A hook: runs on a data-path thread, must not block, returns a verdict. */
 typedef enum ts_verdict (*ts_hook_fn)(void *state, struct ts_packet *pkt);

@@ -123,6 +123,18 @@ bool ts_device_public_key(struct ts_device *dev, uint8_t out[32])
 	return true;
 }
 
+int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const char *key,
+		       const char *value)
+{
+	return -ENOENT;
+}
+
+int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const char *key, char *buf,
+		       size_t len)
+{
+	return -ENOENT;
+}
+
 void ts_device_format_status(struct ts_device *dev, FILE *out)
 {
 	fputs("interface: tstest0\n", out);
