@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crypto.h"
 #include "hostapi.h"
 #include "key.h"
 #include "log.h"
@@ -743,6 +744,19 @@ int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const c
 		}
 		pthread_mutex_unlock(lock);
 	}
+	ts_device_read_unlock(dev);
+	return ret;
+}
+
+int ts_device_static_dh(struct ts_device *dev, const uint8_t remote_public[32], uint8_t out[32])
+{
+	int ret = 0;
+
+	ts_device_read_lock(dev);
+	if (!dev->identity.has_identity)
+		ret = -ENOKEY;
+	else if (!ts_x25519(out, dev->identity.static_private, remote_public))
+		ret = -EINVAL;
 	ts_device_read_unlock(dev);
 	return ret;
 }

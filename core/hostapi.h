@@ -65,6 +65,8 @@ int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const c
 		       const char *value);
 int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const char *key, char *buf,
 		       size_t len);
+/* X25519(our static private, remote_public): 0, -ENOKEY, -EINVAL. */
+int ts_device_static_dh(struct ts_device *dev, const uint8_t remote_public[32], uint8_t out[32]);
 /* The engine part of `tinescale ctl IFNAME status`: interface and per-peer lines. */
 void ts_device_format_status(struct ts_device *dev, FILE *out);
 

@@ -719,6 +719,16 @@ static int svc_note_get(const struct ts_host_services *h, const uint8_t *public_
 	return dev ? ts_device_note_get(dev, public_key, key, buf, len) : -ENODEV;
 }
 
+static int svc_static_dh(const struct ts_host_services *h, const uint8_t remote_public[32],
+			 uint8_t out[32])
+{
+	struct ts_device *dev = inst_of(h)->ph->dev;
+
+	if (!remote_public || !out)
+		return -EINVAL;
+	return dev ? ts_device_static_dh(dev, remote_public, out) : -ENODEV;
+}
+
 static uint16_t svc_listen_port(const struct ts_host_services *h)
 {
 	struct ts_device *dev = inst_of(h)->ph->dev;
@@ -857,6 +867,7 @@ static const struct ts_host_services services_template = {
     .config_key_at = svc_config_key_at,
     .note_set = svc_note_set,
     .note_get = svc_note_get,
+    .static_dh = svc_static_dh,
 };
 
 /* ------------------------------------------------------------------ */

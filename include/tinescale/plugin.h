@@ -324,6 +324,15 @@ struct ts_host_services {
 			const char *key, const char *value);
 	int (*note_get)(const struct ts_host_services *host, const uint8_t *public_key,
 			const char *key, char *buf, size_t len);
+	/*
+	 * out = X25519(our static private key, remote_public): lets a plugin
+	 * prove to a relay, or to a peer, that it speaks for this interface's
+	 * public key without ever seeing the private key.  Hash it before use
+	 * as a key.  0, -ENOKEY (no private key configured), -EINVAL (a
+	 * low-order remote_public).  Safe on any thread.
+	 */
+	int (*static_dh)(const struct ts_host_services *host, const uint8_t remote_public[32],
+			 uint8_t out[32]);
 };
 
 #define TS_NOTES_MAX	  8

@@ -135,6 +135,11 @@ int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const c
 	return -ENOENT;
 }
 
+int ts_device_static_dh(struct ts_device *dev, const uint8_t remote_public[32], uint8_t out[32])
+{
+	return -ENOKEY;
+}
+
 void ts_device_format_status(struct ts_device *dev, FILE *out)
 {
 	fputs("interface: tstest0\n", out);
