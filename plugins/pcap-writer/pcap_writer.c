@@ -1,0 +1,796 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The pcap-writer plugin: packets of any of the four hooks into a pcapng file
+ * that tcpdump, tshark and Wireshark read, one interface per hook (named
+ * after it).  Plaintext hooks are raw IP packets; the ciphertext hooks are the
+ * WireGuard datagrams inside IPv4/IPv6 + UDP headers made up from the real
+ * endpoints (ours and the peer's), so Wireshark's WireGuard dissector names
+ * every message.  Optionally the handshake secrets go to a key log file
+ * and/or into the capture itself (Decryption Secrets Blocks), so that
+ * Wireshark decrypts the tunnel with no settings at all.
+ *
+ *   config:
+ *     path: /tmp/wg.pcapng  the capture (required); created mode 0600, started
+ *                           over when the instance is created
+ *     snaplen: 65535        bytes kept of each packet (headers included), 1..262144
+ *     peers: [KEY, ...]     only these peers' packets (base64 public keys); default all
+ *     rotate_bytes: 0       start a new file when this one would grow past this
+ *                           many bytes (>= 65536); 0: never
+ *     rotate_files: 2       with rotate_bytes: files kept, path (newest), path.1, ...
+ *                           path.N-1 (oldest), renamed along at each rotation
+ *     keylog: PATH          append every handshake's secrets here (off by default)
+ *     embed_secrets: false  write them into the capture too
+ *
+ * The file is valid to read at any moment: only whole blocks are written, by
+ * the instance's writer thread, at least every 20 ms while packets come and
+ * on destroy.  Hooks only copy into a 4 MiB record ring (ring.h): a slow disk
+ * costs dropped records (counted and logged), never a stalled tunnel.
+ *
+ * A reload that keeps a pcap-writer on the same path: the new instance waits
+ * for the old one to finish, then appends a new pcapng section to the file.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <tinescale/plugin.h>
+#include <unistd.h>
+
+#include "../hexdump/peers.h"
+#include "../hexdump/ring.h"
+#include "../hexdump/sink.h"
+#include "pcapng.h"
+
+#ifdef TS_PLUGIN_WANTS_SECRETS
+#define PW_HAVE_SECRETS 1
+_Static_assert(sizeof(struct ts_handshake_secrets) == REC_SECRETS_LEN, "secrets layout");
+#else
+#define PW_HAVE_SECRETS 0
+#endif
+
+#define PW_RING_SIZE	  (4u << 20)
+#define PW_SNAPLEN_MAX	  262144
+#define PW_ROTATE_MIN	  65536
+#define PW_OUTBUF	  (256u << 10)
+#define PW_WAKE_MS	  20
+#define PW_STATS_MS	  2000
+#define PW_FINAL_FLUSH_MS 1000
+/*
+ * With embed_secrets, a handshake message waits this long in the ring so the
+ * secrets of its handshake (which the engine hands over when it answers an
+ * initiation, after the initiation passed ciphertext_in) land in the file
+ * before it: Wireshark reads secrets in file order.
+ */
+#define PW_HOLD_NS (50u * 1000000u)
+
+struct pw {
+	const struct ts_host_services *host;
+	struct ring ring;
+	struct peerfilter peers;
+	uint32_t snaplen;
+	uint64_t rotate_bytes;
+	unsigned rotate_files;
+	char *path, *keylog_path;
+	bool embed;
+	char ifname[64];
+	struct sink keylog; /* fd -1 when off */
+	struct sink out;    /* the capture; fd -1 until claimed (successor) */
+	bool successor;	    /* another live instance writes path: append a section after it */
+	bool claimed;	    /* path is ours in the registry; under reg_mu */
+	_Atomic bool quit;  /* destroy: stop waiting for the path */
+	pthread_t writer;
+	bool writer_started;
+	ts_timer_id stats_timer;
+
+	_Atomic uint64_t written, out_dropped, secrets;
+	_Atomic int out_errno;
+
+	/* Writer thread only. */
+	uint8_t *payload, *outbuf;
+	size_t outlen, blk_max;
+	uint64_t recs_in_buf;
+	uint64_t file_bytes, section_start;
+	int32_t
+	    ifid[TS_HOOK_COUNT]; /* interface of each hook in the current section, -1: none yet */
+	uint32_t nif;
+	bool final;
+	uint64_t final_deadline;
+
+	/* Stats timer only. */
+	uint64_t reported_dropped;
+	int reported_errno;
+};
+
+/*
+ * Paths written by a live instance of this .so.  (The host dlopens the same
+ * file again for a new pipeline while the old one still runs, so both see
+ * this one list.)
+ */
+struct claim {
+	char *path;
+	struct claim *next;
+};
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
+static struct claim *claims;
+
+static struct claim **find_claim(const char *path)
+{
+	struct claim **c;
+
+	for (c = &claims; *c; c = &(*c)->next)
+		if (!strcmp((*c)->path, path))
+			return c;
+	return NULL;
+}
+
+static bool claim_path(const char *path)
+{
+	struct claim *c = malloc(sizeof(*c));
+
+	if (!c || !(c->path = strdup(path))) {
+		free(c);
+		return false;
+	}
+	c->next = claims;
+	claims = c;
+	return true;
+}
+
+static void unclaim_path(struct pw *p)
+{
+	struct claim **c, *dead;
+
+	pthread_mutex_lock(&reg_mu);
+	if (p->claimed && (c = find_claim(p->path))) {
+		dead = *c;
+		*c = dead->next;
+		free(dead->path);
+		free(dead);
+	}
+	p->claimed = false;
+	pthread_cond_broadcast(&reg_cv);
+	pthread_mutex_unlock(&reg_mu);
+}
+
+static uint64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ms(void)
+{
+	return clock_ns(CLOCK_MONOTONIC) / 1000000u;
+}
+
+static bool is_cipher_hook(unsigned hook)
+{
+	return hook == TS_HOOK_CIPHERTEXT_OUT || hook == TS_HOOK_CIPHERTEXT_IN;
+}
+
+/* ------------------------------------------------------------------ */
+/* Data path                                                           */
+
+static enum ts_verdict pw_hook(void *state, struct ts_packet *pkt)
+{
+	struct pw *p = state;
+	struct rec r = {.kind = REC_PACKET, .hook = (uint8_t)pkt->hook};
+	bool known = packet_peer(p->host, pkt, r.peer);
+
+	if (!peerfilter_match(&p->peers, p->host, pkt, known ? r.peer : NULL))
+		return TS_PASS;
+	r.mono_ns = clock_ns(CLOCK_MONOTONIC);
+	r.real_ns = clock_ns(CLOCK_REALTIME);
+	r.flags = known ? REC_HAVE_PEER : 0;
+	r.orig_len = pkt->len > UINT32_MAX ? UINT32_MAX : (uint32_t)pkt->len;
+	r.cap_len = (uint32_t)(pkt->len < p->snaplen ? pkt->len : p->snaplen);
+	if (is_cipher_hook(pkt->hook)) {
+		r.remote = pkt->endpoint;
+#if PW_HAVE_SECRETS
+		r.local = pkt->local;
+#endif
+		/* An unknown local address still has our port (sin_port is sin6_port). */
+		if (!r.local.sa.sa_family && !r.local.in.sin_port)
+			r.local.in.sin_port = htons(p->host->listen_port(p->host));
+		/* The IPv6 UDP checksum covers the whole datagram, kept or not. */
+		if (r.cap_len < pkt->len)
+			r.payload_sum = csum_add(0, pkt->data, pkt->len);
+	}
+	ring_put(&p->ring, &r, pkt->data, r.cap_len, NULL, 0);
+	return TS_PASS;
+}
+
+#if PW_HAVE_SECRETS
+static void pw_event(void *state, const struct ts_event *ev)
+{
+	struct pw *p = state;
+	struct rec r = {.kind = REC_SECRETS};
+
+	if (ev->type != TS_EVENT_HANDSHAKE_SECRETS || !ev->secrets ||
+	    (p->keylog.fd < 0 && !p->embed))
+		return;
+	if (ev->public_key) {
+		if (!peerfilter_has(&p->peers, ev->public_key))
+			return;
+		memcpy(r.peer, ev->public_key, 32);
+		r.flags = REC_HAVE_PEER;
+	}
+	r.mono_ns = clock_ns(CLOCK_MONOTONIC);
+	r.real_ns = clock_ns(CLOCK_REALTIME);
+	r.cap_len = REC_SECRETS_LEN;
+	ring_put(&p->ring, &r, ev->secrets, REC_SECRETS_LEN, NULL, 0);
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Writer thread                                                       */
+
+static void flush(struct pw *p)
+{
+	int ret;
+
+	if (!p->outlen)
+		return;
+	if (p->out.fd < 0) {
+		ret = -EBADF;
+	} else {
+		for (;;) {
+			int wait = -1;
+
+			if (p->final) {
+				uint64_t now = mono_ms();
+
+				wait = now < p->final_deadline ? (int)(p->final_deadline - now) : 0;
+			}
+			ret = sink_write(&p->out, p->outbuf, p->outlen, wait);
+			if (ret != -ECANCELED)
+				break;
+			p->final = true;
+			p->final_deadline = mono_ms() + PW_FINAL_FLUSH_MS;
+		}
+	}
+	if (ret < 0) {
+		atomic_fetch_add(&p->out_dropped, p->recs_in_buf);
+		if (ret != -ETIMEDOUT)
+			atomic_store(&p->out_errno, -ret);
+	} else {
+		atomic_fetch_add(&p->written, p->recs_in_buf);
+	}
+	p->outlen = 0;
+	p->recs_in_buf = 0;
+}
+
+/* Room for a block of up to n bytes at the end of outbuf. */
+static uint8_t *reserve(struct pw *p, size_t n)
+{
+	if (PW_OUTBUF + p->blk_max - p->outlen < n)
+		flush(p);
+	return p->outbuf + p->outlen;
+}
+
+static void commit(struct pw *p, size_t n)
+{
+	p->outlen += n;
+	p->file_bytes += n;
+}
+
+static void start_section(struct pw *p)
+{
+	size_t n = pcapng_shb(reserve(p, 512), 512, "tinescale pcap-writer");
+
+	commit(p, n);
+	for (int i = 0; i < TS_HOOK_COUNT; i++)
+		p->ifid[i] = -1;
+	p->nif = 0;
+	p->section_start = p->file_bytes;
+}
+
+/* Open path (appending when a predecessor wrote it) and start a section. */
+static int open_capture(struct pw *p, bool trunc)
+{
+	char err[256];
+
+	if (sink_open(&p->out, p->path, trunc, err, sizeof(err))) {
+		atomic_store(&p->out_errno, errno ? errno : EIO);
+		return -1;
+	}
+	p->file_bytes = p->out.size;
+	start_section(p);
+	return 0;
+}
+
+/* path -> path.1 -> ... -> path.N-1 (dropped), then a fresh path. */
+static void rotate(struct pw *p)
+{
+	size_t len = strlen(p->path) + 16;
+	char *from = malloc(len), *to = malloc(len);
+
+	flush(p);
+	sink_close(&p->out);
+	if (from && to) {
+		for (unsigned i = p->rotate_files - 1; i >= 1; i--) {
+			if (i == 1)
+				snprintf(from, len, "%s", p->path);
+			else
+				snprintf(from, len, "%s.%u", p->path, i - 1);
+			snprintf(to, len, "%s.%u", p->path, i);
+			if (rename(from, to) < 0 && errno != ENOENT)
+				atomic_store(&p->out_errno, errno);
+		}
+	}
+	free(from);
+	free(to);
+	p->file_bytes = 0;
+	open_capture(p, true);
+}
+
+/* Before a block of n bytes (plus maybe an interface block): rotate if it would not fit. */
+static void maybe_rotate(struct pw *p, size_t n)
+{
+	if (p->rotate_bytes && p->out.regular && p->file_bytes > p->section_start &&
+	    p->file_bytes + n + 512 > p->rotate_bytes)
+		rotate(p);
+}
+
+static uint32_t interface_of(struct pw *p, unsigned hook)
+{
+	static const char *const desc[TS_HOOK_COUNT] = {
+	    [TS_HOOK_PLAINTEXT_OUT] = "read from the TUN, before encryption (IP packets)",
+	    [TS_HOOK_CIPHERTEXT_OUT] = "WireGuard datagrams sent (IP/UDP headers synthesized "
+				       "from the endpoints)",
+	    [TS_HOOK_CIPHERTEXT_IN] = "WireGuard datagrams received (IP/UDP headers synthesized "
+				      "from the endpoints)",
+	    [TS_HOOK_PLAINTEXT_IN] = "decrypted, before the TUN write (IP packets)",
+	};
+	static const char *const name[TS_HOOK_COUNT] = {"plaintext_out", "ciphertext_out",
+							"ciphertext_in", "plaintext_in"};
+	char d[200];
+	size_t n;
+
+	if (p->ifid[hook] >= 0)
+		return (uint32_t)p->ifid[hook];
+	snprintf(d, sizeof(d), "tinescale %s %s: %s", p->ifname, name[hook], desc[hook]);
+	n = pcapng_idb(reserve(p, 512), 512, PCAPNG_LINKTYPE_RAW, p->snaplen, name[hook], d);
+	commit(p, n);
+	p->ifid[hook] = (int32_t)p->nif++;
+	return (uint32_t)p->ifid[hook];
+}
+
+static void write_packet(struct pw *p, const struct rec *r, const uint8_t *data)
+{
+	uint8_t hdr[SYNTH_HDR_MAX];
+	size_t hlen = 0, cap, need;
+	uint32_t orig = r->orig_len, ifid;
+
+	if (r->hook >= TS_HOOK_COUNT)
+		return;
+	if (is_cipher_hook(r->hook)) {
+		struct ipport rem, loc;
+		uint32_t sum =
+		    r->cap_len < r->orig_len ? r->payload_sum : csum_add(0, data, r->cap_len);
+
+		ipport_from_endpoint(&rem, &r->remote, AF_INET);
+		ipport_from_endpoint(&loc, &r->local, rem.family);
+		if (loc.family != rem.family) /* ours is IPv4, theirs IPv6 or back: unknown */
+			ipport_from_endpoint(
+			    &loc, &(union ts_plugin_endpoint){.in.sin_port = htons(loc.port)},
+			    rem.family);
+		if (r->hook == TS_HOOK_CIPHERTEXT_OUT)
+			hlen = synth_udp_header(hdr, &loc, &rem, r->orig_len, sum);
+		else
+			hlen = synth_udp_header(hdr, &rem, &loc, r->orig_len, sum);
+		orig += (uint32_t)hlen;
+	}
+	/* snaplen counts the synthesized headers too, as on a real interface. */
+	cap = hlen + r->cap_len < p->snaplen ? hlen + r->cap_len : p->snaplen;
+	need = PCAPNG_EPB_OVERHEAD + cap + 4;
+	maybe_rotate(p, need);
+	ifid = interface_of(p, r->hook);
+	commit(p, pcapng_epb(reserve(p, need), need, ifid, r->real_ns, hdr, hlen < cap ? hlen : cap,
+			     data, cap > hlen ? cap - hlen : 0, orig));
+	p->recs_in_buf++;
+}
+
+static void write_secrets(struct pw *p, const uint8_t *secrets)
+{
+	char text[KEYLOG_TEXT_MAX];
+	size_t n = keylog_text(secrets, text, sizeof(text));
+
+	if (!n)
+		return;
+	if (p->keylog.fd >= 0) {
+		/* One write per handshake: readers never see half a block of lines. */
+		int ret = sink_write(&p->keylog, text, n, p->final ? 0 : -1);
+
+		if (ret < 0 && ret != -ECANCELED)
+			atomic_store(&p->out_errno, -ret);
+	}
+	if (p->embed) {
+		size_t need = 12 + 8 + KEYLOG_TEXT_MAX + 4;
+
+		maybe_rotate(p, need);
+		commit(p, pcapng_dsb(reserve(p, need), need, PCAPNG_SECRETS_WIREGUARD, text, n));
+	}
+	atomic_fetch_add(&p->secrets, 1);
+	sodium_memzero(text, sizeof(text));
+}
+
+/* Read a record's secrets, write them, and wipe them from the ring. */
+static void consume_secrets(struct pw *p, uint64_t pos, const struct rec *r)
+{
+	uint8_t s[REC_SECRETS_LEN];
+	struct rec done = *r;
+
+	if (r->cap_len == REC_SECRETS_LEN) {
+		ring_read(&p->ring, pos + sizeof(*r), s, sizeof(s));
+		write_secrets(p, s);
+		sodium_memzero(s, sizeof(s));
+		ring_wipe(&p->ring, pos + sizeof(*r), REC_SECRETS_LEN);
+	}
+	done.kind = REC_DONE;
+	ring_write(&p->ring, pos, &done, sizeof(done));
+}
+
+static bool is_handshake(const struct pw *p, uint64_t pos, const struct rec *r)
+{
+	uint8_t t[4];
+
+	if (r->kind != REC_PACKET || !is_cipher_hook(r->hook) || r->cap_len < 4)
+		return false;
+	ring_read(&p->ring, pos + sizeof(*r), t, 4);
+	if (t[1] || t[2] || t[3])
+		return false;
+	return (t[0] == 1 && r->orig_len == 148) || (t[0] == 2 && r->orig_len == 92);
+}
+
+/* Write the records in [pos, end), or up to a handshake held back; returns where it stopped. */
+static uint64_t drain(struct pw *p, uint64_t pos, uint64_t end, bool stop)
+{
+	uint64_t hold = end, now = clock_ns(CLOCK_MONOTONIC);
+	struct rec r;
+
+	if (p->embed) {
+		/* Secrets first, wherever they are in the window; then maybe wait for more. */
+		for (uint64_t q = pos; q < end; q += r.size) {
+			ring_read(&p->ring, q, &r, sizeof(r));
+			if (r.kind == REC_SECRETS)
+				consume_secrets(p, q, &r);
+			else if (hold == end && !stop && now - r.mono_ns < PW_HOLD_NS &&
+				 is_handshake(p, q, &r))
+				hold = q;
+		}
+	}
+	for (; pos < hold; pos += r.size) {
+		ring_read(&p->ring, pos, &r, sizeof(r));
+		if (r.kind == REC_PACKET && r.cap_len <= PW_SNAPLEN_MAX) {
+			ring_read(&p->ring, pos + sizeof(r), p->payload, r.cap_len);
+			write_packet(p, &r, p->payload);
+		} else if (r.kind == REC_SECRETS) {
+			consume_secrets(p, pos, &r);
+		}
+	}
+	return hold;
+}
+
+static void *writer_main(void *arg)
+{
+	struct pw *p = arg;
+	bool stop = false;
+
+	if (p->successor) {
+		/* Wait until the instance writing path before us is gone. */
+		pthread_mutex_lock(&reg_mu);
+		while (find_claim(p->path) && !atomic_load(&p->quit))
+			pthread_cond_wait(&reg_cv, &reg_mu);
+		if (!atomic_load(&p->quit))
+			p->claimed = claim_path(p->path);
+		pthread_mutex_unlock(&reg_mu);
+		if (p->claimed)
+			open_capture(p, false);
+	}
+	while (!stop) {
+		uint64_t pos, end, done;
+
+		stop = ring_wait(&p->ring, PW_WAKE_MS, &pos, &end);
+		if (stop && !p->final) {
+			p->final = true;
+			p->final_deadline = mono_ms() + PW_FINAL_FLUSH_MS;
+		}
+		done = drain(p, pos, end, stop);
+		flush(p);
+		ring_release(&p->ring, done);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+
+static void stats_tick(void *arg)
+{
+	struct pw *p = arg;
+	uint64_t dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->out_dropped);
+	int err = atomic_load(&p->out_errno);
+
+	if (err && err != p->reported_errno)
+		p->host->log(p->host, TS_LOG_WARN, "writing %s failed: %s", p->path, strerror(err));
+	p->reported_errno = err;
+	if (dropped != p->reported_dropped)
+		p->host->log(p->host, TS_LOG_WARN,
+			     "%llu packets dropped so far (%s too slow), %llu written",
+			     (unsigned long long)dropped, p->path,
+			     (unsigned long long)atomic_load(&p->written));
+	p->reported_dropped = dropped;
+}
+
+static void pw_free(struct pw *p)
+{
+	if (p->writer_started) {
+		atomic_store(&p->quit, true);
+		pthread_mutex_lock(&reg_mu);
+		pthread_cond_broadcast(&reg_cv);
+		pthread_mutex_unlock(&reg_mu);
+		ring_stop(&p->ring);
+		sink_stop(&p->out);
+		sink_stop(&p->keylog);
+		pthread_join(p->writer, NULL);
+	}
+	sink_close(&p->out);
+	sink_close(&p->keylog);
+	unclaim_path(p);
+	ring_free(&p->ring);
+	peerfilter_free(&p->peers);
+	free(p->payload);
+	free(p->outbuf);
+	free(p->path);
+	free(p->keylog_path);
+	free(p);
+}
+
+static const char *const known_keys[] = {"path",	 "snaplen", "peers",	    "rotate_bytes",
+					 "rotate_files", "keylog",  "embed_secrets"};
+#define KNOWN_KEYS "path, snaplen, peers, rotate_bytes, rotate_files, keylog, embed_secrets"
+
+static bool has_key(const struct ts_host_services *host, const struct ts_config_node *config,
+		    const char *key)
+{
+	const char *k;
+
+	for (size_t i = 0; (k = host->config_key_at(host, config, i)); i++)
+		if (!strcmp(k, key))
+			return true;
+	return false;
+}
+
+static int parse_config(struct pw *p, const struct ts_config_node *config, char *err, size_t errlen)
+{
+	const struct ts_host_services *host = p->host;
+	const char *k, *s;
+	long long v;
+	int ret;
+
+	for (size_t i = 0; (k = host->config_key_at(host, config, i)); i++) {
+		size_t j;
+
+		for (j = 0; j < sizeof(known_keys) / sizeof(known_keys[0]); j++)
+			if (!strcmp(k, known_keys[j]))
+				break;
+		if (j == sizeof(known_keys) / sizeof(known_keys[0])) {
+			snprintf(err, errlen,
+				 "unknown config key '%s' (pcap-writer accepts " KNOWN_KEYS ")", k);
+			return -1;
+		}
+	}
+	s = host->config_string(host, config, "path");
+	if (!s || !*s) {
+		snprintf(err, errlen, "'path' (the capture file) is required");
+		return -1;
+	}
+	p->path = strdup(s);
+	p->snaplen = 65535;
+	ret = host->config_int(host, config, "snaplen", &v);
+	if (ret == 0 && (v <= 0 || v > PW_SNAPLEN_MAX))
+		ret = -EINVAL;
+	if (ret == -EINVAL) {
+		snprintf(err, errlen, "'snaplen' must be an integer from 1 to %d", PW_SNAPLEN_MAX);
+		return -1;
+	}
+	if (ret == 0)
+		p->snaplen = (uint32_t)v;
+	ret = host->config_int(host, config, "rotate_bytes", &v);
+	if (ret == 0 && v != 0 && (v < PW_ROTATE_MIN || v > (1LL << 50)))
+		ret = -EINVAL;
+	if (ret == -EINVAL) {
+		snprintf(err, errlen, "'rotate_bytes' must be 0 (no rotation) or at least %d",
+			 PW_ROTATE_MIN);
+		return -1;
+	}
+	if (ret == 0)
+		p->rotate_bytes = (uint64_t)v;
+	p->rotate_files = 2;
+	ret = host->config_int(host, config, "rotate_files", &v);
+	if (ret == 0 && (v < 1 || v > 1000))
+		ret = -EINVAL;
+	if (ret == -EINVAL) {
+		snprintf(err, errlen, "'rotate_files' must be an integer from 1 to 1000");
+		return -1;
+	}
+	if (ret == 0) {
+		if (!p->rotate_bytes) {
+			snprintf(err, errlen, "'rotate_files' needs 'rotate_bytes'");
+			return -1;
+		}
+		p->rotate_files = (unsigned)v;
+	}
+	if (peerfilter_parse(&p->peers, host, config, err, errlen))
+		return -1;
+	s = host->config_string(host, config, "keylog");
+	if ((!s && has_key(host, config, "keylog")) || (s && !*s)) {
+		snprintf(err, errlen, "'keylog' must be a file path");
+		return -1;
+	}
+	if (s && !(p->keylog_path = strdup(s)))
+		return snprintf(err, errlen, "out of memory"), -1;
+	ret = host->config_bool(host, config, "embed_secrets", &p->embed);
+	if (ret == -EINVAL) {
+		snprintf(err, errlen, "'embed_secrets' must be true or false");
+		return -1;
+	}
+	if (!p->path) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!PW_HAVE_SECRETS && (p->keylog_path || p->embed)) {
+		snprintf(err, errlen,
+			 "'keylog' and 'embed_secrets' need a host that hands handshake secrets "
+			 "to plugins (this build's plugin.h has no TS_EVENT_HANDSHAKE_SECRETS)");
+		return -1;
+	}
+	return 0;
+}
+
+static int pw_create(const struct ts_host_services *host, const struct ts_config_node *config,
+		     void **state, char *err, size_t errlen)
+{
+	struct pw *p = calloc(1, sizeof(*p));
+	sigset_t all, old;
+	int ret;
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->host = host;
+	p->out.fd = p->out.stopfd = p->keylog.fd = p->keylog.stopfd = -1;
+	if (parse_config(p, config, err, errlen))
+		goto fail;
+	snprintf(p->ifname, sizeof(p->ifname), "%s", host->ifname(host));
+	p->blk_max = PCAPNG_EPB_OVERHEAD + SYNTH_HDR_MAX + p->snaplen + 1024;
+	p->payload = malloc(p->snaplen);
+	p->outbuf = malloc(PW_OUTBUF + p->blk_max);
+	if (!p->payload || !p->outbuf) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/*
+	 * Open the capture now, so that a bad path fails the pipeline.  When
+	 * a live instance (the pipeline being replaced) writes it, only check
+	 * that it can be opened: the writer appends once that one is gone.
+	 */
+	pthread_mutex_lock(&reg_mu);
+	p->successor = find_claim(p->path) != NULL;
+	if (!p->successor) {
+		ret = sink_open(&p->out, p->path, true, err, errlen);
+		if (!ret && !(p->claimed = claim_path(p->path))) {
+			snprintf(err, errlen, "out of memory");
+			ret = -1;
+		}
+	} else {
+		ret = sink_open(&p->out, p->path, false, err, errlen);
+		sink_close(&p->out);
+	}
+	pthread_mutex_unlock(&reg_mu);
+	if (ret)
+		goto fail;
+	if (p->rotate_bytes && !p->successor && !p->out.regular) {
+		snprintf(err, errlen, "rotation needs a regular file, and '%s' is not one",
+			 p->path);
+		goto fail;
+	}
+	if (!p->successor) {
+		p->file_bytes = 0;
+		start_section(p);
+	}
+	if (p->keylog_path && sink_open(&p->keylog, p->keylog_path, false, err, errlen))
+		goto fail;
+	ret = ring_init(&p->ring, PW_RING_SIZE);
+	if (ret) {
+		snprintf(err, errlen, "ring buffer: %s", strerror(-ret));
+		goto fail;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&p->writer, NULL, writer_main, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "cannot start the writer thread: %s", strerror(ret));
+		goto fail;
+	}
+	p->writer_started = true;
+	p->stats_timer = host->timer_add(host, PW_STATS_MS, stats_tick, p);
+	if (!p->stats_timer) {
+		snprintf(err, errlen, "cannot add the statistics timer");
+		goto fail;
+	}
+	if (p->successor)
+		host->log(host, TS_LOG_INFO,
+			  "%s is being written by the instance this one replaces: a new section "
+			  "will be appended when it is done",
+			  p->path);
+	if (p->keylog_path)
+		host->log(host, TS_LOG_WARN,
+			  "keylog is ON: every handshake's secrets are appended to %s; anyone who "
+			  "can read it can decrypt this tunnel's captured traffic",
+			  p->keylog_path);
+	if (p->embed)
+		host->log(host, TS_LOG_WARN,
+			  "embed_secrets is ON: %s carries the handshake secrets; anyone who can "
+			  "read the capture can decrypt the tunnel traffic in it",
+			  p->path);
+	*state = p;
+	return 0;
+fail:
+	pw_free(p);
+	return -1;
+}
+
+static void pw_destroy(void *state)
+{
+	struct pw *p = state;
+	const struct ts_host_services *host = p->host;
+	uint64_t dropped;
+
+	atomic_store(&p->quit, true);
+	pthread_mutex_lock(&reg_mu);
+	pthread_cond_broadcast(&reg_cv);
+	pthread_mutex_unlock(&reg_mu);
+	ring_stop(&p->ring);
+	sink_stop(&p->out);
+	sink_stop(&p->keylog);
+	pthread_join(p->writer, NULL);
+	p->writer_started = false;
+	dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->out_dropped);
+	host->log(host, dropped ? TS_LOG_WARN : TS_LOG_INFO,
+		  "%s: %llu packets written, %llu dropped, %llu handshake secrets", p->path,
+		  (unsigned long long)atomic_load(&p->written), (unsigned long long)dropped,
+		  (unsigned long long)atomic_load(&p->secrets));
+	pw_free(p);
+}
+
+TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+    .abi_version = TS_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(struct ts_plugin_v1),
+    .name = "pcap-writer",
+    .version = "1.0",
+    .create = pw_create,
+    .destroy = pw_destroy,
+    .plaintext_out = pw_hook,
+    .ciphertext_out = pw_hook,
+    .ciphertext_in = pw_hook,
+    .plaintext_in = pw_hook,
+#if PW_HAVE_SECRETS
+    .event = pw_event,
+    .flags = TS_PLUGIN_WANTS_SECRETS,
+#endif
+};
