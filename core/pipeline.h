@@ -30,7 +30,11 @@ struct ts_pipeline_host;
  * in tests, then the services answer -ENODEV / nothing.  0 or -errno.
  */
 int ts_pipeline_host_create(struct ts_pipeline_host **out, struct ts_device *dev);
-/* Unpublishes and destroys the current pipeline (after a grace period), stops the timer thread. */
+/*
+ * Unpublishes and destroys the current pipeline (after a grace period),
+ * stops the timer thread.  Call it after the data-path threads have stopped
+ * calling ts_pipeline_run (the host's pointer is gone afterwards).
+ */
 void ts_pipeline_host_destroy(struct ts_pipeline_host *ph);
 
 /*
