@@ -1,0 +1,820 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tinescale-relay: the relay/rendezvous server of DESIGN.md section 6.
+ * This file owns the command line, the UDP and control sockets and the
+ * single-threaded poll loop; the tables live in relay_server_table.c and
+ * the wire format in relay_proto.c.
+ *
+ * Peers REGISTER under their WireGuard public key (a mac keyed by
+ * DH(peer static, relay static) proves the key; a timestamp stops replays),
+ * learn the address the relay sees in REGISTER_ACK, and SEND opaque frames
+ * to other registered keys, which get them as RECV.  The relay never holds
+ * a session key: it forwards ciphertext and nat-probe's self-authenticated
+ * candidate messages, nothing else.
+ *
+ * Everything a stranger can send is bounded: the table (--max-peers), the
+ * per-address and per-key token buckets (--rate), the log (one line per
+ * reason per second), the X25519 work (a REGISTER bucket per address).
+ */
+#include "relay_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS_PER_S	     1000000000ULL
+#define DEFAULT_CTL	     "/var/run/tinescale/relay.ctl"
+#define DEFAULT_MAX_PEERS    4096
+#define DEFAULT_RATE_PPS     20000
+#define MAX_CTL_CLIENTS	     8
+#define RX_BURST	     512 /* datagrams per wakeup, so the control socket is served */
+#define REGISTER_RATE	     5	 /* new-key REGISTERs per second per source address */
+#define REJECT_LOG_INTERVAL  NS_PER_S
+#define ERROR_REPLY_INTERVAL NS_PER_S
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+struct ctl_client {
+	int fd;
+	char *out;
+	size_t len, off;
+};
+
+struct relay {
+	int udp, ctl;
+	const char *ctl_path;
+	bool ctl_bound;
+	struct tsr_addr listen;
+	uint8_t private_key[TSR_KEY_LEN], public_key[TSR_KEY_LEN];
+	struct relay_table t;
+	struct relay_config reg_cfg; /* the REGISTER bucket's rate (frames only) */
+	struct ctl_client clients[MAX_CTL_CLIENTS];
+	uint64_t started_ns;
+	uint64_t reject_log_ns[RJ_COUNT], reject_log_suppressed[RJ_COUNT];
+};
+
+static enum log_level log_level = LOG_INFO;
+static volatile sig_atomic_t stop_signal;
+
+static void logmsg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void logmsg(enum log_level lvl, const char *fmt, ...)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	int saved = errno;
+	va_list ap;
+
+	if (lvl > log_level)
+		return;
+	fprintf(stderr, "tinescale-relay: %s: ", names[lvl]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	errno = saved;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static const char *key_b64(const uint8_t key[TSR_KEY_LEN], char *buf, size_t len)
+{
+	return sodium_bin2base64(buf, len, key, TSR_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
+}
+
+#define B64_LEN sodium_base64_ENCODED_LEN(TSR_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: tinescale-relay --listen ADDR:PORT --key FILE [--ctl PATH]\n"
+	    "                       [--max-peers N] [--rate PPS] [--rate-bytes BPS]\n"
+	    "                       [--log-level error|warn|info|debug] [-f]\n"
+	    "       tinescale-relay status [--ctl PATH]\n"
+	    "\n"
+	    "The tinescale relay/rendezvous server: peers register under their WireGuard\n"
+	    "public key and exchange opaque frames (WireGuard datagrams, nat-probe\n"
+	    "candidates) through it.  It always runs in the foreground (-f is accepted\n"
+	    "for symmetry with tinescale); logs go to stderr.\n"
+	    "\n"
+	    "  --listen ADDR:PORT  UDP address to serve, IPv4 (0.0.0.0:3478) or IPv6 ([::]:3478)\n"
+	    "  --key FILE          the relay's private key, as `wg genkey` writes it; peers\n"
+	    "                      configure `wg pubkey < FILE` as relay_public_key\n"
+	    "  --ctl PATH          status socket (default " DEFAULT_CTL ", mode 0600)\n"
+	    "  --max-peers N       registrations kept at most (default %u); a full table\n"
+	    "                      refuses new keys\n"
+	    "  --rate PPS          frames per second allowed per key and per source address\n"
+	    "                      (default %u, bursts of one second)\n"
+	    "  --rate-bytes BPS    bytes per second likewise (default PPS * 1500)\n"
+	    "  --log-level L       default info: one line per registration, at most one per\n"
+	    "                      second per rejection reason\n"
+	    "  -f                  stay in the foreground (always the case)\n"
+	    "\n"
+	    "`status` prints registrations (key, observed address, age), per-pair packet and\n"
+	    "byte counters (`pair SRC -> DST packets N bytes M`) and rejection counters\n"
+	    "(`reject REASON N`).\n",
+	    DEFAULT_MAX_PEERS, DEFAULT_RATE_PPS);
+}
+
+static bool parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int load_key(struct relay *r, const char *path)
+{
+	char text[256];
+	size_t n, keylen = 0;
+	struct stat st;
+	FILE *f = fopen(path, "re");
+	int ret = -1;
+
+	if (!f) {
+		fprintf(stderr, "tinescale-relay: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+		logmsg(LOG_WARN, "%s: the private key is readable by group or others (mode %03o)",
+		       path, (unsigned)(st.st_mode & 0777));
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ' ||
+			 text[n - 1] == '\t'))
+		text[--n] = '\0';
+	if (sodium_base642bin(r->private_key, sizeof(r->private_key), text, n, NULL, &keylen, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    keylen != TSR_KEY_LEN) {
+		fprintf(stderr,
+			"tinescale-relay: %s: expected a base64 private key of 32 bytes "
+			"(as `wg genkey` writes)\n",
+			path);
+		goto out;
+	}
+	crypto_scalarmult_base(r->public_key, r->private_key);
+	ret = 0;
+out:
+	sodium_memzero(text, sizeof(text));
+	return ret;
+}
+
+static int open_udp(struct relay *r)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1;
+
+	tsr_addr_to_sockaddr(&r->listen, &ss, &sl);
+	r->udp = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->udp < 0) {
+		logmsg(LOG_ERR, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6) {
+		int zero = 0; /* [::]:PORT serves IPv4 too (v4-mapped) */
+
+		setsockopt(r->udp, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	}
+	setsockopt(r->udp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(r->udp, (struct sockaddr *)&ss, sl) < 0) {
+		char a[TSR_ADDR_STRLEN];
+
+		logmsg(LOG_ERR, "bind %s: %s", tsr_addr_format(&r->listen, a, sizeof(a)),
+		       strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int ctl_connect(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void mkdir_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (strlen(path) >= sizeof(dir))
+		return;
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = '\0';
+	/* Only the last level: /var/run exists on any system that runs this. */
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		logmsg(LOG_WARN, "mkdir %s: %s", dir, strerror(errno));
+}
+
+static int open_ctl(struct relay *r)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	mode_t old;
+	int fd;
+
+	if (strlen(r->ctl_path) >= sizeof(sun.sun_path)) {
+		logmsg(LOG_ERR, "%s: path too long for a unix socket", r->ctl_path);
+		return -1;
+	}
+	strcpy(sun.sun_path, r->ctl_path);
+	mkdir_parent(r->ctl_path);
+	fd = ctl_connect(r->ctl_path);
+	if (fd >= 0) {
+		close(fd);
+		logmsg(LOG_ERR, "%s: another relay is answering there", r->ctl_path);
+		return -1;
+	}
+	unlink(r->ctl_path); /* stale */
+	r->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->ctl < 0) {
+		logmsg(LOG_ERR, "socket: %s", strerror(errno));
+		return -1;
+	}
+	old = umask(0177); /* mode 0600 from the start, no window */
+	if (bind(r->ctl, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		umask(old);
+		logmsg(LOG_ERR, "bind %s: %s", r->ctl_path, strerror(errno));
+		return -1;
+	}
+	umask(old);
+	r->ctl_bound = true;
+	if (listen(r->ctl, 8) < 0) {
+		logmsg(LOG_ERR, "listen %s: %s", r->ctl_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void reject(struct relay *r, enum relay_reject why, const struct tsr_addr *from,
+		   uint64_t now)
+{
+	char a[TSR_ADDR_STRLEN];
+
+	r->t.rejects[why]++;
+	if (now - r->reject_log_ns[why] < REJECT_LOG_INTERVAL && r->reject_log_ns[why] != 0) {
+		r->reject_log_suppressed[why]++;
+		return;
+	}
+	logmsg(LOG_INFO, "rejected %s from %s (%llu more since the last such line)",
+	       relay_reject_name(why), tsr_addr_format(from, a, sizeof(a)),
+	       (unsigned long long)r->reject_log_suppressed[why]);
+	r->reject_log_ns[why] = now;
+	r->reject_log_suppressed[why] = 0;
+}
+
+static enum relay_reject decode_reject(int result)
+{
+	switch (result) {
+	case TSR_E_RESERVED:
+		return RJ_RESERVED;
+	case TSR_E_MAGIC:
+	case TSR_E_TYPE:
+		return RJ_GARBAGE;
+	default:
+		return RJ_TRUNCATED; /* short, wrong length, empty payload */
+	}
+}
+
+static void send_to(struct relay *r, const uint8_t *buf, size_t len, const struct sockaddr *sa,
+		    socklen_t salen)
+{
+	if (sendto(r->udp, buf, len, MSG_DONTWAIT, sa, salen) < 0) {
+		r->t.send_errors++;
+		logmsg(LOG_DEBUG, "sendto: %s", strerror(errno));
+	}
+}
+
+static void send_error(struct relay *r, struct relay_addr_slot *slot, uint8_t code,
+		       const uint8_t key[TSR_KEY_LEN], const struct sockaddr *sa, socklen_t salen,
+		       uint64_t now)
+{
+	uint8_t e[TSR_ERROR_LEN];
+
+	if (slot->last_error_ns && now - slot->last_error_ns < ERROR_REPLY_INTERVAL)
+		return;
+	slot->last_error_ns = now;
+	tsr_error_encode(e, code, key);
+	send_to(r, e, sizeof(e), sa, salen);
+}
+
+static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
+			    const struct sockaddr *sa, socklen_t salen, const struct tsr_addr *from,
+			    struct relay_bucket *reg_bucket, uint64_t now)
+{
+	struct tsr_register reg;
+	struct tsr_replay replay;
+	struct tsr_register_ack ack = {0};
+	struct relay_reg *e;
+	uint8_t k[TSR_KEY_LEN], dh[TSR_KEY_LEN], out[TSR_REGISTER_ACK_LEN];
+	char kb[B64_LEN], a1[TSR_ADDR_STRLEN], a2[TSR_ADDR_STRLEN];
+	struct tsr_addr old;
+	bool is_new;
+	int res = tsr_register_decode(buf, len, &reg);
+
+	if (res) {
+		reject(r, decode_reject(res), from, now);
+		return;
+	}
+	e = relay_find_any_key(&r->t, reg.public_key);
+	if (e) {
+		memcpy(k, e->k, sizeof(k));
+		replay = e->replay;
+	} else {
+		/* An unknown key costs an X25519: that has its own, small bucket. */
+		if (!relay_bucket_take(&r->reg_cfg, reg_bucket, 0, now)) {
+			reject(r, RJ_RATE_ADDR, from, now);
+			return;
+		}
+		if (tsr_dh(dh, r->private_key, reg.public_key) != TSR_OK) {
+			reject(r, RJ_BAD_KEY, from, now);
+			return;
+		}
+		tsr_register_key(k, dh);
+		sodium_memzero(dh, sizeof(dh));
+		replay.last_ns = r->t.replay_floor_ns;
+	}
+	res = tsr_register_verify(buf, len, k, clock_ns(CLOCK_REALTIME), &replay);
+	if (res) {
+		reject(r,
+		       res == TSR_E_MAC	     ? RJ_BAD_MAC
+		       : res == TSR_E_CLOCK  ? RJ_CLOCK
+		       : res == TSR_E_REPLAY ? RJ_REPLAY
+					     : decode_reject(res),
+		       from, now);
+		goto out;
+	}
+	is_new = !e;
+	if (is_new) {
+		e = relay_reg_add(&r->t, reg.public_key, now);
+		if (!e) {
+			reject(r, RJ_TABLE_FULL, from, now);
+			goto out;
+		}
+		memcpy(e->k, k, sizeof(k));
+		r->t.registers_new++;
+	}
+	e->replay = replay;
+	if (!relay_bucket_take(&r->t.cfg, &e->bucket, len, now)) {
+		reject(r, RJ_RATE_KEY, from, now);
+		goto out;
+	}
+	old = e->addr;
+	r->t.registers++;
+	if (relay_reg_bind(&r->t, e, sa, salen, from, now)) {
+		key_b64(e->key, kb, sizeof(kb));
+		if (is_new || old.family == 0) {
+			logmsg(LOG_INFO, "register %s from %s", kb,
+			       tsr_addr_format(from, a1, sizeof(a1)));
+		} else {
+			r->t.moved++;
+			logmsg(LOG_INFO, "register %s moved %s -> %s", kb,
+			       tsr_addr_format(&old, a1, sizeof(a1)),
+			       tsr_addr_format(from, a2, sizeof(a2)));
+		}
+	}
+	ack.timestamp_ns = reg.timestamp_ns;
+	ack.observed = *from;
+	ack.expires_s = TSR_REGISTRATION_TTL_S;
+	tsr_register_ack_encode(out, &ack, k);
+	send_to(r, out, sizeof(out), sa, salen);
+out:
+	sodium_memzero(k, sizeof(k));
+}
+
+static void handle_send(struct relay *r, uint8_t *buf, size_t len, const struct sockaddr *sa,
+			socklen_t salen, const struct tsr_addr *from, struct relay_addr_slot *slot,
+			uint64_t now)
+{
+	struct tsr_data d;
+	struct relay_reg *src, *dst;
+	int res = tsr_data_decode(buf, len, TSR_SEND, &d);
+
+	if (res) {
+		reject(r, decode_reject(res), from, now);
+		return;
+	}
+	src = relay_find_addr(&r->t, from, now);
+	if (!src) {
+		reject(r, RJ_NOT_REGISTERED, from, now);
+		send_error(r, slot, TSR_ERR_NOT_REGISTERED, d.public_key, sa, salen, now);
+		return;
+	}
+	if (!relay_bucket_take(&r->t.cfg, &src->bucket, len, now)) {
+		reject(r, RJ_RATE_KEY, from, now);
+		return;
+	}
+	if (d.kind != TSR_KIND_WIREGUARD && d.kind != TSR_KIND_CANDIDATES) {
+		reject(r, RJ_BAD_KIND, from, now);
+		return;
+	}
+	dst = relay_find_key(&r->t, d.public_key, now);
+	if (!dst) {
+		reject(r, RJ_DST_UNKNOWN, from, now);
+		send_error(r, slot, TSR_ERR_DST_UNKNOWN, d.public_key, sa, salen, now);
+		return;
+	}
+	/* SEND -> RECV in place: same kind and payload, the sender's key instead. */
+	tsr_data_hdr_encode(buf, TSR_RECV, d.kind, src->key);
+	send_to(r, buf, len, (const struct sockaddr *)&dst->sa, dst->salen);
+	r->t.forwarded++;
+	r->t.forwarded_bytes += d.payload_len;
+	relay_pair_count(&r->t, src->key, dst->key, d.payload_len, now);
+}
+
+static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const struct sockaddr *sa,
+			    socklen_t salen)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	struct relay_addr_slot *slot;
+	struct tsr_addr from;
+	uint8_t type;
+
+	if (tsr_addr_from_sockaddr(&from, sa, salen) != TSR_OK)
+		return;
+	slot = relay_addr_slot(&r->t, &from, now);
+	if (!relay_bucket_take(&r->t.cfg, &slot->bucket, len, now)) {
+		reject(r, RJ_RATE_ADDR, &from, now);
+		return;
+	}
+	if (!tsr_is_frame(buf, len, &type)) {
+		reject(r,
+		       len >= TSR_MAGIC_LEN && memcmp(buf, TSR_MAGIC, TSR_MAGIC_LEN) == 0
+			   ? RJ_TRUNCATED
+			   : RJ_GARBAGE,
+		       &from, now);
+		return;
+	}
+	switch (type) {
+	case TSR_REGISTER:
+		handle_register(r, buf, len, sa, salen, &from, &slot->reg_bucket, now);
+		break;
+	case TSR_SEND:
+		handle_send(r, buf, len, sa, salen, &from, slot, now);
+		break;
+	default:
+		reject(r, RJ_UNKNOWN_TYPE, &from, now);
+		break;
+	}
+}
+
+static void read_udp(struct relay *r)
+{
+	static uint8_t buf[65536];
+	struct sockaddr_storage ss;
+
+	for (int i = 0; i < RX_BURST; i++) {
+		socklen_t sl = sizeof(ss);
+		ssize_t n =
+		    recvfrom(r->udp, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				logmsg(LOG_DEBUG, "recvfrom: %s", strerror(errno));
+			return;
+		}
+		handle_datagram(r, buf, (size_t)n, (struct sockaddr *)&ss, sl);
+	}
+}
+
+static void status_text(struct relay *r, struct ctl_client *c)
+{
+	char kb[B64_LEN], a[TSR_ADDR_STRLEN];
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	FILE *f = open_memstream(&c->out, &c->len);
+
+	if (!f)
+		return;
+	fprintf(f, "relay %s public_key %s uptime_s %llu\n",
+		tsr_addr_format(&r->listen, a, sizeof(a)), key_b64(r->public_key, kb, sizeof(kb)),
+		(unsigned long long)((now - r->started_ns) / NS_PER_S));
+	relay_table_status(&r->t, f, now);
+	fclose(f);
+}
+
+static void accept_ctl(struct relay *r)
+{
+	int fd = accept4(r->ctl, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
+		struct ctl_client *c = &r->clients[i];
+
+		if (c->fd >= 0)
+			continue;
+		c->fd = fd;
+		c->out = NULL;
+		c->len = c->off = 0;
+		status_text(r, c);
+		return;
+	}
+	close(fd); /* too many at once: the client sees EOF and retries */
+}
+
+static void ctl_close(struct ctl_client *c)
+{
+	close(c->fd);
+	free(c->out);
+	c->fd = -1;
+	c->out = NULL;
+}
+
+static void write_ctl(struct ctl_client *c)
+{
+	while (c->out && c->off < c->len) {
+		ssize_t n = send(c->fd, c->out + c->off, c->len - c->off, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			break;
+		}
+		c->off += (size_t)n;
+	}
+	ctl_close(c);
+}
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static int serve(struct relay *r)
+{
+	struct pollfd pfd[2 + MAX_CTL_CLIENTS];
+	uint64_t last_expire = 0;
+	sigset_t block, empty;
+	struct sigaction sa = {.sa_handler = on_signal};
+	char kb[B64_LEN], a[TSR_ADDR_STRLEN];
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&empty);
+
+	logmsg(LOG_INFO, "listening on %s, public key %s, status on %s",
+	       tsr_addr_format(&r->listen, a, sizeof(a)), key_b64(r->public_key, kb, sizeof(kb)),
+	       r->ctl_path);
+	while (!stop_signal) {
+		struct timespec tmo = {.tv_sec = 1};
+		int n = 2;
+		uint64_t now;
+
+		pfd[0] = (struct pollfd){.fd = r->udp, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = r->ctl, .events = POLLIN};
+		for (int i = 0; i < MAX_CTL_CLIENTS; i++)
+			pfd[n++] = (struct pollfd){.fd = r->clients[i].fd, .events = POLLOUT};
+		/* Signals are delivered only inside ppoll: no lost wakeup. */
+		if (ppoll(pfd, (nfds_t)n, &tmo, &empty) < 0 && errno != EINTR) {
+			logmsg(LOG_ERR, "ppoll: %s", strerror(errno));
+			return -1;
+		}
+		if (stop_signal)
+			break;
+		if (pfd[0].revents & POLLIN)
+			read_udp(r);
+		if (pfd[1].revents & POLLIN)
+			accept_ctl(r);
+		for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
+			if (r->clients[i].fd >= 0 && pfd[2 + i].revents)
+				write_ctl(&r->clients[i]);
+		}
+		now = clock_ns(CLOCK_MONOTONIC);
+		if (now - last_expire >= NS_PER_S) {
+			relay_table_expire(&r->t, now, clock_ns(CLOCK_REALTIME));
+			last_expire = now;
+		}
+	}
+	logmsg(LOG_INFO, "exiting on signal %d", (int)stop_signal);
+	return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	const char *path = DEFAULT_CTL;
+	char buf[4096];
+	ssize_t n;
+	size_t total = 0;
+	int fd;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--ctl") == 0 && i + 1 < argc) {
+			path = argv[++i];
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "tinescale-relay status: unexpected argument '%s'\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	fd = ctl_connect(path);
+	if (fd < 0) {
+		fprintf(stderr, "tinescale-relay status: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		fwrite(buf, 1, (size_t)n, stdout);
+		total += (size_t)n;
+	}
+	close(fd);
+	if (n < 0 || total == 0) {
+		fprintf(stderr, "tinescale-relay status: %s: no answer\n", path);
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"listen", required_argument, NULL, 'l'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"ctl", required_argument, NULL, 'c'},
+	    {"max-peers", required_argument, NULL, 'm'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"rate-bytes", required_argument, NULL, 'b'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static struct relay r;
+	const char *listen_arg = NULL, *key_path = NULL;
+	unsigned long max_peers = DEFAULT_MAX_PEERS, rate = DEFAULT_RATE_PPS, rate_bytes = 0;
+	struct relay_config cfg;
+	int c, ret = 1;
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "tinescale-relay: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
+	r.ctl_path = DEFAULT_CTL;
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen_arg = optarg;
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 'c':
+			r.ctl_path = optarg;
+			break;
+		case 'm':
+			if (!parse_uint(optarg, 1, 1u << 20, &max_peers)) {
+				fprintf(stderr,
+					"tinescale-relay: --max-peers: expected 1..%u, got '%s'\n",
+					1u << 20, optarg);
+				return 2;
+			}
+			break;
+		case 'r':
+			if (!parse_uint(optarg, 1, 10000000, &rate)) {
+				fprintf(stderr,
+					"tinescale-relay: --rate: expected 1..10000000, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			if (!parse_uint(optarg, 1500, ULONG_MAX / 2, &rate_bytes)) {
+				fprintf(
+				    stderr,
+				    "tinescale-relay: --rate-bytes: expected >= 1500, got '%s'\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'L':
+			if (strcmp(optarg, "error") == 0)
+				log_level = LOG_ERR;
+			else if (strcmp(optarg, "warn") == 0)
+				log_level = LOG_WARN;
+			else if (strcmp(optarg, "info") == 0)
+				log_level = LOG_INFO;
+			else if (strcmp(optarg, "debug") == 0)
+				log_level = LOG_DEBUG;
+			else {
+				fprintf(
+				    stderr,
+				    "tinescale-relay: --log-level: expected error, warn, info or "
+				    "debug, got '%s'\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tinescale-relay: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!listen_arg || !key_path) {
+		fprintf(stderr, "tinescale-relay: --listen and --key are required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (tsr_addr_parse(&r.listen, listen_arg) != TSR_OK) {
+		fprintf(stderr,
+			"tinescale-relay: --listen: expected ADDR:PORT (e.g. 0.0.0.0:3478 or "
+			"[::]:3478), got '%s'\n",
+			listen_arg);
+		return 2;
+	}
+	if (load_key(&r, key_path) < 0)
+		return 1;
+	cfg.max_peers = (unsigned)max_peers;
+	cfg.rate_pps = (unsigned)rate;
+	cfg.rate_bps = rate_bytes ? rate_bytes : rate * 1500;
+	r.reg_cfg.rate_pps = REGISTER_RATE;
+	r.reg_cfg.rate_bps = 0; /* taken with 0 bytes: frames only */
+	r.udp = r.ctl = -1;
+	for (int i = 0; i < MAX_CTL_CLIENTS; i++)
+		r.clients[i].fd = -1;
+	if (relay_table_init(&r.t, &cfg) < 0) {
+		logmsg(LOG_ERR, "out of memory for %u peers", cfg.max_peers);
+		goto out;
+	}
+	if (open_udp(&r) < 0 || open_ctl(&r) < 0)
+		goto out;
+	r.started_ns = clock_ns(CLOCK_MONOTONIC);
+	ret = serve(&r) < 0 ? 1 : 0;
+out:
+	for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
+		if (r.clients[i].fd >= 0)
+			ctl_close(&r.clients[i]);
+	}
+	if (r.ctl_bound)
+		unlink(r.ctl_path);
+	if (r.ctl >= 0)
+		close(r.ctl);
+	if (r.udp >= 0)
+		close(r.udp);
+	relay_table_free(&r.t);
+	sodium_memzero(r.private_key, sizeof(r.private_key));
+	return ret;
+}
