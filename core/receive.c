@@ -503,7 +503,7 @@ void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 
 struct rx_slot {
 	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
-	uint8_t control[TS_PKTINFO_SPACE];
+	_Alignas(struct cmsghdr) uint8_t control[TS_PKTINFO_SPACE];
 };
 
 static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, struct mmsghdr *msgs,

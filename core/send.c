@@ -38,7 +38,7 @@ int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst,
 		  const struct ts_endpoint_src *src, const uint8_t *buf, size_t len)
 {
 	int fd = dst->sa.sa_family == AF_INET6 ? dev->udp6 : dev->udp4;
-	uint8_t control[TS_PKTINFO_SPACE];
+	_Alignas(struct cmsghdr) uint8_t control[TS_PKTINFO_SPACE];
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr m = {
 	    .msg_name = (void *)&dst->sa,
@@ -314,7 +314,7 @@ struct tx_batch {
 	union ts_endpoint dst[TS_BATCH];
 	struct ts_endpoint_src src[TS_BATCH];
 	struct ts_peer *peer[TS_BATCH];
-	uint8_t control[TS_BATCH][TS_PKTINFO_SPACE];
+	_Alignas(struct cmsghdr) uint8_t control[TS_BATCH][TS_PKTINFO_SPACE];
 	unsigned n;
 };
 
