@@ -45,6 +45,7 @@ declare -a TS_PIDS=()  # every background process this test started
 declare -a TS_NETNS=() # every namespace this test created
 declare -A TS_PIDNAME=() # pid -> what it is (for messages)
 declare -A IF_PID=() IF_NS=() IF_IMPL=() IF_LOG=()
+declare -a TS_ATEXIT=() # commands cleanup runs first (e.g. stop a forked daemon)
 BG_PID=
 
 log() { printf '[%s %(%T)T] %s\n' "$TEST_NAME" -1 "$*" >&2; }
@@ -120,6 +121,9 @@ cleanup() {
 	local rc=$? pid ns i ifn
 	trap - EXIT INT TERM
 	set +e
+	for i in "${TS_ATEXIT[@]}"; do
+		eval "$i"
+	done
 	# Newest first: traffic generators before the daemons they use.
 	for ((i = ${#TS_PIDS[@]} - 1; i >= 0; i--)); do
 		_stop_pid "${TS_PIDS[i]}"
