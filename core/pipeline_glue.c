@@ -19,6 +19,7 @@
 
 #include "ctl.h"
 #include "device.h"
+#include "hostapi.h"
 #include "hooks.h"
 #include "log.h"
 #include "pipeline.h"
@@ -96,7 +97,7 @@ bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hoo
 	if (p->ep)
 		memcpy(&pkt.endpoint, p->ep, sizeof(pkt.endpoint));
 	if (point == TS_HP_CIPHERTEXT_OUT || point == TS_HP_CIPHERTEXT_IN) {
-		uint16_t port = htons(dev->listen_port);
+		uint16_t port = htons(ts_device_listen_port(dev));
 
 		if (p->local && p->local->family == AF_INET) {
 			pkt.local.in.sin_family = AF_INET;
