@@ -64,7 +64,7 @@
 #define NP_STUN_GRACE_NS     3000000000ULL /* send candidates without STUN after this */
 #define NP_EXCHANGE_FIRST_MS 1000	   /* first retries are quick: the peer may register late */
 #define NP_SCAN_NS	     1000000000ULL /* peers and local addresses re-read */
-#define NP_HOOK_ACTIONS	     4
+#define NP_HOOK_ACTIONS	     8		   /* a path change is 6 */
 #define NP_FRAME_MAX	     (TSR_DATA_HDR_LEN + CAND_MAX_LEN)
 #define NP_MS		     1000000ULL
 
