@@ -191,7 +191,7 @@ static int open_udp(struct relay *r)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int one = 1;
+	int one = 1, rcvbuf = 4 << 20;
 
 	tsr_addr_to_sockaddr(&r->listen, &ss, &sl);
 	r->udp = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -203,8 +203,13 @@ static int open_udp(struct relay *r)
 		int zero = 0; /* [::]:PORT serves IPv4 too (v4-mapped) */
 
 		setsockopt(r->udp, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		setsockopt(r->udp, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
 	}
+	/* Learn each datagram's local address, to answer from it. */
+	setsockopt(r->udp, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	setsockopt(r->udp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Room for bursts (capped by net.core.rmem_max): every peer funnels in here. */
+	setsockopt(r->udp, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(r->udp, (struct sockaddr *)&ss, sl) < 0) {
 		char a[TSR_ADDR_STRLEN];
 
@@ -325,17 +330,55 @@ static enum relay_reject decode_reject(int result)
 }
 
 static void send_to(struct relay *r, const uint8_t *buf, size_t len, const struct sockaddr *sa,
-		    socklen_t salen)
+		    socklen_t salen, const struct relay_local *local)
 {
-	if (sendto(r->udp, buf, len, MSG_DONTWAIT, sa, salen) < 0) {
-		r->t.send_errors++;
-		logmsg(LOG_DEBUG, "sendto: %s", strerror(errno));
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr msg = {
+	    .msg_name = (void *)sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+
+	memset(&control, 0, sizeof(control));
+	if (local && local->family == AF_INET) {
+		struct in_pktinfo pi = {.ipi_spec_dst = local->a4};
+
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	} else if (local && local->family == AF_INET6) {
+		struct in6_pktinfo pi = {.ipi6_addr = local->a6};
+
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
 	}
+	if (sendmsg(r->udp, &msg, MSG_DONTWAIT) >= 0)
+		return;
+	/* The local address may have gone away: let routing choose. */
+	if (msg.msg_control && errno == EINVAL) {
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+		if (sendmsg(r->udp, &msg, MSG_DONTWAIT) >= 0)
+			return;
+	}
+	r->t.send_errors++;
+	logmsg(LOG_DEBUG, "sendmsg: %s", strerror(errno));
 }
 
 static void send_error(struct relay *r, struct relay_addr_slot *slot, uint8_t code,
 		       const uint8_t key[TSR_KEY_LEN], const struct sockaddr *sa, socklen_t salen,
-		       uint64_t now)
+		       const struct relay_local *local, uint64_t now)
 {
 	uint8_t e[TSR_ERROR_LEN];
 
@@ -343,12 +386,13 @@ static void send_error(struct relay *r, struct relay_addr_slot *slot, uint8_t co
 		return;
 	slot->last_error_ns = now;
 	tsr_error_encode(e, code, key);
-	send_to(r, e, sizeof(e), sa, salen);
+	send_to(r, e, sizeof(e), sa, salen, local);
 }
 
 static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
 			    const struct sockaddr *sa, socklen_t salen, const struct tsr_addr *from,
-			    struct relay_bucket *reg_bucket, uint64_t now)
+			    const struct relay_local *local, struct relay_bucket *reg_bucket,
+			    uint64_t now)
 {
 	struct tsr_register reg;
 	struct tsr_replay replay;
@@ -409,6 +453,7 @@ static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
 	}
 	old = e->addr;
 	r->t.registers++;
+	e->local = *local;
 	if (relay_reg_bind(&r->t, e, sa, salen, from, now)) {
 		key_b64(e->key, kb, sizeof(kb));
 		if (is_new || old.family == 0) {
@@ -425,14 +470,14 @@ static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
 	ack.observed = *from;
 	ack.expires_s = TSR_REGISTRATION_TTL_S;
 	tsr_register_ack_encode(out, &ack, k);
-	send_to(r, out, sizeof(out), sa, salen);
+	send_to(r, out, sizeof(out), sa, salen, local);
 out:
 	sodium_memzero(k, sizeof(k));
 }
 
 static void handle_send(struct relay *r, uint8_t *buf, size_t len, const struct sockaddr *sa,
-			socklen_t salen, const struct tsr_addr *from, struct relay_addr_slot *slot,
-			uint64_t now)
+			socklen_t salen, const struct tsr_addr *from,
+			const struct relay_local *local, struct relay_addr_slot *slot, uint64_t now)
 {
 	struct tsr_data d;
 	struct relay_reg *src, *dst;
@@ -445,7 +490,7 @@ static void handle_send(struct relay *r, uint8_t *buf, size_t len, const struct 
 	src = relay_find_addr(&r->t, from, now);
 	if (!src) {
 		reject(r, RJ_NOT_REGISTERED, from, now);
-		send_error(r, slot, TSR_ERR_NOT_REGISTERED, d.public_key, sa, salen, now);
+		send_error(r, slot, TSR_ERR_NOT_REGISTERED, d.public_key, sa, salen, local, now);
 		return;
 	}
 	if (!relay_bucket_take(&r->t.cfg, &src->bucket, len, now)) {
@@ -459,19 +504,19 @@ static void handle_send(struct relay *r, uint8_t *buf, size_t len, const struct 
 	dst = relay_find_key(&r->t, d.public_key, now);
 	if (!dst) {
 		reject(r, RJ_DST_UNKNOWN, from, now);
-		send_error(r, slot, TSR_ERR_DST_UNKNOWN, d.public_key, sa, salen, now);
+		send_error(r, slot, TSR_ERR_DST_UNKNOWN, d.public_key, sa, salen, local, now);
 		return;
 	}
 	/* SEND -> RECV in place: same kind and payload, the sender's key instead. */
 	tsr_data_hdr_encode(buf, TSR_RECV, d.kind, src->key);
-	send_to(r, buf, len, (const struct sockaddr *)&dst->sa, dst->salen);
+	send_to(r, buf, len, (const struct sockaddr *)&dst->sa, dst->salen, &dst->local);
 	r->t.forwarded++;
 	r->t.forwarded_bytes += d.payload_len;
 	relay_pair_count(&r->t, src->key, dst->key, d.payload_len, now);
 }
 
 static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const struct sockaddr *sa,
-			    socklen_t salen)
+			    socklen_t salen, const struct relay_local *local)
 {
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 	struct relay_addr_slot *slot;
@@ -495,10 +540,10 @@ static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const str
 	}
 	switch (type) {
 	case TSR_REGISTER:
-		handle_register(r, buf, len, sa, salen, &from, &slot->reg_bucket, now);
+		handle_register(r, buf, len, sa, salen, &from, local, &slot->reg_bucket, now);
 		break;
 	case TSR_SEND:
-		handle_send(r, buf, len, sa, salen, &from, slot, now);
+		handle_send(r, buf, len, sa, salen, &from, local, slot, now);
 		break;
 	default:
 		reject(r, RJ_UNKNOWN_TYPE, &from, now);
@@ -506,22 +551,58 @@ static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const str
 	}
 }
 
+static void parse_local(struct msghdr *msg, struct relay_local *local)
+{
+	memset(local, 0, sizeof(*local));
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			local->family = AF_INET;
+			local->a4 = pi.ipi_addr;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			local->family = AF_INET6;
+			local->a6 = pi.ipi6_addr;
+		}
+	}
+}
+
 static void read_udp(struct relay *r)
 {
 	static uint8_t buf[65536];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			 CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} control;
 	struct sockaddr_storage ss;
+	struct relay_local local;
 
 	for (int i = 0; i < RX_BURST; i++) {
-		socklen_t sl = sizeof(ss);
-		ssize_t n =
-		    recvfrom(r->udp, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr msg = {.msg_name = &ss,
+				     .msg_namelen = sizeof(ss),
+				     .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf)};
+		ssize_t n = recvmsg(r->udp, &msg, MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				logmsg(LOG_DEBUG, "recvfrom: %s", strerror(errno));
+				logmsg(LOG_DEBUG, "recvmsg: %s", strerror(errno));
 			return;
 		}
-		handle_datagram(r, buf, (size_t)n, (struct sockaddr *)&ss, sl);
+		if (msg.msg_flags & MSG_TRUNC)
+			continue; /* over 64 KiB: not a relay frame */
+		parse_local(&msg, &local);
+		handle_datagram(r, buf, (size_t)n, (struct sockaddr *)&ss, msg.msg_namelen, &local);
 	}
 }
 

@@ -10,6 +10,7 @@
 
 #include "relay_proto.h"
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,16 @@ struct relay_bucket {
 	uint64_t last_ns;     /* CLOCK_MONOTONIC of the last refill */
 };
 
+/*
+ * Our own address a datagram arrived at: replies and RECVs leave from it, so
+ * a relay listening on 0.0.0.0 answers from the address the peer used.
+ */
+struct relay_local {
+	sa_family_t family; /* 0: unknown (routing chooses) */
+	struct in_addr a4;
+	struct in6_addr a6;
+};
+
 struct relay_reg {
 	bool used;
 	uint8_t key[TSR_KEY_LEN];
@@ -48,6 +59,7 @@ struct relay_reg {
 	struct tsr_replay replay;
 	struct sockaddr_storage sa; /* where RECVs go, as recvfrom gave it */
 	socklen_t salen;
+	struct relay_local local;   /* where it reached us: RECVs leave from there */
 	struct tsr_addr addr;	    /* family 0: lost its address to a newer registration */
 	uint64_t first_ns, last_ns; /* CLOCK_MONOTONIC: first and last accepted REGISTER */
 	struct relay_bucket bucket;
