@@ -154,15 +154,19 @@ int ts_allowedip_parse(struct ts_allowedip *a, const char *text, bool need_cidr)
 	return 0;
 }
 
-/* Open-addressing set of peer indices keyed by public key (public data). */
-static size_t key_hash(const uint8_t key[static 32])
+/*
+ * Open-addressing set of peer indices keyed by public key.  Keys come from
+ * the request, so the hash is SipHash under a per-request random key: no
+ * input can force collisions into quadratic time.
+ */
+static size_t key_hash(const struct ts_peer_dedup *d, const uint8_t key[static 32])
 {
-	uint64_t h;
+	unsigned char h[crypto_shorthash_BYTES];
+	uint64_t v;
 
-	memcpy(&h, key, sizeof(h));
-	h ^= h >> 29;
-	h *= 0x9e3779b97f4a7c15ULL;
-	return (size_t)(h >> 17);
+	crypto_shorthash(h, key, 32, d->hash_key);
+	memcpy(&v, h, sizeof(v));
+	return (size_t)v;
 }
 
 static int dedup_grow(struct ts_config *c, struct ts_peer_dedup *d)
@@ -172,9 +176,11 @@ static int dedup_grow(struct ts_config *c, struct ts_peer_dedup *d)
 
 	if (!slots)
 		return -ENOMEM;
+	if (!d->cap)
+		randombytes_buf(d->hash_key, sizeof(d->hash_key));
 	/* Every entry but the newest (still being finished) is in the set. */
 	for (size_t i = 0; i + 1 < c->n_peers; i++) {
-		size_t j = key_hash(c->peers[i].public_key) & (cap - 1);
+		size_t j = key_hash(d, c->peers[i].public_key) & (cap - 1);
 
 		while (slots[j])
 			j = (j + 1) & (cap - 1);
@@ -262,7 +268,7 @@ int ts_config_finish_peer(struct ts_config *c, struct ts_peer_dedup *d, const ch
 		if (ret)
 			return ret;
 	}
-	for (j = key_hash(c->peers[last].public_key) & (d->cap - 1); d->slots[j];
+	for (j = key_hash(d, c->peers[last].public_key) & (d->cap - 1); d->slots[j];
 	     j = (j + 1) & (d->cap - 1)) {
 		size_t i = d->slots[j] - 1;
 

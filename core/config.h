@@ -167,6 +167,7 @@ void ts_config_free_text(char *text, size_t len);
 struct ts_peer_dedup {
 	uint32_t *slots; /* peer index + 1, 0 = empty; open addressing */
 	size_t cap, used;
+	uint8_t hash_key[16]; /* SipHash key, random per request */
 };
 int ts_config_finish_peer(struct ts_config *c, struct ts_peer_dedup *d, const char **why);
 void ts_peer_dedup_free(struct ts_peer_dedup *d);

@@ -55,6 +55,20 @@ void ts_key_to_base64(char b64[static TS_KEY_BASE64_LEN], const uint8_t key[stat
 	sodium_bin2base64(b64, TS_KEY_BASE64_LEN, key, TS_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
 }
 
+/*
+ * libsodium 1.0.18 (Debian 12) classifies base64 characters through a
+ * signed char, so bytes >= 0x80 can decode as '/' or '+' (0xf0 does): refuse
+ * every byte with the high bit set, without branching on it.
+ */
+static unsigned char has_high_bit(const char *s, size_t len)
+{
+	unsigned char acc = 0;
+
+	for (size_t i = 0; i < len; i++)
+		acc |= (unsigned char)s[i];
+	return acc >> 7;
+}
+
 bool ts_key_from_base64(uint8_t key[static TS_KEY_LEN], const char *b64)
 {
 	size_t bin_len = 0;
@@ -66,7 +80,8 @@ bool ts_key_from_base64(uint8_t key[static TS_KEY_LEN], const char *b64)
 	/* libsodium rejects non-canonical trailing bits and bad padding. */
 	ret = sodium_base642bin(key, TS_KEY_LEN, b64, TS_KEY_BASE64_LEN - 1, NULL, &bin_len, &end,
 				sodium_base64_VARIANT_ORIGINAL);
-	if ((ret != 0) | (bin_len != TS_KEY_LEN) | (end != b64 + TS_KEY_BASE64_LEN - 1))
+	if ((ret != 0) | (bin_len != TS_KEY_LEN) | (end != b64 + TS_KEY_BASE64_LEN - 1) |
+	    has_high_bit(b64, TS_KEY_BASE64_LEN - 1))
 		goto fail;
 	return true;
 fail:

@@ -781,6 +781,9 @@ static void test_keys(void)
 	    "kJ19wXXf EYawea+52ot1EmC3isdPwEhRQhA7qIsalg=",
 	    "kJ19wXXf+EYawea+52ot1EmC3isdPwEhRQhA7qIsalg==",
 	    "kJ19wXXf+EYawea+52ot1EmC3isdPwEhRQhA7qIsal*=",
+	    "kJ19wX\360f+EYawea+52ot1EmC3isdPwEhRQhA7qIsalg=", /* libsodium 1.0.18 took 0xf0 as '/'
+								*/
+	    "kJ19wX\377f+EYawea+52ot1EmC3isdPwEhRQhA7qIsalg=",
 	};
 	for (size_t i = 0; i < sizeof(bad_b64) / sizeof(bad_b64[0]); i++) {
 		memset(k, 0xaa, sizeof(k));
