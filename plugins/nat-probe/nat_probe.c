@@ -116,6 +116,7 @@ struct np_cand {
 struct np_peer {
 	uint8_t pub[32];
 	uint8_t pk[PROBE_KEY_LEN]; /* probe mac key for this pair */
+	bool pk_ok;		   /* static_dh worked: without it the peer is ignored */
 	bool present;		   /* seen in the last scan */
 
 	bool direct;
@@ -332,6 +333,14 @@ static struct np_peer *find_peer(struct nat_probe *np, const uint8_t pub[32])
 	return NULL;
 }
 
+/* Lock held.  A peer we can authenticate messages of (its probe key is known). */
+static struct np_peer *find_keyed_peer(struct nat_probe *np, const uint8_t pub[32])
+{
+	struct np_peer *p = find_peer(np, pub);
+
+	return p && p->pk_ok && p->present ? p : NULL;
+}
+
 /* Lock held. */
 static void set_path(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p, bool direct,
 		     const struct tsr_addr *where, const char *why)
@@ -459,7 +468,7 @@ static void on_probe(struct nat_probe *np, struct np_outbox *ob, const uint8_t *
 		np->malformed++;
 		return;
 	}
-	p = find_peer(np, m.sender);
+	p = find_keyed_peer(np, m.sender);
 	if (!p) {
 		np->unknown_key++;
 		return;
@@ -516,7 +525,7 @@ static void on_probe(struct nat_probe *np, struct np_outbox *ob, const uint8_t *
 static void on_candidates(struct nat_probe *np, struct np_outbox *ob, const struct tsr_data *d)
 {
 	struct cand_msg cm;
-	struct np_peer *p = find_peer(np, d->public_key);
+	struct np_peer *p = find_keyed_peer(np, d->public_key);
 	int r;
 
 	if (!p) {
@@ -554,11 +563,13 @@ static enum ts_verdict np_ciphertext_in(void *state, struct ts_packet *pkt)
 	struct tsr_addr src;
 	uint8_t type;
 
-	if (pkt->len < 4 || !addr_from_ep(&src, &pkt->endpoint))
+	if (pkt->len < 4)
 		return TS_PASS;
 	/* WireGuard (type 1..4, three zero bytes) is by far the most common: leave fast. */
 	if (pkt->data[0] >= 1 && pkt->data[0] <= 4 && !pkt->data[1] && !pkt->data[2] &&
 	    !pkt->data[3])
+		return TS_PASS;
+	if (!addr_from_ep(&src, &pkt->endpoint))
 		return TS_PASS;
 
 	pthread_mutex_lock(&np->lock);
@@ -678,7 +689,7 @@ static bool update_ours(struct nat_probe *np)
 static void peer_tick(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p, uint64_t now,
 		      bool may_exchange)
 {
-	if (!p->present)
+	if (!p->present || !p->pk_ok || !np->have_self)
 		return;
 	if (p->direct) {
 		if (now < p->next_ping_ns)
@@ -793,6 +804,7 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 	struct tsr_addr local[CAND_MAX], relay;
 	char relay_str[TS_NOTE_VALUE_MAX + 1];
 	uint8_t self[32], (*pks)[PROBE_KEY_LEN] = NULL;
+	bool *pk_ok = NULL;
 	bool have_self = h->public_key(h, self), have_relay;
 	uint16_t port = h->listen_port(h);
 	int nlocal = read_local(np, local, port);
@@ -801,15 +813,16 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 	have_relay = h->note_get(h, NULL, "relay", relay_str, sizeof(relay_str)) == 0 &&
 		     tsr_addr_parse(&relay, relay_str) == TSR_OK;
 	h->peer_foreach(h, scan_cb, &sc);
-	if (sc.n && !(pks = calloc(sc.n, sizeof(*pks))))
+	if (sc.n && (!(pks = calloc(sc.n, sizeof(*pks))) || !(pk_ok = calloc(sc.n, 1))))
 		sc.n = 0;
 	for (size_t i = 0; i < sc.n; i++) {
 		uint8_t dh[32];
 
-		/* Low-order keys or no private key yet: such peers get a zero key and never match.
-		 */
-		if (h->static_dh(h, sc.keys[i], dh) == 0)
+		/* A low-order key, or no private key yet: no probe key, the peer is left alone. */
+		if (h->static_dh(h, sc.keys[i], dh) == 0) {
 			probe_key(pks[i], dh);
+			pk_ok[i] = true;
+		}
 		sodium_memzero(dh, sizeof(dh));
 	}
 	iso_time(since, sizeof(since));
@@ -852,6 +865,7 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 		}
 		/* The key may change (our private key set later): always refresh it. */
 		memcpy(p->pk, pks[i], PROBE_KEY_LEN);
+		p->pk_ok = pk_ok[i];
 		p->present = true;
 	}
 	/* Peers that are gone: compact them away. */
@@ -867,6 +881,7 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 	if (pks)
 		sodium_memzero(pks, sc.n * sizeof(*pks));
 	free(pks);
+	free(pk_ok);
 	free(sc.keys);
 }
 

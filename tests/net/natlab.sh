@@ -157,6 +157,7 @@ natlab_up() {
 		--pipeline "$CONFDIR/nat.yaml"
 	impl_start "$NS_HB" "$IF_B" "$CONFDIR/b.conf" --address "$TUN_B/24" \
 		--pipeline "$CONFDIR/nat.yaml"
+	# shellcheck disable=SC2034 # read by the t_nat_*.sh scripts
 	NATLAB_T0=$(now_s)
 }
 

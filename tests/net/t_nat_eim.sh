@@ -67,4 +67,4 @@ mbps=$(iperf_run "$NS_HB" "$TUN_B" "$NS_HA" 3 "direct A -> B")
 [[ $(peer_note "$IF_A" "$PB" path) == direct ]] || fail "A's path left direct during iperf3"
 impl_alive "$IF_A"
 impl_alive "$IF_B"
-log "RESULT eim: first relayed ping ${t_first}s, direct ${t_direct}s after start; iperf3 direct ${mbps} Mbit/s"
+log "RESULT eim: first ping ${t_first}s, direct ${t_direct}s after start; iperf3 direct ${mbps} Mbit/s"

@@ -38,7 +38,7 @@ before=$(relay_pair "$PA" "$PB")
 ping_ok "$NS_HA" "$TUN_B" 5
 after=$(relay_pair "$PA" "$PB")
 ((after - before >= 5)) || fail "5 pings A -> B, but the relay forwarded $((after - before)) A->B frames"
-log "first relayed ping ${t_first}s after start; relay forwarded $((after - before)) frames for 5 pings"
+log "first relayed ping ${t_first}s after start (${t_ping}s of pinging); relay forwarded $((after - before)) frames for 5 pings"
 mbps_relay=$(iperf_run "$NS_HB" "$TUN_B" "$NS_HA" 3 "relayed A -> B")
 
 log "step 2: direct path restored"
