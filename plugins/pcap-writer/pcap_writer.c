@@ -28,6 +28,10 @@
  *
  * A reload that keeps a pcap-writer on the same path: the new instance waits
  * for the old one to finish, then appends a new pcapng section to the file.
+ *
+ * Why not libpcap's dump API: it writes classic pcap only (one link type per
+ * file, no interface names, no Decryption Secrets Blocks); the few pcapng
+ * blocks needed are in pcapng.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>

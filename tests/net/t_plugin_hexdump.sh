@@ -8,6 +8,8 @@
 # - reload to output into a FIFO that nobody reads: a flood fills the
 #   plugin's buffer, yet 20 pings at 0.05 s all come back, and the daemon log
 #   reports the dropped records.
+# - rate_limit writes at most that many records a second and counts the rest
+#   as skipped; a peers filter naming no peer of ours lets nothing through.
 # - a config error (unknown key, bad max_bytes) stops the daemon at start
 #   with the plugin's message on stderr.
 # shellcheck source=lib.sh
@@ -26,20 +28,17 @@ OUT=$LOGDIR/hexdump.txt
 FIFO=$LOGDIR/hexdump.fifo
 mkfifo "$FIFO"
 
-# pipeline FILE OUTPUT MAX_BYTES [EXTRA_CONFIG_LINE]
+# pipeline FILE OUTPUT MAX_BYTES [CONFIG_LINE]...
 pipeline() {
-	cat >"$1" <<YAML
-version: 1
-plugin_path: [$TS_BUILD/plugins]
-plugins:
-  - name: dump
-    use: hexdump
-    hooks: [plaintext_out, ciphertext_out, ciphertext_in, plaintext_in]
-    config:
-      output: $2
-      max_bytes: $3
-${4:+      $4}
-YAML
+	local f=$1 out=$2 max=$3 l
+	shift 3
+	{
+		printf 'version: 1\nplugin_path: [%s]\nplugins:\n' "$TS_BUILD/plugins"
+		printf '  - name: dump\n    use: hexdump\n'
+		printf '    hooks: [plaintext_out, ciphertext_out, ciphertext_in, plaintext_in]\n'
+		printf '    config:\n      output: %s\n      max_bytes: %s\n' "$out" "$max"
+		for l in "$@"; do printf '      %s\n' "$l"; done
+	} >"$f"
 }
 pipeline "$CONFDIR/file.yaml" "$OUT" 96
 pipeline "$CONFDIR/fifo.yaml" "$FIFO" 1500
@@ -108,6 +107,25 @@ t1=$(date +%s%N)
 grep -qE 'records written, [1-9][0-9]* dropped' "${IF_LOG[$IF_A]}" ||
 	fail "destroy did not report the dropped records"
 ping_ok "$NS_A" 10.0.0.2 3
+
+# --- peers and rate_limit. ---
+pipeline "$CONFDIR/rl.yaml" "$LOGDIR/rl.txt" 0 "rate_limit: 2" "peers: [$(pub b)]"
+pipeline "$CONFDIR/other.yaml" "$LOGDIR/other.txt" 0 "peers: [$(pub a)]"
+"$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/rl.yaml" >/dev/null || fail "reload rl.yaml failed"
+ping_ok "$NS_A" 10.0.0.2 8 # 1.6 s: 32 records over 2 or 3 one-second windows
+"$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/other.yaml" >/dev/null || fail "reload other.yaml failed"
+ping_ok "$NS_A" 10.0.0.2 3
+"$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/file.yaml" >/dev/null || fail "reload file.yaml failed"
+n=$(grep -c ' peer=' "$LOGDIR/rl.txt" || true)
+((n >= 2 && n <= 6)) || fail "rate_limit 2/s over < 3 s: $n records written (expected 2..6):
+$(cat "$LOGDIR/rl.txt")"
+skipped=$(sed -n "s|.*to $LOGDIR/rl.txt: $n records written, 0 dropped, \([0-9]*\) skipped.*|\1|p" "${IF_LOG[$IF_A]}")
+# 32 = 8 echo requests and replies on 4 hooks; a keepalive may add one or two.
+((${skipped:-0} >= 32 - n)) || fail "the rate-limited instance reported ${skipped:-no} skipped records:
+$(grep rl.txt "${IF_LOG[$IF_A]}")"
+[[ ! -s $LOGDIR/other.txt ]] || fail "a peers filter naming another key still let packets through:
+$(head -n 3 "$LOGDIR/other.txt")"
+log "rate_limit: $n records written, $skipped skipped; a peers filter excludes other peers"
 impl_alive "$IF_A"
 impl_stop "$IF_A"
 
