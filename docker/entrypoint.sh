@@ -21,7 +21,9 @@
 #       WAN_ADDR   this container's address on the "public" network (required)
 #       NAT_MODE   eim (default): port-preserving masquerade, one mapping per
 #                  inside address:port for every destination (endpoint-independent);
-#                  symmetric: `masquerade fully-random`, a new port per destination
+#                  edm (or symmetric): `masquerade fully-random`, a new port per
+#                  destination (endpoint-dependent).  Same names and rules as
+#                  tests/net/natlab.sh.
 #   ROLE=stun            coturn's turnserver as a STUN-only server (RFC 8489 Binding).
 #       STUN_PORT  default 3478; listens on every global IPv4 address of the container
 #
@@ -87,8 +89,8 @@ role_router() {
 	[[ -n ${WAN_ADDR:-} ]] || die "WAN_ADDR is not set (this router's address on the public network)"
 	case $mode in
 	eim) masq="masquerade" ;;
-	symmetric) masq="masquerade fully-random" ;;
-	*) die "NAT_MODE '$mode': expected eim or symmetric" ;;
+	edm | symmetric) masq="masquerade fully-random" ;;
+	*) die "NAT_MODE '$mode': expected eim, or edm (symmetric)" ;;
 	esac
 	wan=$(ip -o -4 addr show | awk -v a="$WAN_ADDR" '{ split($4, p, "/") } p[1] == a { print $2; exit }')
 	[[ -n $wan ]] || die "no interface holds WAN_ADDR $WAN_ADDR (addresses here: $(global_ipv4 | tr '\n' ' '))"
