@@ -39,6 +39,7 @@
  * state (mac key, timestamps) sits under a mutex held for a few
  * instructions and never across a host call that may emit events.
  */
+#include "key.h"
 #include "relay_proto.h"
 
 #include <errno.h>
@@ -440,15 +441,8 @@ static void rr_destroy(void *state)
 
 static int parse_key(uint8_t out[TSR_KEY_LEN], const char *s)
 {
-	size_t len = 0;
-	const char *end = NULL;
-
-	if (!s ||
-	    sodium_base642bin(out, TSR_KEY_LEN, s, strlen(s), NULL, &len, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    len != TSR_KEY_LEN || *end)
-		return -1;
-	return 0;
+	/* The engine's strict decoder: exactly 44 canonical characters. */
+	return s && ts_key_from_base64(out, s) ? 0 : -1;
 }
 
 static int parse_config(struct relay_redirect *rr, const struct ts_config_node *config, char *err,

@@ -16,6 +16,7 @@
  * per-address and per-key token buckets (--rate), the log (one line per
  * reason per second), the X25519 work (a REGISTER bucket per address).
  */
+#include "key.h"
 #include "relay_server.h"
 
 #include <errno.h>
@@ -153,7 +154,7 @@ static bool parse_uint(const char *s, unsigned long min, unsigned long max, unsi
 static int load_key(struct relay *r, const char *path)
 {
 	char text[256];
-	size_t n, keylen = 0;
+	size_t n;
 	struct stat st;
 	FILE *f = fopen(path, "re");
 	int ret = -1;
@@ -171,9 +172,7 @@ static int load_key(struct relay *r, const char *path)
 	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ' ||
 			 text[n - 1] == '\t'))
 		text[--n] = '\0';
-	if (sodium_base642bin(r->private_key, sizeof(r->private_key), text, n, NULL, &keylen, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    keylen != TSR_KEY_LEN) {
+	if (!ts_key_from_base64(r->private_key, text)) {
 		fprintf(stderr,
 			"tinescale-relay: %s: expected a base64 private key of 32 bytes "
 			"(as `wg genkey` writes)\n",
