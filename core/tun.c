@@ -113,7 +113,9 @@ int ts_tun_add_address(const char *ifname, const char *cidr, char *err, size_t e
 		family = AF_INET6;
 		maxbits = 128;
 	} else {
-		snprintf(err, errlen, "address '%s': expected an IPv4 or IPv6 address, optionally with /prefix (default: a host address)",
+		snprintf(err, errlen,
+			 "address '%s': expected an IPv4 or IPv6 address, optionally with /prefix "
+			 "(default: a host address)",
 			 cidr);
 		return -EINVAL;
 	}
