@@ -179,7 +179,8 @@ void ts_staged_clear(struct ts_staged *q)
 	q->head = 0;
 }
 
-void ts_peer_collect_secrets(struct ts_peer *peer, struct ts_peer_news *news)
+void ts_peer_collect_secrets(struct ts_peer *peer, const uint8_t ephemeral_private[32],
+			     struct ts_peer_news *news)
 {
 	struct ts_device *dev = peer->dev;
 
@@ -187,7 +188,7 @@ void ts_peer_collect_secrets(struct ts_peer *peer, struct ts_peer_news *news)
 		return;
 	memcpy(news->secrets.local_static_private, dev->identity.static_private, 32);
 	memcpy(news->secrets.remote_static_public, peer->public_key, 32);
-	memcpy(news->secrets.local_ephemeral_private, peer->handshake.ephemeral_private, 32);
+	memcpy(news->secrets.local_ephemeral_private, ephemeral_private, 32);
 	memcpy(news->secrets.preshared_key, peer->handshake.preshared_key, 32);
 	news->has_secrets = true;
 }

@@ -105,8 +105,9 @@ struct ts_peer_news {
 	struct ts_handshake_secrets secrets;
 };
 
-/* Peer lock held: a handshake just produced our ephemeral; keep its secrets if wanted. */
-void ts_peer_collect_secrets(struct ts_peer *peer, struct ts_peer_news *news);
+/* Peer lock held: a handshake just used this ephemeral; keep its secrets if a plugin asked. */
+void ts_peer_collect_secrets(struct ts_peer *peer, const uint8_t ephemeral_private[32],
+			     struct ts_peer_news *news);
 /* Peer lock held: a session was completed. */
 void ts_peer_note_session(struct ts_peer *peer, struct ts_peer_news *news);
 /* Peer lock held: the peer has no session any more (keys zeroed, peer removed). */

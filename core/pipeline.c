@@ -336,7 +336,8 @@ struct instance {
 	const struct ts_plugin_v1 *desc;
 	void *handle, *state;
 	bool created;
-	_Atomic bool dying; /* no new timers */
+	_Atomic bool dying;	    /* no new timers */
+	_Atomic bool wants_secrets; /* called request_secrets() */
 	int priority;
 	unsigned int order, hooks; /* file order; bit per hook */
 	const struct ts_config_node *config;
@@ -729,6 +730,18 @@ static int svc_static_dh(const struct ts_host_services *h, const uint8_t remote_
 	return dev ? ts_device_static_dh(dev, remote_public, out) : -ENODEV;
 }
 
+static int svc_request_secrets(const struct ts_host_services *h)
+{
+	struct instance *in = inst_of(h);
+
+	if (!atomic_exchange(&in->wants_secrets, true))
+		ts_log(TS_LOG_WARN,
+		       "plugin '%s' (%s) asked for session secrets: it sees the keys of every new "
+		       "handshake",
+		       in->name, in->desc->name);
+	return 0;
+}
+
 static uint16_t svc_listen_port(const struct ts_host_services *h)
 {
 	struct ts_device *dev = inst_of(h)->ph->dev;
@@ -868,6 +881,7 @@ static const struct ts_host_services services_template = {
     .note_set = svc_note_set,
     .note_get = svc_note_get,
     .static_dh = svc_static_dh,
+    .request_secrets = svc_request_secrets,
 };
 
 /* ------------------------------------------------------------------ */
@@ -1197,10 +1211,10 @@ static struct instance *instance_build(struct loader *ld, const struct entry *e,
 		     in->so_path, d->abi_version, TS_PLUGIN_ABI_VERSION);
 		goto fail;
 	}
-	if (d->struct_size < TS_PLUGIN_V1_MIN_SIZE) {
+	if (d->struct_size < sizeof(struct ts_plugin_v1)) {
 		LERR(ld, e->use,
 		     "'%s' has descriptor struct_size %" PRIu32 ", expected at least %zu",
-		     in->so_path, d->struct_size, (size_t)TS_PLUGIN_V1_MIN_SIZE);
+		     in->so_path, d->struct_size, sizeof(struct ts_plugin_v1));
 		goto fail;
 	}
 	if (!d->name || !d->version || !d->create) {
@@ -1210,12 +1224,6 @@ static struct instance *instance_build(struct loader *ld, const struct entry *e,
 		goto fail;
 	}
 	in->desc = d;
-	if (d->struct_size >= offsetof(struct ts_plugin_v1, flags) + sizeof(d->flags) &&
-	    (d->flags & TS_PLUGIN_WANTS_SECRETS))
-		ts_log(TS_LOG_WARN,
-		       "plugin '%s' (%s) asks for session secrets: it will see the keys of every "
-		       "new handshake",
-		       in->name, d->name);
 	for (size_t i = 0; i < e->hooks_node->n; i++) {
 		const struct ts_config_node *hn = e->hooks_node->kids[i];
 
@@ -1642,10 +1650,9 @@ bool ts_pipeline_has_hook(struct ts_pipeline_host *ph, enum ts_hook hook)
 	return (unsigned int)hook < TS_HOOK_COUNT && s->chains[hook].n != 0;
 }
 
-static bool plugin_wants_secrets(const struct ts_plugin_v1 *d)
+static bool plugin_wants_secrets(const struct instance *in)
 {
-	return d->struct_size >= offsetof(struct ts_plugin_v1, flags) + sizeof(d->flags) &&
-	       (d->flags & TS_PLUGIN_WANTS_SECRETS);
+	return in->desc->event && atomic_load_explicit(&in->wants_secrets, memory_order_relaxed);
 }
 
 bool ts_pipeline_wants_secrets(struct ts_pipeline_host *ph)
@@ -1656,7 +1663,7 @@ bool ts_pipeline_wants_secrets(struct ts_pipeline_host *ph)
 	pthread_rwlock_rdlock(&ph->snap_lock);
 	s = atomic_load_explicit(&ph->cur, memory_order_acquire);
 	for (size_t i = 0; s && i < s->n_inst && !any; i++)
-		any = s->inst[i]->desc->event && plugin_wants_secrets(s->inst[i]->desc);
+		any = plugin_wants_secrets(s->inst[i]);
 	pthread_rwlock_unlock(&ph->snap_lock);
 	return any;
 }
@@ -1670,8 +1677,7 @@ void ts_pipeline_event(struct ts_pipeline_host *ph, const struct ts_event *ev)
 	for (size_t i = 0; s && i < s->n_inst; i++) {
 		if (!s->inst[i]->desc->event)
 			continue;
-		if (ev->type == TS_EVENT_HANDSHAKE_SECRETS &&
-		    !plugin_wants_secrets(s->inst[i]->desc))
+		if (ev->type == TS_EVENT_HANDSHAKE_SECRETS && !plugin_wants_secrets(s->inst[i]))
 			continue;
 		s->inst[i]->desc->event(s->inst[i]->state, ev);
 	}

@@ -104,6 +104,8 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	struct ts_peer *peer;
 	struct ts_endpoint_src ep_src;
 	struct ts_peer_news news = {0};
+	uint8_t ephemeral[32] = {0}, ephemeral_pub[32];
+	bool want_secrets = false;
 	union ts_endpoint ep;
 	uint32_t index;
 
@@ -137,7 +139,18 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 		ts_index_remove(&dev->index, peer->handshake.local_index);
 	peer->handshake_index_registered = false;
 	index = ts_index_insert_handshake(&dev->index, peer);
-	if (!index || !noise_create_response(&resp, &peer->handshake, &dev->identity, index)) {
+	/*
+	 * The response wipes its ephemeral once used: when a plugin asked for
+	 * the session secrets, choose it here so it can be handed over.
+	 */
+	want_secrets = ts_hooks_want_secrets(dev);
+	if (want_secrets)
+		ts_x25519_generate(ephemeral, ephemeral_pub);
+	if (!index ||
+	    !(want_secrets
+		  ? noise_create_response_with_ephemeral(&resp, &peer->handshake, &dev->identity,
+							 index, ephemeral)
+		  : noise_create_response(&resp, &peer->handshake, &dev->identity, index))) {
 		if (index)
 			ts_index_remove(&dev->index, index);
 		noise_handshake_clear(&peer->handshake);
@@ -145,7 +158,8 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 		goto wipe;
 	}
 	cookie_add_mac_to_packet(&resp, sizeof(resp), &peer->cookie_maker);
-	ts_peer_collect_secrets(peer, &news);
+	if (want_secrets)
+		ts_peer_collect_secrets(peer, ephemeral, &news);
 	if (!noise_begin_session(&peer->handshake, &keys) ||
 	    !(kp = ts_keypair_create(peer, &keys))) {
 		ts_index_remove(&dev->index, index);
@@ -166,6 +180,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	ts_send_datagram_hooked(dev, peer, &ep, &ep_src, buf, TS_HEADROOM, sizeof(resp));
 	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(resp), memory_order_relaxed);
 wipe:
+	sodium_memzero(ephemeral, sizeof(ephemeral));
 	sodium_memzero(&news, sizeof(news));
 	sodium_memzero(&keys, sizeof(keys));
 	sodium_memzero(&r, sizeof(r));

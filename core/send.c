@@ -283,7 +283,7 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 		goto out;
 	}
 	cookie_add_mac_to_packet(&msg, sizeof(msg), &peer->cookie_maker);
-	ts_peer_collect_secrets(peer, &news);
+	ts_peer_collect_secrets(peer, peer->handshake.ephemeral_private, &news);
 	ts_timers_any_authenticated_packet_traversal(peer);
 	ts_timers_any_authenticated_packet_sent(peer);
 	ts_timers_handshake_initiated(peer);

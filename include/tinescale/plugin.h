@@ -153,9 +153,9 @@ enum ts_event_type {
 	TS_EVENT_ENDPOINT_CHANGED = 4,	 /* the peer's endpoint moved (roaming, or a plugin) */
 	/*
 	 * We created a handshake initiation or response: the secrets that
-	 * let Wireshark decrypt the session.  Delivered ONLY to instances of
-	 * plugins whose descriptor sets TS_PLUGIN_WANTS_SECRETS, and the host
-	 * logs a warning when such an instance loads.
+	 * let Wireshark decrypt the session.  Delivered ONLY to instances that
+	 * called host->request_secrets() (the host logs a warning when they
+	 * do); the engine does not even collect them otherwise.
 	 */
 	TS_EVENT_HANDSHAKE_SECRETS = 5,
 };
@@ -333,6 +333,13 @@ struct ts_host_services {
 	 */
 	int (*static_dh)(const struct ts_host_services *host, const uint8_t remote_public[32],
 			 uint8_t out[32]);
+	/*
+	 * Opt this instance in to TS_EVENT_HANDSHAKE_SECRETS (session keys).
+	 * Call it from create(), and only when the user's config asked for it
+	 * (a key log, say): the host logs a warning naming the instance.  The
+	 * instance also needs an event callback.  Returns 0.
+	 */
+	int (*request_secrets)(const struct ts_host_services *host);
 };
 
 #define TS_NOTES_MAX	  8
@@ -381,15 +388,7 @@ struct ts_plugin_v1 {
 	 * hooks and with itself.
 	 */
 	void (*event)(void *state, const struct ts_event *ev);
-
-	/* Appended after 1.0; a descriptor that ends before this field means 0. */
-	uint32_t flags; /* TS_PLUGIN_* below */
 };
-
-/* The instance wants TS_EVENT_HANDSHAKE_SECRETS (session keys!).  Opt-in only. */
-#define TS_PLUGIN_WANTS_SECRETS 1u
-/* The smallest descriptor the host accepts: the 1.0 layout. */
-#define TS_PLUGIN_V1_MIN_SIZE offsetof(struct ts_plugin_v1, flags)
 
 #ifdef __cplusplus
 }

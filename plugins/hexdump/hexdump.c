@@ -114,9 +114,7 @@ static enum ts_verdict hd_hook(void *state, struct ts_packet *pkt)
 	r.cap_len = (uint32_t)(pkt->len < keep ? pkt->len : keep);
 	if (pkt->hook == TS_HOOK_CIPHERTEXT_OUT || pkt->hook == TS_HOOK_CIPHERTEXT_IN) {
 		r.remote = pkt->endpoint;
-#ifdef TS_PLUGIN_WANTS_SECRETS
 		r.local = pkt->local;
-#endif
 		/* An unknown local address still has our port (sin_port is sin6_port). */
 		if (!r.local.sa.sa_family && !r.local.in.sin_port)
 			r.local.in.sin_port = htons(h->host->listen_port(h->host));

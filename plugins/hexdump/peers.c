@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key.h"
+
 int peerfilter_parse(struct peerfilter *f, const struct ts_host_services *host,
 		     const struct ts_config_node *config, char *err, size_t errlen)
 {
@@ -29,13 +31,8 @@ int peerfilter_parse(struct peerfilter *f, const struct ts_host_services *host,
 	}
 	for (size_t i = 0; i < (size_t)n; i++) {
 		const char *s = host->config_list_item(host, config, "peers", i);
-		size_t len = 0;
-		const char *end = NULL;
 
-		if (!s ||
-		    sodium_base642bin(f->keys[i], 32, s, strlen(s), NULL, &len, &end,
-				      sodium_base64_VARIANT_ORIGINAL) ||
-		    len != 32 || *end) {
+		if (!s || !ts_key_from_base64(f->keys[i], s)) {
 			snprintf(err, errlen, "'peers' item %zu ('%s') is not a base64 public key",
 				 i, s ? s : "(not a scalar)");
 			peerfilter_free(f);
@@ -109,11 +106,7 @@ bool peerfilter_match(const struct peerfilter *f, const struct ts_host_services 
 	if (pkt->hook != TS_HOOK_CIPHERTEXT_IN || pkt->len != 148 || pkt->data[0] != 1)
 		return false;
 	for (size_t i = 0; i < f->n; i++) {
-#ifdef TS_PLUGIN_WANTS_SECRETS
 		struct ts_plugin_peer info = {.struct_size = sizeof(info)};
-#else
-		struct ts_peer info = {.struct_size = sizeof(info)};
-#endif
 
 		if (host->peer_info(host, f->keys[i], &info) == 0 &&
 		    same_endpoint(&info.endpoint, &pkt->endpoint))

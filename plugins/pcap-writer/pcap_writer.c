@@ -54,12 +54,7 @@
 #include "../hexdump/sink.h"
 #include "pcapng.h"
 
-#ifdef TS_PLUGIN_WANTS_SECRETS
-#define PW_HAVE_SECRETS 1
 _Static_assert(sizeof(struct ts_handshake_secrets) == REC_SECRETS_LEN, "secrets layout");
-#else
-#define PW_HAVE_SECRETS 0
-#endif
 
 #define PW_RING_SIZE	  (4u << 20)
 #define PW_SNAPLEN_MAX	  262144
@@ -202,9 +197,7 @@ static enum ts_verdict pw_hook(void *state, struct ts_packet *pkt)
 	r.cap_len = (uint32_t)(pkt->len < p->snaplen ? pkt->len : p->snaplen);
 	if (is_cipher_hook(pkt->hook)) {
 		r.remote = pkt->endpoint;
-#if PW_HAVE_SECRETS
 		r.local = pkt->local;
-#endif
 		/* An unknown local address still has our port (sin_port is sin6_port). */
 		if (!r.local.sa.sa_family && !r.local.in.sin_port)
 			r.local.in.sin_port = htons(p->host->listen_port(p->host));
@@ -216,7 +209,6 @@ static enum ts_verdict pw_hook(void *state, struct ts_packet *pkt)
 	return TS_PASS;
 }
 
-#if PW_HAVE_SECRETS
 static void pw_event(void *state, const struct ts_event *ev)
 {
 	struct pw *p = state;
@@ -236,7 +228,6 @@ static void pw_event(void *state, const struct ts_event *ev)
 	r.cap_len = REC_SECRETS_LEN;
 	ring_put(&p->ring, &r, ev->secrets, REC_SECRETS_LEN, NULL, 0);
 }
-#endif
 
 /* ------------------------------------------------------------------ */
 /* Writer thread                                                       */
@@ -719,12 +710,6 @@ static int parse_config(struct pw *p, const struct ts_config_node *config, char 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (!PW_HAVE_SECRETS && (p->keylog_path || p->embed)) {
-		snprintf(err, errlen,
-			 "'keylog' and 'embed_secrets' need a host that hands handshake secrets "
-			 "to plugins (this build's plugin.h has no TS_EVENT_HANDSHAKE_SECRETS)");
-		return -1;
-	}
 	return 0;
 }
 
@@ -806,6 +791,16 @@ static int pw_create(const struct ts_host_services *host, const struct ts_config
 			  "%s is being written by the instance this one replaces: a new section "
 			  "will be appended when it is done",
 			  p->path);
+	/* Session keys reach this instance only when the user asked for them. */
+	if ((p->keylog_path || p->embed) &&
+	    (host->struct_size <= offsetof(struct ts_host_services, request_secrets) ||
+	     host->request_secrets(host) < 0)) {
+		snprintf(
+		    err, errlen,
+		    "'keylog' and 'embed_secrets' need a host that hands out handshake secrets "
+		    "(tinescale 0.1 or later)");
+		goto fail;
+	}
 	if (p->keylog_path)
 		host->log(host, TS_LOG_WARN,
 			  "keylog is ON: every handshake's secrets are appended to %s; anyone who "
@@ -857,8 +852,5 @@ TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
     .ciphertext_out = pw_hook,
     .ciphertext_in = pw_hook,
     .plaintext_in = pw_hook,
-#if PW_HAVE_SECRETS
     .event = pw_event,
-    .flags = TS_PLUGIN_WANTS_SECRETS,
-#endif
 };
