@@ -135,6 +135,13 @@ cleanup() {
 	for ifn in "${!IF_PID[@]}"; do
 		rm -f "/var/run/wireguard/$ifn.sock"
 	done
+	# Under a sanitizer build (scripts/test.sh runs the net tests against
+	# build-asan too) any report in a process's log fails the test.
+	if [[ $rc == 0 ]] && san=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer' \
+		"$LOGDIR"/*.log 2>/dev/null); then
+		printf '\n[%s] FAIL: sanitizer report in %s\n' "$TEST_NAME" "$san" >&2
+		rc=1
+	fi
 	if [[ $rc != 0 && $rc != 77 ]] || [[ ${TS_KEEP_LOGS:-0} == 1 ]]; then
 		dump_logs
 		printf '\n[%s] logs kept in %s\n' "$TEST_NAME" "$LOGDIR" >&2
