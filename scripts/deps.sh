@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	cmake make pkg-config gcc clang
-	libsodium-dev libb2-dev libinih-dev libyaml-dev libpcap-dev
+	libsodium-dev libb2-dev libinih-dev libyaml-dev
 	# interop peers and the wg tool
 	wireguard-tools wireguard-go
 	# network-namespace lab and traffic

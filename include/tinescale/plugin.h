@@ -130,8 +130,8 @@ struct ts_packet {
 	 * ciphertext_out: the destination; a hook may change it (redirect).
 	 * ciphertext_in: the source; a hook that unwraps a relay frame may
 	 * rewrite the datagram and this source, then return TS_PASS.
-	 * plaintext hooks: the peer's current endpoint (sa_family 0 if none);
-	 * changes are ignored.
+	 * plaintext hooks: zeroed (sa_family 0); ask peer_info() for the
+	 * peer's endpoint.  Changes are ignored.
 	 */
 	union ts_plugin_endpoint endpoint;
 	/* The peer's static public key (32 bytes), NULL when not known (e.g. ciphertext_in). */
