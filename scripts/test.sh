@@ -2,7 +2,9 @@
 # scripts/test.sh: the project's one test command (README, CI).
 #   1. scripts/deps.sh (skip with --no-deps)
 #   2. build/       -DTS_WERROR=ON, every ctest (unit, net as root, ...)
-#   3. build-asan/  ASan+UBSan, the unit tests (ctest -L unit)
+#   3. build-asan/  ASan+UBSan: the unit tests, then the network scenarios
+#                   labelled net-sanitized against the sanitized daemon,
+#                   relay and plugins (a sanitizer report fails them)
 #   4. build-fuzz/  clang + libFuzzer, ctest -L fuzz (only if clang exists)
 # Every stage runs even if an earlier one failed; the summary lists them all
 # and the exit status is non-zero if any failed.
@@ -54,7 +56,9 @@ if ((deps)); then
 	stage "dependencies (scripts/deps.sh)" "$SRC/scripts/deps.sh"
 fi
 build_and_test build "" --
-build_and_test build-asan unit -- -DTS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+build_and_test build-asan unit -- -DTS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug &&
+	stage "test build-asan (net-sanitized)" \
+		ctest --test-dir "$SRC/build-asan" --output-on-failure -L net-sanitized
 if command -v clang >/dev/null; then
 	build_and_test build-fuzz fuzz -- -DTS_FUZZ=ON -DTS_SANITIZE=ON -DCMAKE_C_COMPILER=clang
 else
