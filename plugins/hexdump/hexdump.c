@@ -21,12 +21,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <tinescale/plugin.h>
 #include <unistd.h>
 
@@ -34,6 +32,7 @@
 #include "peers.h"
 #include "ring.h"
 #include "sink.h"
+#include "writer.h"
 
 #define HD_RING_SIZE	  (1u << 20)
 #define HD_DEFAULT_BYTES  96
@@ -58,29 +57,16 @@ struct hexdump {
 
 	/* Rate limiting, on the data path: a one-second window and its count. */
 	_Atomic uint64_t rl_window, rl_count;
-	_Atomic uint64_t skipped, written, out_dropped;
-	_Atomic int out_errno; /* the last output error, reported by the stats timer */
+	_Atomic uint64_t skipped;
+	struct outbuf out; /* the buffer is the writer thread's, the counts everyone's */
 
 	/* Writer thread only. */
 	uint8_t *payload;
-	char *outbuf;
-	size_t outlen;
-	uint64_t recs_in_buf;
-	bool final;		 /* stop was asked: flush within final_deadline */
-	uint64_t final_deadline; /* CLOCK_MONOTONIC ms */
 
 	/* Stats timer only. */
 	uint64_t reported_dropped, reported_skipped;
 	int reported_errno;
 };
-
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static bool rate_ok(struct hexdump *h, uint64_t mono_ns)
 {
@@ -108,65 +94,17 @@ static enum ts_verdict hd_hook(void *state, struct ts_packet *pkt)
 		atomic_fetch_add_explicit(&h->skipped, 1, memory_order_relaxed);
 		return TS_PASS;
 	}
-	r.real_ns = clock_ns(CLOCK_REALTIME);
-	r.flags = known ? REC_HAVE_PEER : 0;
-	r.orig_len = pkt->len > UINT32_MAX ? UINT32_MAX : (uint32_t)pkt->len;
-	r.cap_len = (uint32_t)(pkt->len < keep ? pkt->len : keep);
-	if (pkt->hook == TS_HOOK_CIPHERTEXT_OUT || pkt->hook == TS_HOOK_CIPHERTEXT_IN) {
-		r.remote = pkt->endpoint;
-		r.local = pkt->local;
-		/* An unknown local address still has our port (sin_port is sin6_port). */
-		if (!r.local.sa.sa_family && !r.local.in.sin_port)
-			r.local.in.sin_port = htons(h->host->listen_port(h->host));
-	}
+	rec_fill_packet(&r, h->host, pkt, known, keep);
 	ring_put(&h->ring, &r, pkt->data, r.cap_len, NULL, 0);
 	return TS_PASS;
 }
 
-static uint64_t mono_ms(void)
-{
-	return clock_ns(CLOCK_MONOTONIC) / 1000000u;
-}
-
-/* Write the buffered text; the records in it count as written or as dropped. */
-static void flush(struct hexdump *h)
-{
-	int ret;
-
-	if (!h->outlen)
-		return;
-	for (;;) {
-		int wait = -1;
-
-		if (h->final) {
-			uint64_t now = mono_ms();
-
-			wait = now < h->final_deadline ? (int)(h->final_deadline - now) : 0;
-		}
-		ret = sink_write(&h->sink, h->outbuf, h->outlen, wait);
-		if (ret != -ECANCELED)
-			break;
-		/* destroy() is waiting: give the output a last chance, then give up. */
-		h->final = true;
-		h->final_deadline = mono_ms() + HD_FINAL_FLUSH_MS;
-	}
-	if (ret < 0) {
-		atomic_fetch_add(&h->out_dropped, h->recs_in_buf);
-		if (ret != -ETIMEDOUT)
-			atomic_store(&h->out_errno, -ret);
-	} else {
-		atomic_fetch_add(&h->written, h->recs_in_buf);
-	}
-	h->outlen = 0;
-	h->recs_in_buf = 0;
-}
-
 static void emit(struct hexdump *h, const char *s, size_t n)
 {
-	if (HD_OUTBUF - h->outlen < n)
-		flush(h);
-	memcpy(h->outbuf + h->outlen, s, n);
-	h->outlen += n;
+	if (HD_OUTBUF - h->out.len < n)
+		outbuf_flush(&h->out, &h->sink);
+	memcpy(h->out.buf + h->out.len, s, n);
+	h->out.len += n;
 }
 
 static void format_record(struct hexdump *h, const struct rec *r, const uint8_t *p)
@@ -192,7 +130,7 @@ static void format_record(struct hexdump *h, const struct rec *r, const uint8_t 
 	}
 	if (shown)
 		emit(h, "\n", 1);
-	h->recs_in_buf++;
+	h->out.recs++;
 }
 
 static void *writer_main(void *arg)
@@ -204,10 +142,8 @@ static void *writer_main(void *arg)
 		uint64_t pos, end;
 
 		stop = ring_wait(&h->ring, HD_WAKE_MS, &pos, &end);
-		if (stop && !h->final) {
-			h->final = true;
-			h->final_deadline = mono_ms() + HD_FINAL_FLUSH_MS;
-		}
+		if (stop)
+			outbuf_final(&h->out);
 		while (pos < end) {
 			struct rec r;
 
@@ -218,7 +154,7 @@ static void *writer_main(void *arg)
 			}
 			pos += r.size;
 		}
-		flush(h);
+		outbuf_flush(&h->out, &h->sink);
 		ring_release(&h->ring, end);
 	}
 	return NULL;
@@ -226,14 +162,14 @@ static void *writer_main(void *arg)
 
 static uint64_t total_dropped(struct hexdump *h)
 {
-	return atomic_load(&h->ring.dropped) + atomic_load(&h->out_dropped);
+	return atomic_load(&h->ring.dropped) + atomic_load(&h->out.dropped);
 }
 
 static void stats_tick(void *arg)
 {
 	struct hexdump *h = arg;
 	uint64_t dropped = total_dropped(h), skipped = atomic_load(&h->skipped);
-	int err = atomic_load(&h->out_errno);
+	int err = atomic_load(&h->out.err);
 
 	if (err && err != h->reported_errno)
 		h->host->log(h->host, TS_LOG_WARN, "writing to %s failed: %s", h->output,
@@ -243,78 +179,58 @@ static void stats_tick(void *arg)
 		h->host->log(h->host, TS_LOG_WARN,
 			     "%llu records dropped so far (output %s too slow), %llu written",
 			     (unsigned long long)dropped, h->output,
-			     (unsigned long long)atomic_load(&h->written));
+			     (unsigned long long)atomic_load(&h->out.written));
 	if (skipped != h->reported_skipped)
 		h->host->log(h->host, TS_LOG_INFO,
 			     "%llu records skipped so far (rate_limit %llu/s), %llu written",
 			     (unsigned long long)skipped, (unsigned long long)h->rate_limit,
-			     (unsigned long long)atomic_load(&h->written));
+			     (unsigned long long)atomic_load(&h->out.written));
 	h->reported_dropped = dropped;
 	h->reported_skipped = skipped;
 }
 
+/* Let the writer flush what is left and end. */
+static void stop_writer(struct hexdump *h)
+{
+	if (!h->writer_started)
+		return;
+	ring_stop(&h->ring);
+	sink_stop(&h->sink);
+	pthread_join(h->writer, NULL);
+	h->writer_started = false;
+}
+
 static void hd_free(struct hexdump *h)
 {
-	if (h->writer_started) {
-		ring_stop(&h->ring);
-		sink_stop(&h->sink);
-		pthread_join(h->writer, NULL);
-	}
+	stop_writer(h);
 	sink_close(&h->sink);
 	ring_free(&h->ring);
 	peerfilter_free(&h->peers);
 	free(h->payload);
-	free(h->outbuf);
+	free(h->out.buf);
 	free(h->output);
 	free(h);
 }
 
 static const char *const known_keys[] = {"max_bytes", "output", "peers", "rate_limit"};
 
-static int check_keys(const struct ts_host_services *host, const struct ts_config_node *config,
-		      char *err, size_t errlen)
-{
-	const char *k;
-
-	for (size_t i = 0; (k = host->config_key_at(host, config, i)); i++) {
-		size_t j;
-
-		for (j = 0; j < sizeof(known_keys) / sizeof(known_keys[0]); j++)
-			if (!strcmp(k, known_keys[j]))
-				break;
-		if (j == sizeof(known_keys) / sizeof(known_keys[0])) {
-			snprintf(err, errlen,
-				 "unknown config key '%s' (hexdump accepts max_bytes, output, "
-				 "peers, rate_limit)",
-				 k);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static bool has_key(const struct ts_host_services *host, const struct ts_config_node *config,
-		    const char *key)
-{
-	const char *k;
-
-	for (size_t i = 0; (k = host->config_key_at(host, config, i)); i++)
-		if (!strcmp(k, key))
-			return true;
-	return false;
-}
-
 static int hd_create(const struct ts_host_services *host, const struct ts_config_node *config,
 		     void **state, char *err, size_t errlen)
 {
 	struct hexdump *h;
-	const char *out;
+	const char *out, *bad;
 	long long v;
-	sigset_t all, old;
 	int ret;
 
-	if (check_keys(host, config, err, errlen))
+	bad = config_unknown_key(host, config, known_keys,
+				 sizeof(known_keys) / sizeof(known_keys[0]));
+	if (bad) {
+		snprintf(err, errlen,
+			 "unknown config key '%s' (hexdump accepts max_bytes, output, "
+			 "peers, rate_limit)",
+			 bad);
 		return -1;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		snprintf(err, errlen, "out of memory");
@@ -322,6 +238,7 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 	}
 	h->host = host;
 	h->sink.fd = h->sink.stopfd = -1;
+	h->out.final_ms = HD_FINAL_FLUSH_MS;
 	h->max_bytes = HD_DEFAULT_BYTES;
 	ret = host->config_int(host, config, "max_bytes", &v);
 	if (ret == 0 && (v < 0 || v > HD_MAX_BYTES))
@@ -345,7 +262,7 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 	if (peerfilter_parse(&h->peers, host, config, err, errlen))
 		goto fail;
 	out = host->config_string(host, config, "output");
-	if (!out && has_key(host, config, "output")) {
+	if (!out && config_has_key(host, config, "output")) {
 		snprintf(err, errlen, "'output' must be stdout, stderr or a file path");
 		goto fail;
 	}
@@ -357,8 +274,8 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 	}
 	h->output = strdup(out);
 	h->payload = malloc(HD_MAX_BYTES + 1);
-	h->outbuf = malloc(HD_OUTBUF);
-	if (!h->output || !h->payload || !h->outbuf) {
+	h->out.buf = malloc(HD_OUTBUF);
+	if (!h->output || !h->payload || !h->out.buf) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -376,10 +293,7 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 		goto fail;
 	}
 	/* The writer takes no signals: the daemon handles them on its own threads. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&h->writer, NULL, writer_main, h);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ret = writer_start(&h->writer, writer_main, h);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the writer thread: %s", strerror(ret));
 		goto fail;
@@ -404,13 +318,10 @@ static void hd_destroy(void *state)
 	uint64_t dropped, skipped, written;
 
 	/* The host cancelled the stats timer already; the writer flushes what is left. */
-	ring_stop(&h->ring);
-	sink_stop(&h->sink);
-	pthread_join(h->writer, NULL);
-	h->writer_started = false;
+	stop_writer(h);
 	dropped = total_dropped(h);
 	skipped = atomic_load(&h->skipped);
-	written = atomic_load(&h->written);
+	written = atomic_load(&h->out.written);
 	host->log(host, dropped ? TS_LOG_WARN : TS_LOG_INFO,
 		  "to %s: %llu records written, %llu dropped, %llu skipped", h->output,
 		  (unsigned long long)written, (unsigned long long)dropped,

@@ -37,7 +37,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -52,6 +51,7 @@
 #include "../hexdump/peers.h"
 #include "../hexdump/ring.h"
 #include "../hexdump/sink.h"
+#include "../hexdump/writer.h"
 #include "pcapng.h"
 
 _Static_assert(sizeof(struct ts_handshake_secrets) == REC_SECRETS_LEN, "secrets layout");
@@ -90,19 +90,16 @@ struct pw {
 	bool writer_started;
 	ts_timer_id stats_timer;
 
-	_Atomic uint64_t written, out_dropped, secrets;
-	_Atomic int out_errno;
+	_Atomic uint64_t secrets;
+	struct outbuf buf; /* for out; the buffer is the writer thread's, the counts everyone's */
 
 	/* Writer thread only. */
-	uint8_t *payload, *outbuf;
-	size_t outlen, blk_max;
-	uint64_t recs_in_buf;
+	uint8_t *payload;
+	size_t blk_max;
 	uint64_t file_bytes, section_start;
 	int32_t
 	    ifid[TS_HOOK_COUNT]; /* interface of each hook in the current section, -1: none yet */
 	uint32_t nif;
-	bool final;
-	uint64_t final_deadline;
 
 	/* Stats timer only. */
 	uint64_t reported_dropped;
@@ -161,19 +158,6 @@ static void unclaim_path(struct pw *p)
 	pthread_mutex_unlock(&reg_mu);
 }
 
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mono_ms(void)
-{
-	return clock_ns(CLOCK_MONOTONIC) / 1000000u;
-}
-
 static bool is_cipher_hook(unsigned hook)
 {
 	return hook == TS_HOOK_CIPHERTEXT_OUT || hook == TS_HOOK_CIPHERTEXT_IN;
@@ -191,20 +175,10 @@ static enum ts_verdict pw_hook(void *state, struct ts_packet *pkt)
 	if (!peerfilter_match(&p->peers, p->host, pkt, known ? r.peer : NULL))
 		return TS_PASS;
 	r.mono_ns = clock_ns(CLOCK_MONOTONIC);
-	r.real_ns = clock_ns(CLOCK_REALTIME);
-	r.flags = known ? REC_HAVE_PEER : 0;
-	r.orig_len = pkt->len > UINT32_MAX ? UINT32_MAX : (uint32_t)pkt->len;
-	r.cap_len = (uint32_t)(pkt->len < p->snaplen ? pkt->len : p->snaplen);
-	if (is_cipher_hook(pkt->hook)) {
-		r.remote = pkt->endpoint;
-		r.local = pkt->local;
-		/* An unknown local address still has our port (sin_port is sin6_port). */
-		if (!r.local.sa.sa_family && !r.local.in.sin_port)
-			r.local.in.sin_port = htons(p->host->listen_port(p->host));
-		/* The IPv6 UDP checksum covers the whole datagram, kept or not. */
-		if (r.cap_len < pkt->len)
-			r.payload_sum = csum_add(0, pkt->data, pkt->len);
-	}
+	rec_fill_packet(&r, p->host, pkt, known, p->snaplen);
+	/* The IPv6 UDP checksum covers the whole datagram, kept or not. */
+	if (is_cipher_hook(pkt->hook) && r.cap_len < pkt->len)
+		r.payload_sum = csum_add(0, pkt->data, pkt->len);
 	ring_put(&p->ring, &r, pkt->data, r.cap_len, NULL, 0);
 	return TS_PASS;
 }
@@ -234,50 +208,20 @@ static void pw_event(void *state, const struct ts_event *ev)
 
 static void flush(struct pw *p)
 {
-	int ret;
-
-	if (!p->outlen)
-		return;
-	if (p->out.fd < 0) {
-		ret = -EBADF;
-	} else {
-		for (;;) {
-			int wait = -1;
-
-			if (p->final) {
-				uint64_t now = mono_ms();
-
-				wait = now < p->final_deadline ? (int)(p->final_deadline - now) : 0;
-			}
-			ret = sink_write(&p->out, p->outbuf, p->outlen, wait);
-			if (ret != -ECANCELED)
-				break;
-			p->final = true;
-			p->final_deadline = mono_ms() + PW_FINAL_FLUSH_MS;
-		}
-	}
-	if (ret < 0) {
-		atomic_fetch_add(&p->out_dropped, p->recs_in_buf);
-		if (ret != -ETIMEDOUT)
-			atomic_store(&p->out_errno, -ret);
-	} else {
-		atomic_fetch_add(&p->written, p->recs_in_buf);
-	}
-	p->outlen = 0;
-	p->recs_in_buf = 0;
+	outbuf_flush(&p->buf, &p->out);
 }
 
-/* Room for a block of up to n bytes at the end of outbuf. */
+/* Room for a block of up to n bytes at the end of the buffer. */
 static uint8_t *reserve(struct pw *p, size_t n)
 {
-	if (PW_OUTBUF + p->blk_max - p->outlen < n)
+	if (PW_OUTBUF + p->blk_max - p->buf.len < n)
 		flush(p);
-	return p->outbuf + p->outlen;
+	return p->buf.buf + p->buf.len;
 }
 
 static void commit(struct pw *p, size_t n)
 {
-	p->outlen += n;
+	p->buf.len += n;
 	p->file_bytes += n;
 }
 
@@ -298,7 +242,7 @@ static int open_capture(struct pw *p, bool trunc)
 	char err[256];
 
 	if (sink_open(&p->out, p->path, trunc, err, sizeof(err))) {
-		atomic_store(&p->out_errno, errno ? errno : EIO);
+		atomic_store(&p->buf.err, errno ? errno : EIO);
 		return -1;
 	}
 	p->file_bytes = p->out.size;
@@ -322,7 +266,7 @@ static void rotate(struct pw *p)
 				snprintf(from, len, "%s.%u", p->path, i - 1);
 			snprintf(to, len, "%s.%u", p->path, i);
 			if (rename(from, to) < 0 && errno != ENOENT)
-				atomic_store(&p->out_errno, errno);
+				atomic_store(&p->buf.err, errno);
 		}
 	}
 	free(from);
@@ -458,7 +402,7 @@ static void write_packet(struct pw *p, const struct rec *r, const uint8_t *data)
 	ifid = interface_of(p, r->hook);
 	commit(p, pcapng_epb(reserve(p, need), need, ifid, r->real_ns, hdr, hlen < cap ? hlen : cap,
 			     data, cap > hlen ? cap - hlen : 0, orig));
-	p->recs_in_buf++;
+	p->buf.recs++;
 }
 
 static void write_secrets(struct pw *p, const uint8_t *secrets)
@@ -470,10 +414,10 @@ static void write_secrets(struct pw *p, const uint8_t *secrets)
 		return;
 	if (p->keylog.fd >= 0) {
 		/* One write per handshake: readers never see half a block of lines. */
-		int ret = sink_write(&p->keylog, text, n, p->final ? 0 : -1);
+		int ret = sink_write(&p->keylog, text, n, p->buf.final ? 0 : -1);
 
 		if (ret < 0 && ret != -ECANCELED)
-			atomic_store(&p->out_errno, -ret);
+			atomic_store(&p->buf.err, -ret);
 	}
 	if (p->embed) {
 		size_t need = 12 + 8 + KEYLOG_TEXT_MAX + 4;
@@ -562,10 +506,8 @@ static void *writer_main(void *arg)
 		uint64_t pos, end, done;
 
 		stop = ring_wait(&p->ring, PW_WAKE_MS, &pos, &end);
-		if (stop && !p->final) {
-			p->final = true;
-			p->final_deadline = mono_ms() + PW_FINAL_FLUSH_MS;
-		}
+		if (stop)
+			outbuf_final(&p->buf);
 		done = drain(p, pos, end, stop);
 		flush(p);
 		ring_release(&p->ring, done);
@@ -579,8 +521,8 @@ static void *writer_main(void *arg)
 static void stats_tick(void *arg)
 {
 	struct pw *p = arg;
-	uint64_t dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->out_dropped);
-	int err = atomic_load(&p->out_errno);
+	uint64_t dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->buf.dropped);
+	int err = atomic_load(&p->buf.err);
 
 	if (err && err != p->reported_errno)
 		p->host->log(p->host, TS_LOG_WARN, "writing %s failed: %s", p->path, strerror(err));
@@ -589,29 +531,36 @@ static void stats_tick(void *arg)
 		p->host->log(p->host, TS_LOG_WARN,
 			     "%llu packets dropped so far (%s too slow), %llu written",
 			     (unsigned long long)dropped, p->path,
-			     (unsigned long long)atomic_load(&p->written));
+			     (unsigned long long)atomic_load(&p->buf.written));
 	p->reported_dropped = dropped;
+}
+
+/* Let the writer stop waiting for the path, flush what is left and end. */
+static void stop_writer(struct pw *p)
+{
+	if (!p->writer_started)
+		return;
+	atomic_store(&p->quit, true);
+	pthread_mutex_lock(&reg_mu);
+	pthread_cond_broadcast(&reg_cv);
+	pthread_mutex_unlock(&reg_mu);
+	ring_stop(&p->ring);
+	sink_stop(&p->out);
+	sink_stop(&p->keylog);
+	pthread_join(p->writer, NULL);
+	p->writer_started = false;
 }
 
 static void pw_free(struct pw *p)
 {
-	if (p->writer_started) {
-		atomic_store(&p->quit, true);
-		pthread_mutex_lock(&reg_mu);
-		pthread_cond_broadcast(&reg_cv);
-		pthread_mutex_unlock(&reg_mu);
-		ring_stop(&p->ring);
-		sink_stop(&p->out);
-		sink_stop(&p->keylog);
-		pthread_join(p->writer, NULL);
-	}
+	stop_writer(p);
 	sink_close(&p->out);
 	sink_close(&p->keylog);
 	unclaim_path(p);
 	ring_free(&p->ring);
 	peerfilter_free(&p->peers);
 	free(p->payload);
-	free(p->outbuf);
+	free(p->buf.buf);
 	free(p->path);
 	free(p->keylog_path);
 	free(p);
@@ -621,17 +570,6 @@ static const char *const known_keys[] = {"path",	 "snaplen", "peers",	    "rotat
 					 "rotate_files", "keylog",  "embed_secrets"};
 #define KNOWN_KEYS "path, snaplen, peers, rotate_bytes, rotate_files, keylog, embed_secrets"
 
-static bool has_key(const struct ts_host_services *host, const struct ts_config_node *config,
-		    const char *key)
-{
-	const char *k;
-
-	for (size_t i = 0; (k = host->config_key_at(host, config, i)); i++)
-		if (!strcmp(k, key))
-			return true;
-	return false;
-}
-
 static int parse_config(struct pw *p, const struct ts_config_node *config, char *err, size_t errlen)
 {
 	const struct ts_host_services *host = p->host;
@@ -639,17 +577,12 @@ static int parse_config(struct pw *p, const struct ts_config_node *config, char 
 	long long v;
 	int ret;
 
-	for (size_t i = 0; (k = host->config_key_at(host, config, i)); i++) {
-		size_t j;
-
-		for (j = 0; j < sizeof(known_keys) / sizeof(known_keys[0]); j++)
-			if (!strcmp(k, known_keys[j]))
-				break;
-		if (j == sizeof(known_keys) / sizeof(known_keys[0])) {
-			snprintf(err, errlen,
-				 "unknown config key '%s' (pcap-writer accepts " KNOWN_KEYS ")", k);
-			return -1;
-		}
+	k = config_unknown_key(host, config, known_keys,
+			       sizeof(known_keys) / sizeof(known_keys[0]));
+	if (k) {
+		snprintf(err, errlen,
+			 "unknown config key '%s' (pcap-writer accepts " KNOWN_KEYS ")", k);
+		return -1;
 	}
 	s = host->config_string(host, config, "path");
 	if (!s || !*s) {
@@ -695,7 +628,7 @@ static int parse_config(struct pw *p, const struct ts_config_node *config, char 
 	if (peerfilter_parse(&p->peers, host, config, err, errlen))
 		return -1;
 	s = host->config_string(host, config, "keylog");
-	if ((!s && has_key(host, config, "keylog")) || (s && !*s)) {
+	if ((!s && config_has_key(host, config, "keylog")) || (s && !*s)) {
 		snprintf(err, errlen, "'keylog' must be a file path");
 		return -1;
 	}
@@ -717,7 +650,6 @@ static int pw_create(const struct ts_host_services *host, const struct ts_config
 		     void **state, char *err, size_t errlen)
 {
 	struct pw *p = calloc(1, sizeof(*p));
-	sigset_t all, old;
 	int ret;
 
 	if (!p) {
@@ -726,13 +658,14 @@ static int pw_create(const struct ts_host_services *host, const struct ts_config
 	}
 	p->host = host;
 	p->out.fd = p->out.stopfd = p->keylog.fd = p->keylog.stopfd = -1;
+	p->buf.final_ms = PW_FINAL_FLUSH_MS;
 	if (parse_config(p, config, err, errlen))
 		goto fail;
 	snprintf(p->ifname, sizeof(p->ifname), "%s", host->ifname(host));
 	p->blk_max = PCAPNG_EPB_OVERHEAD + SYNTH_HDR_MAX + p->snaplen + 1024;
 	p->payload = malloc(p->snaplen);
-	p->outbuf = malloc(PW_OUTBUF + p->blk_max);
-	if (!p->payload || !p->outbuf) {
+	p->buf.buf = malloc(PW_OUTBUF + p->blk_max);
+	if (!p->payload || !p->buf.buf) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -772,10 +705,7 @@ static int pw_create(const struct ts_host_services *host, const struct ts_config
 		snprintf(err, errlen, "ring buffer: %s", strerror(-ret));
 		goto fail;
 	}
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&p->writer, NULL, writer_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ret = writer_start(&p->writer, writer_main, p);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the writer thread: %s", strerror(ret));
 		goto fail;
@@ -824,19 +754,11 @@ static void pw_destroy(void *state)
 	const struct ts_host_services *host = p->host;
 	uint64_t dropped;
 
-	atomic_store(&p->quit, true);
-	pthread_mutex_lock(&reg_mu);
-	pthread_cond_broadcast(&reg_cv);
-	pthread_mutex_unlock(&reg_mu);
-	ring_stop(&p->ring);
-	sink_stop(&p->out);
-	sink_stop(&p->keylog);
-	pthread_join(p->writer, NULL);
-	p->writer_started = false;
-	dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->out_dropped);
+	stop_writer(p);
+	dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->buf.dropped);
 	host->log(host, dropped ? TS_LOG_WARN : TS_LOG_INFO,
 		  "%s: %llu packets written, %llu dropped, %llu handshake secrets", p->path,
-		  (unsigned long long)atomic_load(&p->written), (unsigned long long)dropped,
+		  (unsigned long long)atomic_load(&p->buf.written), (unsigned long long)dropped,
 		  (unsigned long long)atomic_load(&p->secrets));
 	pw_free(p);
 }
