@@ -34,22 +34,20 @@ void probe_key(uint8_t pk[PROBE_KEY_LEN], const uint8_t dh[32])
 	sodium_memzero(in, sizeof(in));
 }
 
-static void mac(uint8_t out[PROBE_MAC_LEN], const uint8_t *buf, size_t len,
-		const uint8_t pk[PROBE_KEY_LEN])
-{
-	blake2s(out, buf, pk, PROBE_MAC_LEN, len, PROBE_KEY_LEN);
-}
+/* The macs are the relay frames' (relay_proto.h): keyed BLAKE2s-128. */
+_Static_assert(PROBE_MAC_LEN == TSR_MAC_LEN && PROBE_KEY_LEN == TSR_KEY_LEN, "mac sizes");
 
-/* Constant time: the mac is the only thing keeping strangers out. */
-static bool mac_ok(const uint8_t *buf, size_t maclen_off, const uint8_t pk[PROBE_KEY_LEN])
+/*
+ * An address record: a reserved byte is PROBE_E_RESERVED (checked first),
+ * anything else tsr_addr_get refuses (family, v4 tail) PROBE_E_FIELD.
+ */
+static int get_addr(struct tsr_addr *a, const uint8_t rec[TSR_ADDR_LEN])
 {
-	uint8_t want[PROBE_MAC_LEN];
-	bool ok;
-
-	mac(want, buf, maclen_off, pk);
-	ok = sodium_memcmp(want, buf + maclen_off, PROBE_MAC_LEN) == 0;
-	sodium_memzero(want, sizeof(want));
-	return ok;
+	if (rec[1])
+		return PROBE_E_RESERVED;
+	if (tsr_addr_get(a, rec) != TSR_OK)
+		return PROBE_E_FIELD;
+	return PROBE_OK;
 }
 
 const char *probe_result_name(int result)
@@ -99,7 +97,7 @@ void probe_ping_encode(uint8_t out[PROBE_PING_LEN], const uint8_t pk[PROBE_KEY_L
 		       const uint8_t sender[PROBE_KEY_LEN], const uint8_t txid[PROBE_TXID_LEN])
 {
 	put_probe_header(out, PROBE_PING, sender, txid);
-	mac(out + PING_OFF_MAC, out, PING_OFF_MAC, pk);
+	tsr_mac(out + PING_OFF_MAC, out, PING_OFF_MAC, pk);
 }
 
 int probe_pong_encode(uint8_t out[PROBE_PONG_LEN], const uint8_t pk[PROBE_KEY_LEN],
@@ -112,7 +110,7 @@ int probe_pong_encode(uint8_t out[PROBE_PONG_LEN], const uint8_t pk[PROBE_KEY_LE
 		return PROBE_E_FIELD;
 	put_probe_header(out, PROBE_PONG, sender, txid);
 	memcpy(out + OFF_OBSERVED, rec, TSR_ADDR_LEN);
-	mac(out + PONG_OFF_MAC, out, PONG_OFF_MAC, pk);
+	tsr_mac(out + PONG_OFF_MAC, out, PONG_OFF_MAC, pk);
 	return PROBE_OK;
 }
 
@@ -147,12 +145,12 @@ int probe_decode(const uint8_t *buf, size_t len, const uint8_t *pk, struct probe
 	memcpy(m.sender, buf + OFF_SENDER, PROBE_KEY_LEN);
 	memcpy(m.txid, buf + OFF_TXID, PROBE_TXID_LEN);
 	if (m.type == PROBE_PONG) {
-		if (buf[OFF_OBSERVED + 1])
-			return PROBE_E_RESERVED;
-		if (tsr_addr_get(&m.observed, buf + OFF_OBSERVED) != TSR_OK)
-			return PROBE_E_FIELD;
+		int r = get_addr(&m.observed, buf + OFF_OBSERVED);
+
+		if (r != PROBE_OK)
+			return r;
 	}
-	if (pk && !mac_ok(buf, mac_off, pk))
+	if (pk && !tsr_mac_ok(buf, mac_off, pk))
 		return PROBE_E_MAC;
 	*out = m;
 	return PROBE_OK;
@@ -173,7 +171,7 @@ size_t cand_encode(uint8_t *out, size_t outlen, const uint8_t pk[PROBE_KEY_LEN],
 	for (size_t i = 0; i < n; i++)
 		if (tsr_addr_put(out + CAND_HDR_LEN + i * TSR_ADDR_LEN, &c[i]) != TSR_OK)
 			return 0;
-	mac(out + len - PROBE_MAC_LEN, out, len - PROBE_MAC_LEN, pk);
+	tsr_mac(out + len - PROBE_MAC_LEN, out, len - PROBE_MAC_LEN, pk);
 	return len;
 }
 
@@ -195,19 +193,17 @@ int cand_decode(const uint8_t *buf, size_t len, const uint8_t pk[PROBE_KEY_LEN],
 		return len < CAND_LEN(n) ? PROBE_E_SHORT : PROBE_E_LENGTH;
 	if (buf[CAND_OFF_FLAGS] & ~CAND_FLAG_REPLY)
 		return PROBE_E_RESERVED;
-	if (!mac_ok(buf, len - PROBE_MAC_LEN, pk))
+	if (!tsr_mac_ok(buf, len - PROBE_MAC_LEN, pk))
 		return PROBE_E_MAC;
 	memset(&m, 0, sizeof(m));
 	memcpy(m.txid, buf + CAND_OFF_TXID, PROBE_TXID_LEN);
 	m.flags = buf[CAND_OFF_FLAGS];
 	m.count = (uint8_t)n;
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *rec = buf + CAND_HDR_LEN + i * TSR_ADDR_LEN;
+		int r = get_addr(&m.cand[i], buf + CAND_HDR_LEN + i * TSR_ADDR_LEN);
 
-		if (rec[1])
-			return PROBE_E_RESERVED;
-		if (tsr_addr_get(&m.cand[i], rec) != TSR_OK)
-			return PROBE_E_FIELD;
+		if (r != PROBE_OK)
+			return r;
 	}
 	*out = m;
 	return PROBE_OK;

@@ -92,19 +92,18 @@ static int check_header(const uint8_t *buf, size_t len, uint8_t want)
 	return TSR_OK;
 }
 
-/* mac = BLAKE2s-128 keyed with k over buf[0..n). */
-static void frame_mac(uint8_t mac[TSR_MAC_LEN], const uint8_t *buf, size_t n,
-		      const uint8_t k[TSR_KEY_LEN])
+void tsr_mac(uint8_t mac[TSR_MAC_LEN], const uint8_t *buf, size_t n, const uint8_t k[TSR_KEY_LEN])
 {
 	blake2s(mac, buf, k, TSR_MAC_LEN, n, TSR_KEY_LEN);
 }
 
-static bool frame_mac_ok(const uint8_t *buf, size_t n, const uint8_t k[TSR_KEY_LEN])
+/* Constant time: the mac is the only thing keeping strangers out. */
+bool tsr_mac_ok(const uint8_t *buf, size_t n, const uint8_t k[TSR_KEY_LEN])
 {
 	uint8_t mac[TSR_MAC_LEN];
 	bool ok;
 
-	frame_mac(mac, buf, n, k);
+	tsr_mac(mac, buf, n, k);
 	ok = sodium_memcmp(mac, buf + n, TSR_MAC_LEN) == 0;
 	sodium_memzero(mac, sizeof(mac));
 	return ok;
@@ -175,7 +174,7 @@ void tsr_register_encode(uint8_t out[TSR_REGISTER_LEN], const uint8_t public_key
 	put_header(out, TSR_REGISTER, 0);
 	memcpy(out + OFF_KEY, public_key, TSR_KEY_LEN);
 	put_u64(out + REG_OFF_TS, timestamp_ns);
-	frame_mac(out + REG_OFF_MAC, out, REG_OFF_MAC, k);
+	tsr_mac(out + REG_OFF_MAC, out, REG_OFF_MAC, k);
 }
 
 int tsr_register_decode(const uint8_t *buf, size_t len, struct tsr_register *out)
@@ -202,7 +201,7 @@ int tsr_register_verify(const uint8_t *buf, size_t len, const uint8_t k[TSR_KEY_
 
 	if (r)
 		return r;
-	if (!frame_mac_ok(buf, REG_OFF_MAC, k))
+	if (!tsr_mac_ok(buf, REG_OFF_MAC, k))
 		return TSR_E_MAC;
 	skew = reg.timestamp_ns > now_realtime_ns ? reg.timestamp_ns - now_realtime_ns
 						  : now_realtime_ns - reg.timestamp_ns;
@@ -226,7 +225,7 @@ void tsr_register_ack_encode(uint8_t out[TSR_REGISTER_ACK_LEN], const struct tsr
 	put_u16(out + ACK_OFF_EXPIRES, ack->expires_s);
 	out[ACK_OFF_EXPIRES + 2] = 0;
 	out[ACK_OFF_EXPIRES + 3] = 0;
-	frame_mac(out + ACK_OFF_MAC, out, ACK_OFF_MAC, k);
+	tsr_mac(out + ACK_OFF_MAC, out, ACK_OFF_MAC, k);
 }
 
 int tsr_register_ack_decode(const uint8_t *buf, size_t len, const uint8_t k[TSR_KEY_LEN],
@@ -242,7 +241,7 @@ int tsr_register_ack_decode(const uint8_t *buf, size_t len, const uint8_t k[TSR_
 	if (!all_zero(buf + 5, 3) || !all_zero(buf + ACK_OFF_EXPIRES + 2, 2))
 		return TSR_E_RESERVED;
 	/* The mac first: nothing of a forged frame is interpreted. */
-	if (!frame_mac_ok(buf, ACK_OFF_MAC, k))
+	if (!tsr_mac_ok(buf, ACK_OFF_MAC, k))
 		return TSR_E_MAC;
 	r = tsr_addr_get(&ack.observed, buf + ACK_OFF_ADDR);
 	if (r)

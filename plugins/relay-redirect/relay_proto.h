@@ -171,6 +171,14 @@ void tsr_error_encode(uint8_t out[TSR_ERROR_LEN], uint8_t code,
 		      const uint8_t public_key[TSR_KEY_LEN]);
 int tsr_error_decode(const uint8_t *buf, size_t len, struct tsr_error *out);
 
+/*
+ * mac = BLAKE2s-128 keyed with k over buf[0..n) (the frames' macs, and the
+ * nat-probe's).  tsr_mac_ok compares it with buf[n..n+TSR_MAC_LEN) in
+ * constant time.
+ */
+void tsr_mac(uint8_t mac[TSR_MAC_LEN], const uint8_t *buf, size_t n, const uint8_t k[TSR_KEY_LEN]);
+bool tsr_mac_ok(const uint8_t *buf, size_t n, const uint8_t k[TSR_KEY_LEN]);
+
 /* The 20-byte address record: put needs family 4 or 6 (else TSR_E_FIELD, nothing written). */
 int tsr_addr_put(uint8_t out[TSR_ADDR_LEN], const struct tsr_addr *a);
 int tsr_addr_get(struct tsr_addr *a, const uint8_t in[TSR_ADDR_LEN]);
