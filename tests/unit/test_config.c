@@ -14,8 +14,7 @@
 
 #include "config.h"
 #include "key.h"
-
-static int failures;
+#include "testutil.h"
 
 /* The repository, for configs/: from this file's path (CMake compiles with absolute paths). */
 static char source_dir[4096];
@@ -27,14 +26,6 @@ static const char *repo_file(const char *rel)
 	snprintf(path, sizeof(path), "%s/%s", source_dir, rel);
 	return path;
 }
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 /* The seed's peer1.ipc and peer2.ipc, verbatim. */
 static const char peer1_ipc[] =

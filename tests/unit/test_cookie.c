@@ -17,38 +17,9 @@
 #include "clock.h"
 #include "cookie.h"
 #include "crypto.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "testutil.h"
 
 #define IS_ZERO(a) sodium_is_zero((a), sizeof(a))
-
-static size_t unhex(uint8_t *out, size_t max, const char *hex)
-{
-	size_t n = strlen(hex) / 2, i;
-
-	if (strlen(hex) % 2 || n > max) {
-		fprintf(stderr, "bad test vector %s\n", hex);
-		exit(1);
-	}
-	for (i = 0; i < n; i++) {
-		unsigned int b;
-
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
-			fprintf(stderr, "bad test vector %s\n", hex);
-			exit(1);
-		}
-		out[i] = (uint8_t)b;
-	}
-	return n;
-}
 
 static void endpoint4(union ts_endpoint *ep, const char *addr, uint16_t port)
 {

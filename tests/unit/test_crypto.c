@@ -9,54 +9,7 @@
 #include <string.h>
 
 #include "crypto.h"
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
-
-/* Decode hex into out; aborts the test on malformed vectors (a bug in this file). */
-static size_t unhex(uint8_t *out, size_t max, const char *hex)
-{
-	size_t n = strlen(hex) / 2, i;
-
-	if (strlen(hex) % 2 || n > max) {
-		fprintf(stderr, "bad test vector %s\n", hex);
-		exit(1);
-	}
-	for (i = 0; i < n; i++) {
-		unsigned int b;
-
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
-			fprintf(stderr, "bad test vector %s\n", hex);
-			exit(1);
-		}
-		out[i] = (uint8_t)b;
-	}
-	return n;
-}
-
-static int eq_hex(const uint8_t *got, size_t len, const char *want_hex)
-{
-	uint8_t want[512];
-	size_t n = unhex(want, sizeof(want), want_hex);
-
-	if (n != len || memcmp(got, want, len) != 0) {
-		size_t i;
-
-		fprintf(stderr, "  got  ");
-		for (i = 0; i < len; i++)
-			fprintf(stderr, "%02x", got[i]);
-		fprintf(stderr, "\n  want %s\n", want_hex);
-		return 0;
-	}
-	return 1;
-}
+#include "testutil.h"
 
 static void seq(uint8_t *out, size_t len, uint8_t first)
 {

@@ -10,19 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../testutil.h"
 #include "probe.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);   \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static uint8_t a_priv[32], a_pub[32], b_priv[32], b_pub[32], pk[32], pk_b[32], wrong[32];
 
@@ -34,12 +23,12 @@ static void keys(void)
 	randombytes_buf(b_priv, 32);
 	crypto_scalarmult_base(a_pub, a_priv);
 	crypto_scalarmult_base(b_pub, b_priv);
-	CHECK(crypto_scalarmult(dh_a, a_priv, b_pub) == 0, "dh a");
-	CHECK(crypto_scalarmult(dh_b, b_priv, a_pub) == 0, "dh b");
+	CHECK_MSG(crypto_scalarmult(dh_a, a_priv, b_pub) == 0, "dh a");
+	CHECK_MSG(crypto_scalarmult(dh_b, b_priv, a_pub) == 0, "dh b");
 	probe_key(pk, dh_a);
 	probe_key(pk_b, dh_b);
-	CHECK(!memcmp(pk, pk_b, 32), "both sides derive the same probe key");
-	CHECK(memcmp(pk, dh_a, 32), "the key is not the raw DH");
+	CHECK_MSG(!memcmp(pk, pk_b, 32), "both sides derive the same probe key");
+	CHECK_MSG(memcmp(pk, dh_a, 32), "the key is not the raw DH");
 	memcpy(wrong, pk, 32);
 	wrong[0] ^= 1;
 }
@@ -62,7 +51,7 @@ static void truncations(const uint8_t *msg, size_t len, int cand, const char *wh
 			struct probe_msg m;
 			r = probe_decode(p, n, pk, &m);
 		}
-		CHECK(r != PROBE_OK, "%s of %zu bytes accepted", what, n);
+		CHECK_MSG(r != PROBE_OK, "%s of %zu bytes accepted", what, n);
 		free(p);
 	}
 }
@@ -84,7 +73,7 @@ static void bitflips(const uint8_t *msg, size_t len, int cand, const char *what)
 			struct probe_msg m;
 			r = probe_decode(p, len, pk, &m);
 		}
-		CHECK(r != PROBE_OK, "%s with bit %zu flipped accepted", what, i);
+		CHECK_MSG(r != PROBE_OK, "%s with bit %zu flipped accepted", what, i);
 	}
 	free(p);
 }
@@ -98,48 +87,49 @@ static void test_ping_pong(void)
 
 	randombytes_buf(txid, sizeof(txid));
 	probe_ping_encode(ping, pk, a_pub, txid);
-	CHECK(probe_is_probe(ping, sizeof(ping)) && !cand_is_cand(ping, sizeof(ping)), "magic");
+	CHECK_MSG(probe_is_probe(ping, sizeof(ping)) && !cand_is_cand(ping, sizeof(ping)), "magic");
 	/* Structure only (pk NULL): lets the receiver find the sender's key first. */
 	r = probe_decode(ping, sizeof(ping), NULL, &m);
-	CHECK(r == PROBE_OK && !memcmp(m.sender, a_pub, 32), "structure: %s", probe_result_name(r));
+	CHECK_MSG(r == PROBE_OK && !memcmp(m.sender, a_pub, 32), "structure: %s",
+		  probe_result_name(r));
 	r = probe_decode(ping, sizeof(ping), pk_b, &m);
-	CHECK(r == PROBE_OK, "ping: %s", probe_result_name(r));
-	CHECK(m.type == PROBE_PING && !memcmp(m.txid, txid, 12) && m.observed.family == 0,
-	      "ping fields");
-	CHECK(probe_decode(ping, sizeof(ping), wrong, &m) == PROBE_E_MAC, "ping, wrong key");
+	CHECK_MSG(r == PROBE_OK, "ping: %s", probe_result_name(r));
+	CHECK_MSG(m.type == PROBE_PING && !memcmp(m.txid, txid, 12) && m.observed.family == 0,
+		  "ping fields");
+	CHECK_MSG(probe_decode(ping, sizeof(ping), wrong, &m) == PROBE_E_MAC, "ping, wrong key");
 	truncations(ping, sizeof(ping), 0, "ping");
 	bitflips(ping, sizeof(ping), 0, "ping");
 
 	r = probe_pong_encode(pong, pk_b, b_pub, txid, &obs);
-	CHECK(r == PROBE_OK, "pong encode");
+	CHECK_MSG(r == PROBE_OK, "pong encode");
 	memset(&m, 0, sizeof(m));
 	r = probe_decode(pong, sizeof(pong), pk, &m);
-	CHECK(r == PROBE_OK, "pong: %s", probe_result_name(r));
-	CHECK(m.type == PROBE_PONG && !memcmp(m.sender, b_pub, 32) && !memcmp(m.txid, txid, 12),
-	      "pong fields");
-	CHECK(tsr_addr_equal(&m.observed, &obs), "pong observed address");
-	CHECK(probe_decode(pong, sizeof(pong), wrong, &m) == PROBE_E_MAC, "pong, wrong key");
+	CHECK_MSG(r == PROBE_OK, "pong: %s", probe_result_name(r));
+	CHECK_MSG(m.type == PROBE_PONG && !memcmp(m.sender, b_pub, 32) && !memcmp(m.txid, txid, 12),
+		  "pong fields");
+	CHECK_MSG(tsr_addr_equal(&m.observed, &obs), "pong observed address");
+	CHECK_MSG(probe_decode(pong, sizeof(pong), wrong, &m) == PROBE_E_MAC, "pong, wrong key");
 	truncations(pong, sizeof(pong), 0, "pong");
 	bitflips(pong, sizeof(pong), 0, "pong");
 
 	/* IPv6 observed address. */
 	struct tsr_addr obs6 = {.family = 6, .port = 1, .addr = {0x20, 0x01, 0x0d, 0xb8, [15] = 9}};
-	CHECK(probe_pong_encode(pong, pk, a_pub, txid, &obs6) == PROBE_OK, "pong v6");
-	CHECK(probe_decode(pong, sizeof(pong), pk, &m) == PROBE_OK &&
-		  tsr_addr_equal(&m.observed, &obs6),
-	      "pong v6 round trip");
+	CHECK_MSG(probe_pong_encode(pong, pk, a_pub, txid, &obs6) == PROBE_OK, "pong v6");
+	CHECK_MSG(probe_decode(pong, sizeof(pong), pk, &m) == PROBE_OK &&
+		      tsr_addr_equal(&m.observed, &obs6),
+		  "pong v6 round trip");
 
 	/* Refused: an observed family other than 4/6, an unknown type, reserved bytes. */
 	bad.family = 5;
-	CHECK(probe_pong_encode(pong, pk, a_pub, txid, &bad) == PROBE_E_FIELD, "family 5");
+	CHECK_MSG(probe_pong_encode(pong, pk, a_pub, txid, &bad) == PROBE_E_FIELD, "family 5");
 	probe_ping_encode(ping, pk, a_pub, txid);
 	ping[4] = 3;
-	CHECK(probe_decode(ping, sizeof(ping), NULL, &m) == PROBE_E_TYPE, "type 3");
+	CHECK_MSG(probe_decode(ping, sizeof(ping), NULL, &m) == PROBE_E_TYPE, "type 3");
 	probe_ping_encode(ping, pk, a_pub, txid);
 	ping[6] = 1;
-	CHECK(probe_decode(ping, sizeof(ping), NULL, &m) == PROBE_E_RESERVED, "reserved");
+	CHECK_MSG(probe_decode(ping, sizeof(ping), NULL, &m) == PROBE_E_RESERVED, "reserved");
 	ping[0] = 'X';
-	CHECK(probe_decode(ping, sizeof(ping), NULL, &m) == PROBE_E_MAGIC, "magic");
+	CHECK_MSG(probe_decode(ping, sizeof(ping), NULL, &m) == PROBE_E_MAGIC, "magic");
 }
 
 static void test_candidates(void)
@@ -161,20 +151,21 @@ static void test_candidates(void)
 
 	for (size_t count = 0; count <= CAND_MAX; count++) {
 		n = cand_encode(buf, sizeof(buf), pk, txid, CAND_FLAG_REPLY, c, count);
-		CHECK(n == CAND_LEN(count), "length for %zu candidates: %zu", count, n);
-		CHECK(cand_is_cand(buf, n) && !probe_is_probe(buf, n), "magic");
+		CHECK_MSG(n == CAND_LEN(count), "length for %zu candidates: %zu", count, n);
+		CHECK_MSG(cand_is_cand(buf, n) && !probe_is_probe(buf, n), "magic");
 		r = cand_decode(buf, n, pk_b, &m);
-		CHECK(r == PROBE_OK, "%zu candidates: %s", count, probe_result_name(r));
-		CHECK(m.count == count && m.flags == CAND_FLAG_REPLY && !memcmp(m.txid, txid, 12),
-		      "header fields");
+		CHECK_MSG(r == PROBE_OK, "%zu candidates: %s", count, probe_result_name(r));
+		CHECK_MSG(m.count == count && m.flags == CAND_FLAG_REPLY &&
+			      !memcmp(m.txid, txid, 12),
+			  "header fields");
 		for (size_t i = 0; i < count && i < m.count; i++)
-			CHECK(tsr_addr_equal(&m.cand[i], &c[i]), "candidate %zu", i);
-		CHECK(cand_decode(buf, n, wrong, &m) == PROBE_E_MAC, "wrong key, %zu", count);
+			CHECK_MSG(tsr_addr_equal(&m.cand[i], &c[i]), "candidate %zu", i);
+		CHECK_MSG(cand_decode(buf, n, wrong, &m) == PROBE_E_MAC, "wrong key, %zu", count);
 	}
-	CHECK(cand_encode(buf, sizeof(buf), pk, txid, 0, c, CAND_MAX + 1) == 0, "too many");
-	CHECK(cand_encode(buf, CAND_LEN(3) - 1, pk, txid, 0, c, 3) == 0, "short buffer");
+	CHECK_MSG(cand_encode(buf, sizeof(buf), pk, txid, 0, c, CAND_MAX + 1) == 0, "too many");
+	CHECK_MSG(cand_encode(buf, CAND_LEN(3) - 1, pk, txid, 0, c, 3) == 0, "short buffer");
 	c[1].family = 0;
-	CHECK(cand_encode(buf, sizeof(buf), pk, txid, 0, c, 3) == 0, "family 0 refused");
+	CHECK_MSG(cand_encode(buf, sizeof(buf), pk, txid, 0, c, 3) == 0, "family 0 refused");
 	c[1].family = 4;
 
 	n = cand_encode(buf, sizeof(buf), pk, txid, 0, c, 3);
@@ -182,13 +173,13 @@ static void test_candidates(void)
 	bitflips(buf, n, 1, "candidates");
 	/* A count that does not match the length; a count above CAND_MAX; unknown flags. */
 	buf[17] = 4;
-	CHECK(cand_decode(buf, n, pk, &m) == PROBE_E_SHORT, "count 4 in a 3-record message");
+	CHECK_MSG(cand_decode(buf, n, pk, &m) == PROBE_E_SHORT, "count 4 in a 3-record message");
 	buf[17] = 2;
-	CHECK(cand_decode(buf, n, pk, &m) == PROBE_E_LENGTH, "count 2 in a 3-record message");
+	CHECK_MSG(cand_decode(buf, n, pk, &m) == PROBE_E_LENGTH, "count 2 in a 3-record message");
 	buf[17] = CAND_MAX + 1;
-	CHECK(cand_decode(buf, n, pk, &m) == PROBE_E_FIELD, "count above max");
+	CHECK_MSG(cand_decode(buf, n, pk, &m) == PROBE_E_FIELD, "count above max");
 	n = cand_encode(buf, sizeof(buf), pk, txid, 0x02, c, 3);
-	CHECK(cand_decode(buf, n, pk, &m) == PROBE_E_RESERVED, "unknown flag");
+	CHECK_MSG(cand_decode(buf, n, pk, &m) == PROBE_E_RESERVED, "unknown flag");
 }
 
 int main(void)

@@ -11,19 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../testutil.h"
 #include "stun.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);   \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fprintf(stderr, "\n");                                                     \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static const uint8_t txid5769[12] = {0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34,
 				     0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae};
@@ -98,33 +87,34 @@ static void test_vectors(void)
 	int ret;
 
 	/* CRC-32 check value ("123456789" -> 0xCBF43926). */
-	CHECK(stun_crc32((const uint8_t *)"123456789", 9) == 0xCBF43926u, "crc32 check value");
+	CHECK_MSG(stun_crc32((const uint8_t *)"123456789", 9) == 0xCBF43926u, "crc32 check value");
 
 	ret = stun_parse_response(resp4, sizeof(resp4), &r);
-	CHECK(ret == STUN_OK, "2.2: %s", stun_result_name(ret));
-	CHECK(r.type == STUN_BINDING_SUCCESS, "2.2 type %#x", r.type);
-	CHECK(!memcmp(r.txid, txid5769, 12), "2.2 txid");
-	CHECK(r.xor_mapped, "2.2 came from XOR-MAPPED-ADDRESS");
-	CHECK(r.mapped.family == 4 && r.mapped.port == 32853, "2.2 family %u port %u",
-	      r.mapped.family, r.mapped.port);
-	CHECK(r.mapped.addr[0] == 192 && r.mapped.addr[1] == 0 && r.mapped.addr[2] == 2 &&
-		  r.mapped.addr[3] == 1,
-	      "2.2 address %u.%u.%u.%u", r.mapped.addr[0], r.mapped.addr[1], r.mapped.addr[2],
-	      r.mapped.addr[3]);
-	CHECK(stun_is_message(resp4, sizeof(resp4)), "2.2 is STUN");
+	CHECK_MSG(ret == STUN_OK, "2.2: %s", stun_result_name(ret));
+	CHECK_MSG(r.type == STUN_BINDING_SUCCESS, "2.2 type %#x", r.type);
+	CHECK_MSG(!memcmp(r.txid, txid5769, 12), "2.2 txid");
+	CHECK_MSG(r.xor_mapped, "2.2 came from XOR-MAPPED-ADDRESS");
+	CHECK_MSG(r.mapped.family == 4 && r.mapped.port == 32853, "2.2 family %u port %u",
+		  r.mapped.family, r.mapped.port);
+	CHECK_MSG(r.mapped.addr[0] == 192 && r.mapped.addr[1] == 0 && r.mapped.addr[2] == 2 &&
+		      r.mapped.addr[3] == 1,
+		  "2.2 address %u.%u.%u.%u", r.mapped.addr[0], r.mapped.addr[1], r.mapped.addr[2],
+		  r.mapped.addr[3]);
+	CHECK_MSG(stun_is_message(resp4, sizeof(resp4)), "2.2 is STUN");
 
 	ret = stun_parse_response(resp6, sizeof(resp6), &r);
-	CHECK(ret == STUN_OK, "2.3: %s", stun_result_name(ret));
+	CHECK_MSG(ret == STUN_OK, "2.3: %s", stun_result_name(ret));
 	inet_pton(AF_INET6, "2001:db8:1234:5678:11:2233:4455:6677", want6);
-	CHECK(r.mapped.family == 6 && r.mapped.port == 32853, "2.3 family %u port %u",
-	      r.mapped.family, r.mapped.port);
-	CHECK(!memcmp(r.mapped.addr, want6, 16), "2.3 address");
+	CHECK_MSG(r.mapped.family == 6 && r.mapped.port == 32853, "2.3 family %u port %u",
+		  r.mapped.family, r.mapped.port);
+	CHECK_MSG(!memcmp(r.mapped.addr, want6, 16), "2.3 address");
 
 	/* 2.1 is a request: readable as a message (its FINGERPRINT checks), not as a response. */
 	ret = stun_parse_message(req5769, sizeof(req5769), &r);
-	CHECK(ret == STUN_OK && r.type == STUN_BINDING_REQUEST, "2.1: %s", stun_result_name(ret));
-	CHECK(stun_parse_response(req5769, sizeof(req5769), &r) == STUN_E_TYPE,
-	      "a request is not a response");
+	CHECK_MSG(ret == STUN_OK && r.type == STUN_BINDING_REQUEST, "2.1: %s",
+		  stun_result_name(ret));
+	CHECK_MSG(stun_parse_response(req5769, sizeof(req5769), &r) == STUN_E_TYPE,
+		  "a request is not a response");
 }
 
 static void test_request_roundtrip(void)
@@ -136,17 +126,20 @@ static void test_request_roundtrip(void)
 
 	for (int i = 0; i < 12; i++)
 		txid[i] = (uint8_t)(0x40 + i * 7);
-	CHECK(stun_binding_request(req, STUN_REQUEST_LEN - 1, txid) == 0, "short buffer refused");
+	CHECK_MSG(stun_binding_request(req, STUN_REQUEST_LEN - 1, txid) == 0,
+		  "short buffer refused");
 	n = stun_binding_request(req, sizeof(req), txid);
-	CHECK(n == STUN_REQUEST_LEN, "request length %zu", n);
-	CHECK(req[0] == 0x00 && req[1] == 0x01, "Binding request type");
-	CHECK(stun_is_message(req, n), "our request is STUN");
+	CHECK_MSG(n == STUN_REQUEST_LEN, "request length %zu", n);
+	CHECK_MSG(req[0] == 0x00 && req[1] == 0x01, "Binding request type");
+	CHECK_MSG(stun_is_message(req, n), "our request is STUN");
 	ret = stun_parse_message(req, n, &r);
-	CHECK(ret == STUN_OK, "request parses back: %s", stun_result_name(ret));
-	CHECK(r.type == STUN_BINDING_REQUEST && !memcmp(r.txid, txid, 12), "type and txid back");
+	CHECK_MSG(ret == STUN_OK, "request parses back: %s", stun_result_name(ret));
+	CHECK_MSG(r.type == STUN_BINDING_REQUEST && !memcmp(r.txid, txid, 12),
+		  "type and txid back");
 	/* Its FINGERPRINT is checked: one flipped txid bit breaks it. */
 	req[10] ^= 1;
-	CHECK(stun_parse_message(req, n, &r) == STUN_E_FINGERPRINT, "fingerprint catches a flip");
+	CHECK_MSG(stun_parse_message(req, n, &r) == STUN_E_FINGERPRINT,
+		  "fingerprint catches a flip");
 }
 
 static void test_truncations(void)
@@ -164,9 +157,10 @@ static void test_truncations(void)
 			uint8_t *p = malloc(cut ? cut : 1);
 
 			memcpy(p, v[k].buf, cut);
-			CHECK(stun_parse_response(p, cut, &r) != STUN_OK, "vector %zu cut %zu", k,
-			      cut);
-			CHECK(!stun_is_message(p, cut), "vector %zu cut %zu is_message", k, cut);
+			CHECK_MSG(stun_parse_response(p, cut, &r) != STUN_OK, "vector %zu cut %zu",
+				  k, cut);
+			CHECK_MSG(!stun_is_message(p, cut), "vector %zu cut %zu is_message", k,
+				  cut);
 			free(p);
 		}
 		/* A prefix with the header length fixed up: the walk hits a cut attribute. */
@@ -176,36 +170,38 @@ static void test_truncations(void)
 			int ret = stun_parse_response(b, cut, &r);
 
 			/* Only a cut on an attribute boundary after the address may parse. */
-			CHECK(ret != STUN_OK || (r.mapped.port == 32853 && r.xor_mapped),
-			      "vector %zu fixed cut %zu", k, cut);
+			CHECK_MSG(ret != STUN_OK || (r.mapped.port == 32853 && r.xor_mapped),
+				  "vector %zu fixed cut %zu", k, cut);
 		}
 		/* A trailing byte, and a length that is not a multiple of 4. */
 		memcpy(b, v[k].buf, v[k].len);
 		b[v[k].len] = 0;
-		CHECK(stun_parse_response(b, v[k].len + 1, &r) == STUN_E_NOT_STUN, "trailing byte");
+		CHECK_MSG(stun_parse_response(b, v[k].len + 1, &r) == STUN_E_NOT_STUN,
+			  "trailing byte");
 		put16(b + 2, (unsigned)(v[k].len - 20 - 2));
-		CHECK(stun_parse_response(b, v[k].len - 2, &r) == STUN_E_NOT_STUN, "length %% 4");
+		CHECK_MSG(stun_parse_response(b, v[k].len - 2, &r) == STUN_E_NOT_STUN,
+			  "length %% 4");
 	}
 
 	/* Bad cookie, top bits set, unknown type. */
 	memcpy(b, resp4, sizeof(resp4));
 	b[4] ^= 0xff;
-	CHECK(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_NOT_STUN, "cookie");
+	CHECK_MSG(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_NOT_STUN, "cookie");
 	memcpy(b, resp4, sizeof(resp4));
 	b[0] |= 0x80;
-	CHECK(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_NOT_STUN, "top bits");
+	CHECK_MSG(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_NOT_STUN, "top bits");
 	memcpy(b, resp4, sizeof(resp4));
 	b[1] = 0x11; /* 0x0111 would be an error response; 0x0011 is an indication */
 	b[0] = 0x00;
-	CHECK(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_TYPE, "indication refused");
+	CHECK_MSG(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_TYPE, "indication refused");
 	/* A corrupted attribute length that runs past the message. */
 	memcpy(b, resp4, sizeof(resp4));
 	put16(b + 38, 0x40); /* XOR-MAPPED-ADDRESS length */
-	CHECK(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_ATTR, "attribute overrun");
+	CHECK_MSG(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_ATTR, "attribute overrun");
 	/* A wrong FINGERPRINT. */
 	memcpy(b, resp4, sizeof(resp4));
 	b[sizeof(resp4) - 1] ^= 1;
-	CHECK(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_FINGERPRINT, "fingerprint");
+	CHECK_MSG(stun_parse_response(b, sizeof(resp4), &r) == STUN_E_FINGERPRINT, "fingerprint");
 }
 
 static void test_attributes(void)
@@ -221,9 +217,9 @@ static void test_attributes(void)
 				       0x0d, 0x96, 198,	 51,   100,  7};
 	n = build(msg, STUN_BINDING_SUCCESS, txid, mapped_only, sizeof(mapped_only), 0);
 	ret = stun_parse_response(msg, n, &r);
-	CHECK(ret == STUN_OK && !r.xor_mapped && r.mapped.family == 4 && r.mapped.port == 3478 &&
-		  r.mapped.addr[0] == 198 && r.mapped.addr[3] == 7,
-	      "MAPPED-ADDRESS fallback: %s", stun_result_name(ret));
+	CHECK_MSG(ret == STUN_OK && !r.xor_mapped && r.mapped.family == 4 &&
+		      r.mapped.port == 3478 && r.mapped.addr[0] == 198 && r.mapped.addr[3] == 7,
+		  "MAPPED-ADDRESS fallback: %s", stun_result_name(ret));
 
 	/*
 	 * An unknown comprehension-required attribute (0x7777, 3 bytes + 1 pad)
@@ -241,35 +237,35 @@ static void test_attributes(void)
 	    };
 	n = build(msg, STUN_BINDING_SUCCESS, txid, mixed, sizeof(mixed), 1);
 	ret = stun_parse_response(msg, n, &r);
-	CHECK(ret == STUN_OK && r.xor_mapped && r.mapped.port == 3478 && r.mapped.addr[3] == 9,
-	      "unknown attribute skipped, XOR preferred: %s port %u", stun_result_name(ret),
-	      r.mapped.port);
+	CHECK_MSG(ret == STUN_OK && r.xor_mapped && r.mapped.port == 3478 && r.mapped.addr[3] == 9,
+		  "unknown attribute skipped, XOR preferred: %s port %u", stun_result_name(ret),
+		  r.mapped.port);
 
 	/* A success without any address: refused.  An error response: fine, no address. */
 	const uint8_t software[] = {0x80, 0x22, 0x00, 0x01, 'x', 0, 0, 0};
 	n = build(msg, STUN_BINDING_SUCCESS, txid, software, sizeof(software), 0);
-	CHECK(stun_parse_response(msg, n, &r) == STUN_E_NO_ADDRESS, "no address");
+	CHECK_MSG(stun_parse_response(msg, n, &r) == STUN_E_NO_ADDRESS, "no address");
 	n = build(msg, STUN_BINDING_ERROR, txid, software, sizeof(software), 0);
-	CHECK(stun_parse_response(msg, n, &r) == STUN_OK && r.type == STUN_BINDING_ERROR,
-	      "error response");
+	CHECK_MSG(stun_parse_response(msg, n, &r) == STUN_OK && r.type == STUN_BINDING_ERROR,
+		  "error response");
 
 	/* A malformed XOR-MAPPED-ADDRESS (family 3, or v6 with 8 bytes) is ignored, not used. */
 	const uint8_t badfam[] = {0x00, 0x20, 0x00, 0x08, 0x00, 0x03, 0, 0, 1, 2, 3, 4};
 	n = build(msg, STUN_BINDING_SUCCESS, txid, badfam, sizeof(badfam), 0);
-	CHECK(stun_parse_response(msg, n, &r) == STUN_E_NO_ADDRESS, "bad family");
+	CHECK_MSG(stun_parse_response(msg, n, &r) == STUN_E_NO_ADDRESS, "bad family");
 	const uint8_t badv6[] = {0x00, 0x20, 0x00, 0x08, 0x00, 0x02, 0, 0, 1, 2, 3, 4};
 	n = build(msg, STUN_BINDING_SUCCESS, txid, badv6, sizeof(badv6), 0);
-	CHECK(stun_parse_response(msg, n, &r) == STUN_E_NO_ADDRESS, "short v6 address");
+	CHECK_MSG(stun_parse_response(msg, n, &r) == STUN_E_NO_ADDRESS, "short v6 address");
 
 	/* FINGERPRINT with a wrong length. */
 	const uint8_t badfp[] = {0x80, 0x28, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 0, 0};
 	n = build(msg, STUN_BINDING_SUCCESS, txid, badfp, sizeof(badfp), 0);
-	CHECK(stun_parse_response(msg, n, &r) == STUN_E_ATTR, "fingerprint length");
+	CHECK_MSG(stun_parse_response(msg, n, &r) == STUN_E_ATTR, "fingerprint length");
 
 	/* An attribute header cut by the message end (length 0xfffc). */
 	const uint8_t huge[] = {0x80, 0x22, 0xff, 0xfc};
 	n = build(msg, STUN_BINDING_SUCCESS, txid, huge, sizeof(huge), 0);
-	CHECK(stun_parse_response(msg, n, &r) == STUN_E_ATTR, "huge attribute");
+	CHECK_MSG(stun_parse_response(msg, n, &r) == STUN_E_ATTR, "huge attribute");
 }
 
 int main(void)

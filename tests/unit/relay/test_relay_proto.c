@@ -7,6 +7,7 @@
  * (hashlib.blake2s and cryptography's X25519; the script is in the comment
  * above the vectors).
  */
+#include "../testutil.h"
 #include "relay_proto.h"
 
 #include <arpa/inet.h>
@@ -15,16 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 #define CHECK_EQ(a, b)                                                                             \
 	do {                                                                                       \
@@ -59,16 +50,6 @@ static const char kat_ack[] = "545352010200000017979cfe3d85cd150400ca6cc00002070
 			      "000000000000001e0000d13839c81aedc9c6c2ecabd7abeb4e1e";
 static const uint64_t kat_ts = 1700000000123456789ULL;
 
-static void unhex(uint8_t *out, size_t outlen, const char *hex)
-{
-	size_t n = 0;
-
-	if (sodium_hex2bin(out, outlen, hex, strlen(hex), NULL, &n, NULL) != 0 || n != outlen) {
-		fprintf(stderr, "bad hex constant\n");
-		exit(1);
-	}
-}
-
 static void test_known_answer(void)
 {
 	uint8_t peer_priv[32], relay_priv[32], peer_pub[32], relay_pub[32], want_pub[32];
@@ -85,9 +66,9 @@ static void test_known_answer(void)
 	}
 	crypto_scalarmult_base(peer_pub, peer_priv);
 	crypto_scalarmult_base(relay_pub, relay_priv);
-	unhex(want_pub, 32, kat_peer_pub);
+	unhex_exact(want_pub, 32, kat_peer_pub);
 	CHECK(memcmp(peer_pub, want_pub, 32) == 0);
-	unhex(want_pub, 32, kat_relay_pub);
+	unhex_exact(want_pub, 32, kat_relay_pub);
 	CHECK(memcmp(relay_pub, want_pub, 32) == 0);
 
 	/* Both sides' DH agree, and K matches Python's. */
@@ -95,11 +76,11 @@ static void test_known_answer(void)
 	CHECK_EQ(tsr_dh(dh2, relay_priv, peer_pub), TSR_OK);
 	CHECK(memcmp(dh, dh2, 32) == 0);
 	tsr_register_key(k, dh);
-	unhex(want_k, 32, kat_k);
+	unhex_exact(want_k, 32, kat_k);
 	CHECK(memcmp(k, want_k, 32) == 0);
 
 	tsr_register_encode(reg, peer_pub, kat_ts, k);
-	unhex(want_reg, sizeof(want_reg), kat_register);
+	unhex_exact(want_reg, sizeof(want_reg), kat_register);
 	CHECK(memcmp(reg, want_reg, sizeof(reg)) == 0);
 	CHECK_EQ(
 	    tsr_register_verify(want_reg, sizeof(want_reg), k, kat_ts + 1000000000ULL, &replay),
@@ -110,7 +91,7 @@ static void test_known_answer(void)
 	a.observed.port = 51820;
 	memcpy(a.observed.addr, (const uint8_t[]){192, 0, 2, 7}, 4);
 	tsr_register_ack_encode(ack, &a, k);
-	unhex(want_ack, sizeof(want_ack), kat_ack);
+	unhex_exact(want_ack, sizeof(want_ack), kat_ack);
 	CHECK(memcmp(ack, want_ack, sizeof(ack)) == 0);
 	CHECK_EQ(tsr_register_ack_decode(want_ack, sizeof(want_ack), k, &got), TSR_OK);
 	CHECK(got.timestamp_ns == kat_ts);
