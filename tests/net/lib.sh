@@ -439,6 +439,17 @@ two_hosts() {
 	assign_addr "$NS_B" "${PFX}o" 10.10.0.12/24
 }
 
+# attacker_host NS_TARGET: an attacker namespace $NS_X joined to NS_TARGET by a
+# second veth named ${PFX}x on both sides: the target is 10.10.9.11/24 on it,
+# X is 10.10.9.66/24.
+attacker_host() {
+	NS_X=$PFX-x
+	ns_create "$NS_X"
+	veth "$1" "${PFX}x" "$NS_X" "${PFX}x"
+	assign_addr "$1" "${PFX}x" 10.10.9.11/24
+	assign_addr "$NS_X" "${PFX}x" 10.10.9.66/24
+}
+
 # tunnel_up [KEEPALIVE]: two_hosts, then side A ($TS_IMPL_A, interface $IF_A,
 # inner 10.0.0.1/24) and side B ($TS_IMPL_B, $IF_B, 10.0.0.2/24), each with
 # the other as its only peer at the seed's endpoints.  Fresh keys a and b.

@@ -23,11 +23,7 @@ require_cmd socat dumpcap tshark
 two_hosts
 IF_A=${PFX}wa
 IF_B=${PFX}wb
-NS_X=$PFX-x
-ns_create "$NS_X"
-veth "$NS_A" "${PFX}x" "$NS_X" "${PFX}x"
-assign_addr "$NS_A" "${PFX}x" 10.10.9.11/24
-assign_addr "$NS_X" "${PFX}x" 10.10.9.66/24
+attacker_host "$NS_A"
 keypair a b
 PA=$(pub a)
 PB=$(pub b)
