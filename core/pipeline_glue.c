@@ -19,8 +19,8 @@
 
 #include "ctl.h"
 #include "device.h"
-#include "hostapi.h"
 #include "hooks.h"
+#include "hostapi.h"
 #include "log.h"
 #include "pipeline.h"
 #include "rcu.h"

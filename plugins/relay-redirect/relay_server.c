@@ -16,8 +16,8 @@
  * per-address and per-key token buckets (--rate), the log (one line per
  * reason per second), the X25519 work (a REGISTER bucket per address).
  */
-#include "key.h"
 #include "relay_server.h"
+#include "key.h"
 
 #include <errno.h>
 #include <fcntl.h>
