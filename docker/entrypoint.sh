@@ -102,7 +102,7 @@ role_router() {
 		echo 1 >/proc/sys/net/ipv4/ip_forward 2>/dev/null ||
 			die "IP forwarding is off and /proc/sys is read-only: set sysctls: {net.ipv4.ip_forward: 1} in compose"
 	fi
-	# nft 1.0.6 wants a ruleset on several lines (see /work/shared/LAB-NOTES.md).
+	# nft 1.0.6 wants a ruleset on several lines (see the LAB-NOTES of the design documents).
 	nft -f - <<EOF || die "nft rejected the NAT ruleset"
 table ip tsnat {
 	chain postrouting {
