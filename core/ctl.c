@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "hostapi.h"
+#include "log.h"
 #include "pipeline.h"
 
 #define MAX_REQUEST 4096
@@ -112,8 +113,11 @@ static void handle_request(struct ts_ctl_server *srv, const char *line, FILE *ou
 		} else if (path[0] != '/') {
 			fprintf(out, "error: '%s' is not an absolute path\n", path);
 		} else if (ts_pipeline_load(srv->ph, path, err, sizeof(err))) {
+			/* The daemon's log says what happened too, not only the client. */
+			ts_err("ctl reload failed, the running pipeline stays: %s", err);
 			fprintf(out, "error: %s\n", err);
 		} else {
+			ts_info("pipeline %s reloaded (ctl)", path);
 			fprintf(out, "ok\nreloaded %s\n", path);
 		}
 		free(path);

@@ -118,6 +118,8 @@ for b in "${!WANT[@]}"; do
 done
 ping_fails "$NS_A" 10.0.0.2
 ping_ok "$NS_B" 10.0.0.1 2 # B -> A requests pass (only A's outgoing echo requests drop)
+n=$(grep -c "ctl reload failed, the running pipeline stays" "${IF_LOG[$IF_A]}") || true
+((n == ${#WANT[@]})) || fail "A's log records $n rejected reloads, expected ${#WANT[@]}"
 
 log "reload without the plugin: ping works again"
 ctl "$IF_A" reload "$Y/empty.yaml" >/dev/null || fail "reload empty.yaml failed"
