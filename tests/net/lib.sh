@@ -133,7 +133,7 @@ cleanup() {
 	done
 	# A daemon killed with SIGKILL cannot remove its socket; ours only.
 	for ifn in "${!IF_PID[@]}"; do
-		rm -f "/var/run/wireguard/$ifn.sock"
+		rm -f "/var/run/wireguard/$ifn.sock" "/var/run/tinescale/$ifn.ctl"
 	done
 	# Under a sanitizer build (scripts/test.sh runs the net tests against
 	# build-asan too) any report in a process's log fails the test.
