@@ -23,6 +23,7 @@
 #include "hostapi.h"
 #include "log.h"
 #include "pipeline.h"
+#include "unixsock.h"
 
 #define MAX_REQUEST 4096
 
@@ -62,19 +63,6 @@ static int make_addr(struct sockaddr_un *sun, const char *path)
 		return -ENAMETOOLONG;
 	strcpy(sun->sun_path, path);
 	return 0;
-}
-
-/* Is somebody accepting on path?  (A stale socket refuses the connection.) */
-static bool socket_alive(const struct sockaddr_un *sun)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool alive;
-
-	if (fd < 0)
-		return false;
-	alive = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
-	close(fd);
-	return alive;
 }
 
 static void send_all(int fd, const char *buf, size_t len)
@@ -211,8 +199,6 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 			struct ts_device *dev, char *err, size_t errlen)
 {
 	struct ts_ctl_server *srv;
-	struct sockaddr_un sun;
-	struct stat st;
 	int r;
 
 	srv = calloc(1, sizeof(*srv));
@@ -229,36 +215,9 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 			 r == -EINVAL ? "invalid interface name" : "path too long");
 		goto fail;
 	}
-	if (mkdir(ctl_dir(), 0700) && errno != EEXIST) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", ctl_dir(), strerror(errno));
-		goto fail;
-	}
-	make_addr(&sun, srv->path);
-	if (lstat(srv->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			r = -EEXIST;
-			snprintf(err, errlen, "%s exists and is not a socket", srv->path);
-			goto fail;
-		}
-		if (socket_alive(&sun)) {
-			r = -EADDRINUSE;
-			snprintf(err, errlen, "%s: another tinescale is running for %s", srv->path,
-				 ifname);
-			goto fail;
-		}
-		unlink(srv->path); /* stale: its daemon died without cleaning up */
-	}
-	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (srv->fd < 0 || bind(srv->fd, (struct sockaddr *)&sun, sizeof(sun)) ||
-	    chmod(srv->path, 0600) || listen(srv->fd, 8)) {
-		r = -errno;
-		snprintf(err, errlen, "%s: %s", srv->path, strerror(errno));
-		if (srv->fd >= 0) {
-			close(srv->fd);
-			srv->fd = -1;
-			unlink(srv->path);
-		}
+	srv->fd = ts_unix_listen(ctl_dir(), 0700, srv->path, err, errlen);
+	if (srv->fd < 0) {
+		r = srv->fd;
 		goto fail;
 	}
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "device.h"
 #include "log.h"
+#include "unixsock.h"
 
 #define UAPI_MAX_REQUEST (64U << 20)
 
@@ -192,50 +193,6 @@ static void *uapi_thread(void *arg)
 	return NULL;
 }
 
-/* Shared by the UAPI and the ctl socket: a 0600 unix socket, stale ones removed. */
-static int listen_unix(const char *dir, const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	mode_t old;
-	int fd, probe;
-
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-		return -errno;
-	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "socket path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	/* A socket that still answers belongs to a running instance. */
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		if (connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-			close(probe);
-			snprintf(err, errlen, "%s is in use: is another instance running?", path);
-			return -EADDRINUSE;
-		}
-		close(probe);
-	}
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	old = umask(0077);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 16) < 0) {
-		int e = errno;
-
-		umask(old);
-		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
-		close(fd);
-		return -e;
-	}
-	umask(old);
-	return fd;
-}
-
 int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
 {
 	struct ts_uapi *u = calloc(1, sizeof(*u));
@@ -245,7 +202,7 @@ int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t
 		return -ENOMEM;
 	u->dev = dev;
 	snprintf(u->path, sizeof(u->path), "%s/%s.sock", TS_UAPI_DIR, dev->ifname);
-	u->listen_fd = listen_unix(TS_UAPI_DIR, u->path, err, errlen);
+	u->listen_fd = ts_unix_listen(TS_UAPI_DIR, 0755, u->path, err, errlen);
 	if (u->listen_fd < 0) {
 		ret = u->listen_fd;
 		free(u);
