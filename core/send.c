@@ -73,26 +73,50 @@ void ts_peer_clear_src(struct ts_peer *peer)
 	pthread_mutex_unlock(&peer->lock);
 }
 
+/*
+ * The ciphertext_out hooks, for the batched and the single sends alike.
+ * The data and its length may be rewritten, the endpoint redirected; a redirected datagram takes
+ * a new path, so it keeps no pinned source.  False: dropped or stolen.
+ */
+static bool ciphertext_out(struct ts_device *dev, struct ts_peer *peer, uint8_t **data, size_t *len,
+			   size_t headroom, union ts_endpoint *ep, struct ts_endpoint_src *src)
+{
+	union ts_endpoint before = *ep;
+	struct ts_hook_pkt p = {
+	    .data = *data,
+	    .len = *len,
+	    .headroom = headroom,
+	    .tailroom = TS_TAILROOM,
+	    .ep = ep,
+	    .local = src,
+	    .peer_key = peer ? peer->public_key : NULL,
+	};
+
+	if (!ts_hooks_active(dev, TS_HP_CIPHERTEXT_OUT))
+		return true;
+	if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
+		return false;
+	*data = p.data;
+	*len = p.len;
+	if (!ts_endpoint_equal(&before, ep))
+		src->family = 0;
+	return true;
+}
+
 int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
 			    uint8_t *buf, size_t headroom, size_t len)
 {
+	struct ts_endpoint_src from = {0};
 	union ts_endpoint ep = *dst;
-	struct ts_hook_pkt p = {
-	    .data = buf + headroom,
-	    .len = len,
-	    .headroom = headroom,
-	    .tailroom = TS_TAILROOM,
-	    .ep = &ep,
-	    .local = src,
-	    .peer_key = peer ? peer->public_key : NULL,
-	};
+	uint8_t *data = buf + headroom;
 	int ret;
 
-	if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
+	if (src)
+		from = *src;
+	if (!ciphertext_out(dev, peer, &data, &len, headroom, &ep, &from))
 		return 0;
-	/* A plugin that redirected the datagram chose a new path: no pinned source. */
-	ret = ts_udp_sendto(dev, &ep, ts_endpoint_equal(&ep, dst) ? src : NULL, p.data, p.len);
+	ret = ts_udp_sendto(dev, &ep, &from, data, len);
 	if (ret == 1 && peer)
 		ts_peer_clear_src(peer);
 	if (ret < 0)
@@ -151,16 +175,14 @@ static size_t seal(struct ts_keypair *kp, uint64_t counter, uint8_t *buf, size_t
 	return sizeof(hdr) + padded + NOISE_AUTHTAG_LEN;
 }
 
-enum prep_result { PREP_SEND, PREP_STAGED, PREP_DROP };
-
 /*
  * Peer lock NOT held.  Encrypt a plaintext packet for peer in place (the
- * message starts at buf + headroom - sizeof(struct message_data)), or stage it
- * and ask for a handshake.
+ * message starts at buf + headroom - sizeof(struct message_data)) and
+ * return true; or stage it, ask for a handshake and return false.
  */
-static enum prep_result prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
-				size_t *msg_len, union ts_endpoint *ep, struct ts_endpoint_src *src,
-				bool *need_handshake)
+static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
+		    size_t *msg_len, union ts_endpoint *ep, struct ts_endpoint_src *src,
+		    bool *need_handshake)
 {
 	struct ts_device *dev = peer->dev;
 	struct ts_keypair *kp;
@@ -168,19 +190,12 @@ static enum prep_result prepare(struct ts_peer *peer, uint8_t *buf, size_t headr
 
 	pthread_mutex_lock(&peer->lock);
 	kp = usable_keypair(peer, now);
-	if (!kp || !ts_endpoint_is_set(&peer->endpoint)) {
-		ts_staged_push(&peer->staged, buf + headroom, len);
-		pthread_mutex_unlock(&peer->lock);
-		*need_handshake = true;
-		return PREP_STAGED;
-	}
+	if (!kp || !ts_endpoint_is_set(&peer->endpoint))
+		goto stage;
 	counter = atomic_fetch_add_explicit(&kp->sending_counter, 1, memory_order_relaxed);
 	if (counter >= REJECT_AFTER_MESSAGES) {
 		atomic_store(&kp->sending_valid, false);
-		ts_staged_push(&peer->staged, buf + headroom, len);
-		pthread_mutex_unlock(&peer->lock);
-		*need_handshake = true;
-		return PREP_STAGED;
+		goto stage;
 	}
 	if (wants_rekey(kp, now))
 		*need_handshake = true;
@@ -196,7 +211,12 @@ static enum prep_result prepare(struct ts_peer *peer, uint8_t *buf, size_t headr
 	*msg_len = seal(kp, counter, buf, headroom, len, dev->mtu);
 	ts_keypair_put(kp);
 	atomic_fetch_add_explicit(&peer->tx_bytes, *msg_len, memory_order_relaxed);
-	return PREP_SEND;
+	return true;
+stage:
+	ts_staged_push(&peer->staged, buf + headroom, len);
+	pthread_mutex_unlock(&peer->lock);
+	*need_handshake = true;
+	return false;
 }
 
 void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len)
@@ -206,7 +226,7 @@ void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 	bool need_handshake = false;
 	size_t msg_len;
 
-	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake) == PREP_SEND)
+	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake))
 		ts_send_datagram_hooked(peer->dev, peer, &ep, &src, buf,
 					headroom - sizeof(struct message_data), msg_len);
 	if (need_handshake)
@@ -420,27 +440,13 @@ static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_ba
 		headroom = p.headroom;
 		len = p.len;
 	}
-	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake) == PREP_SEND) {
+	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake)) {
 		uint8_t *msg = buf + headroom - sizeof(struct message_data);
 		struct tx_batch *b;
 
-		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_OUT)) {
-			struct ts_hook_pkt p = {.data = msg,
-						.len = msg_len,
-						.headroom = headroom - sizeof(struct message_data),
-						.tailroom = TS_TAILROOM,
-						.ep = &ep,
-						.local = &src,
-						.peer_key = peer->public_key};
-			union ts_endpoint before = ep;
-
-			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_OUT, &p))
-				goto out;
-			msg = p.data;
-			msg_len = p.len;
-			if (!ts_endpoint_equal(&before, &ep))
-				src.family = 0; /* redirected: routing picks the source */
-		}
+		if (!ciphertext_out(dev, peer, &msg, &msg_len,
+				    headroom - sizeof(struct message_data), &ep, &src))
+			goto out;
 		b = ep.sa.sa_family == AF_INET6 ? b6 : b4;
 		if ((b == b6 ? dev->udp6 : dev->udp4) >= 0)
 			batch_add(b, peer, &ep, &src, msg, msg_len);
