@@ -41,6 +41,14 @@ static void drop_keypair(struct ts_peer *peer, struct ts_keypair **slot)
 	ts_keypair_put(kp);
 }
 
+uint32_t ts_peer_fresh_handshake_index(struct ts_peer *peer)
+{
+	if (peer->handshake_index_registered)
+		ts_index_remove(&peer->dev->index, peer->handshake.local_index);
+	peer->handshake_index_registered = false;
+	return ts_index_insert_handshake(&peer->dev->index, peer);
+}
+
 void ts_peer_clear_keys(struct ts_peer *peer)
 {
 	drop_keypair(peer, &peer->kp_previous);

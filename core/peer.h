@@ -137,6 +137,11 @@ void ts_keypair_put(struct ts_keypair *kp);
 void ts_peer_install_keypair(struct ts_peer *peer, struct ts_keypair *kp);
 /* Peer lock held: a packet arrived on kp; if kp is next, rotate. True if rotated. */
 bool ts_peer_received_with_keypair(struct ts_peer *peer, struct ts_keypair *kp);
+/*
+ * Peer lock held: a new handshake begins; its predecessor's index goes and
+ * a fresh one is returned (0 on ENOMEM), not yet marked registered.
+ */
+uint32_t ts_peer_fresh_handshake_index(struct ts_peer *peer);
 /* Peer lock held: drop all keypairs and the handshake state. */
 void ts_peer_clear_keys(struct ts_peer *peer);
 /* Peer lock held: mark current keypairs unusable for sending (e.g. after our key changed). */

@@ -135,10 +135,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	ts_timers_any_authenticated_packet_received(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
 
-	if (peer->handshake_index_registered)
-		ts_index_remove(&dev->index, peer->handshake.local_index);
-	peer->handshake_index_registered = false;
-	index = ts_index_insert_handshake(&dev->index, peer);
+	index = ts_peer_fresh_handshake_index(peer);
 	/*
 	 * The response wipes its ephemeral once used: when a plugin asked for
 	 * the session secrets, choose it here so it can be handed over.

@@ -290,10 +290,7 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	if (!is_retry)
 		peer->timers.handshake_attempts = 0;
 	peer->last_sent_handshake_ns = now;
-	if (peer->handshake_index_registered)
-		ts_index_remove(&dev->index, peer->handshake.local_index);
-	peer->handshake_index_registered = false;
-	index = ts_index_insert_handshake(&dev->index, peer);
+	index = ts_peer_fresh_handshake_index(peer);
 	if (!index)
 		goto out;
 	peer->handshake_index_registered = true;
