@@ -27,7 +27,8 @@
 #include "tun.h"
 #include "uapi.h"
 
-#define MAX_ADDRESSES 16
+#define MAX_ADDRESSES	16
+#define TS_IPC_MAX_FILE (16U << 20) /* as the INI loader's limit */
 
 struct options {
 	bool foreground;
@@ -179,26 +180,28 @@ static int load_config_file(const struct options *o, struct ts_config *cfg)
 
 	if (o->ipc) {
 		FILE *f = fopen(o->ipc, "re");
-		char *text = NULL;
-		size_t cap = 0, len;
+		/* The whole file, NULs included, so the parser sees and refuses them. */
+		size_t cap = TS_IPC_MAX_FILE + 1, len;
+		char *text = malloc(cap);
 
 		if (!f) {
 			fprintf(stderr, "tinescale: %s: %s\n", o->ipc, strerror(errno));
 			return -1;
 		}
-		len = (size_t)getdelim(&text, &cap, '\0', f);
-		if (ferror(f) || !text) {
-			fprintf(stderr, "tinescale: %s: read error\n", o->ipc);
+		len = text ? fread(text, 1, cap, f) : 0;
+		if (!text || ferror(f) || len == cap) {
+			fprintf(stderr, "tinescale: %s: %s\n", o->ipc,
+				!text	     ? "out of memory"
+				: len == cap ? "larger than 16 MiB"
+					     : "read error");
 			fclose(f);
 			free(text);
 			return -1;
 		}
 		fclose(f);
-		ret =
-		    ts_config_parse_uapi(text, strlen(text), TS_PARSE_FILE, cfg, err, sizeof(err));
+		ret = ts_config_parse_uapi(text, len, TS_PARSE_FILE, cfg, err, sizeof(err));
 		sodium_memzero(text, cap);
 		free(text);
-		(void)len;
 		if (ret < 0) {
 			fprintf(stderr, "tinescale: %s: %s\n", o->ipc, err);
 			return -1;
