@@ -32,3 +32,16 @@ wait_handshake "$NS_B" "$IF_B" "$k1"
 	fail "peer1's persistent keepalive is not 15: $(wg show "$IF_A" persistent-keepalive)"
 impl_alive "$IF_A"
 impl_alive "$IF_B"
+
+# The same file with a NUL byte in it is refused whole (line and reason named),
+# and no interface is left behind (tinescale's own contract).
+if [[ $TS_IMPL_A == tinescale ]]; then
+	BAD=$CONFDIR/nul.ipc
+	{ head -n 2 "$P1"; printf '\0\n'; tail -n +3 "$P1"; } >"$BAD"
+	if ip netns exec "$NS_A" "$TS_BUILD/tinescale" -f --ipc "$BAD" "${PFX}nul" >"$LOGDIR/nul.log" 2>&1; then
+		fail "tinescale accepted an IPC file with a NUL byte"
+	fi
+	grep -q "line 3: NUL byte" "$LOGDIR/nul.log" || fail "no clear error for the NUL byte: $(cat "$LOGDIR/nul.log")"
+	ip -n "$NS_A" link show "${PFX}nul" >/dev/null 2>&1 && fail "${PFX}nul left behind"
+	log "an IPC file with a NUL byte is refused"
+fi
