@@ -38,7 +38,7 @@ impl_alive "$IF_B"
 if [[ $TS_IMPL_A == tinescale ]]; then
 	BAD=$CONFDIR/nul.ipc
 	{ head -n 2 "$P1"; printf '\0\n'; tail -n +3 "$P1"; } >"$BAD"
-	if ip netns exec "$NS_A" "$TS_BUILD/tinescale" -f --ipc "$BAD" "${PFX}nul" >"$LOGDIR/nul.log" 2>&1; then
+	if timeout 10 ip netns exec "$NS_A" "$TS_BUILD/tinescale" -f --ipc "$BAD" "${PFX}nul" >"$LOGDIR/nul.log" 2>&1; then
 		fail "tinescale accepted an IPC file with a NUL byte"
 	fi
 	grep -q "line 3: NUL byte" "$LOGDIR/nul.log" || fail "no clear error for the NUL byte: $(cat "$LOGDIR/nul.log")"
