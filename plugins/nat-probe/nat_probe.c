@@ -2,7 +2,7 @@
 /*
  * The nat-probe plugin: finds a direct path between two NATed peers and
  * keeps it honest (DESIGN.md section 6; the wire formats are in stun.h,
- * probe.h and ../relay-redirect/relay_proto.h).
+ * probe.h and core/relay/relay_proto.h).
  *
  *   config:
  *     stun: [192.0.2.1:3478, 192.0.2.2:3478]  STUN servers (RFC 8489 Binding), 0..4

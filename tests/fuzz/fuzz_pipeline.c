@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for the pipeline YAML loader (core/pipeline.c): each
+ * libFuzzer harness for the pipeline YAML loader (core/host/pipeline.c): each
  * input is written to a file and loaded; a loaded pipeline is then run on
  * every hook, sent an event and formatted.  Plugins can only come from the
  * test plugin directory (the opener refuses every other path, after

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests of core/allowedips.c: fixed cases, then a random differential test
+ * Tests of core/engine/allowedips.c: fixed cases, then a random differential test
  * against a deliberately naive model (an array scanned linearly, matching
  * byte by byte), churn and scale tests, and a lookup micro-benchmark.
  * The random seed is printed; TS_SEED=<n> replays a run.

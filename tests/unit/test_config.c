@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tests of the configuration layer: the UAPI set parser and get formatter
- * (core/config.c), the INI loader (core/config_ini.c), key encodings
- * (core/key.c) and endpoint parsing (core/endpoint.c).
+ * (core/base/config.c), the INI loader (core/base/config_ini.c), key encodings
+ * (core/base/key.c) and endpoint parsing (core/base/endpoint.c).
  */
 #include <errno.h>
 #include <net/if.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests for core/cookie.c: mac1 accepted and refused, a cookie reply made by
+ * Tests for core/engine/cookie.c: mac1 accepted and refused, a cookie reply made by
  * the checker and consumed by the maker yielding a mac2 the checker accepts,
  * the binding of cookies to the source address and to the mac1 they answer,
  * the ages on both sides (driven through the *_at variants), and mac1

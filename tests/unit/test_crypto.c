@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Known-answer tests for core/crypto.c: every primitive and construction
+ * Known-answer tests for core/engine/crypto.c: every primitive and construction
  * the handshake and the data path rely on, against published vectors or
  * values computed independently with Python (noted at each vector).
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Tests for core/noise.c: a full handshake between two identities in one
+ * Tests for core/engine/noise.c: a full handshake between two identities in one
  * process, the refusals (replay, flood, wrong key, one-sided psk, wrong
  * index or state), and a byte-exact known-answer test against an independent
  * Python implementation of the whitepaper.

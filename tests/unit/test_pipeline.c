@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit test of the plugin host (core/pipeline.c, core/rcu.c, core/ctl.c)
+ * Unit test of the plugin host (core/host/pipeline.c, core/base/rcu.c, core/daemon/ctl.c)
  * with the test plugins of tests/plugins and a fake device: this file
- * defines the core/hostapi.h functions itself, so the host is tested
+ * defines the core/engine/hostapi.h functions itself, so the host is tested
  * without the engine (the real engine is covered by the network tests).
  */
 #include <arpa/inet.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests of core/replay.c: the edges of the window one by one, then a random
+ * Tests of core/engine/replay.c: the edges of the window one by one, then a random
  * differential test against a naive model (a set of every accepted counter
  * plus the greatest, applying the rule documented in replay.h) over a
  * million in-order, reordered, replayed and jumping counters.

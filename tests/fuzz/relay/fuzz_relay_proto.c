@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for every decoder of the relay wire format
- * (plugins/relay-redirect/relay_proto.c): the input is one datagram as the
+ * (core/relay/relay_proto.c): the input is one datagram as the
  * relay or a peer would receive it.  Decoders must never read outside it,
  * and whatever they accept must re-encode to the same bytes.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit test of the relay wire format (plugins/relay-redirect/relay_proto.c):
+ * Unit test of the relay wire format (core/relay/relay_proto.c):
  * round trips of every frame, rejection of every truncation and every
  * single-bit flip of a REGISTER, replay and clock checks, the address record
  * and its text form, and known answers computed independently in Python

@@ -6,7 +6,7 @@
  *
  * Threads:
  * - ts_pipeline_run / ts_pipeline_has_hook: data-path threads, between
- *   ts_rcu_online() and ts_rcu_quiescent()/ts_rcu_offline() (core/rcu.h).
+ *   ts_rcu_online() and ts_rcu_quiescent()/ts_rcu_offline() (core/base/rcu.h).
  * - ts_pipeline_event / _format / _path: any engine thread (no RCU needed:
  *   they hold a read lock that only blocks a reload's final step).
  * - ts_pipeline_load / _host_destroy: any thread that is NOT a data-path
@@ -26,7 +26,7 @@ struct ts_pipeline_host;
 
 /*
  * One per device: the current snapshot, the timer thread, the statistics.
- * dev is what the host services forward to (core/hostapi.h); it may be NULL
+ * dev is what the host services forward to (core/engine/hostapi.h); it may be NULL
  * in tests, then the services answer -ENODEV / nothing.  0 or -errno.
  */
 int ts_pipeline_host_create(struct ts_pipeline_host **out, struct ts_device *dev);

@@ -9,7 +9,7 @@
  * Lifetimes:
  * - A snapshot is immutable once published.  ph->cur points to the current
  *   one (never NULL while the host lives: an empty snapshot at least).
- *   Data-path readers are protected by QSBR (core/rcu.h); event/format
+ *   Data-path readers are protected by QSBR (core/base/rcu.h); event/format
  *   readers by ph->snap_lock (read side), which a reload takes for writing
  *   for an instant after the grace period, so no reader of the old snapshot
  *   remains when it is destroyed.

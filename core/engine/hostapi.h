@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the engine offers the plugin host (core/pipeline.c, core/ctl.c).
- * Implemented by the engine in core/device.c and friends; the plugin host
+ * What the engine offers the plugin host (core/host/pipeline.c, core/daemon/ctl.c).
+ * Implemented by the engine in core/engine/device.c and friends; the plugin host
  * wraps these into the public service table of include/tinescale/plugin.h.
  *
  * Thread-safety: every function here may be called from any thread,
