@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 enum { FAM4 = 0, FAM6 = 1 };
 
 /* Nodes on a root-to-leaf path: cidr 0..128, strictly increasing. */
@@ -56,18 +58,14 @@ struct allowedips_owner {
 	struct allowedips_node *head[2], *tail[2]; /* per family */
 };
 
-static unsigned int fail_countdown;
-
 void allowedips_debug_fail_alloc(unsigned int n)
 {
-	fail_countdown = n;
+	ts_debug_fail_alloc(n);
 }
 
 static void *zalloc(size_t size)
 {
-	if (fail_countdown && --fail_countdown == 0)
-		return NULL;
-	return calloc(1, size);
+	return ts_zalloc(size);
 }
 
 /* Family to index and address width in bits; -1 if unknown. */
@@ -163,12 +161,18 @@ static struct allowedips_node **root_of(struct allowedips *t, int fam)
 	return fam == FAM4 ? &t->root4 : &t->root6;
 }
 
-static struct allowedips_node *new_node(const uint64_t key[2], unsigned int cidr)
+static struct allowedips_node *new_node(struct allowedips *t, const uint64_t key[2],
+					unsigned int cidr)
 {
-	struct allowedips_node *n = zalloc(sizeof(*n));
+	struct allowedips_node *n = t->spare_nodes;
 
-	if (!n)
+	if (n) {
+		t->spare_nodes = n->bit[0];
+		t->n_spare_nodes--;
+		memset(n, 0, sizeof(*n));
+	} else if (!(n = zalloc(sizeof(*n)))) {
 		return NULL;
+	}
 	make_mask(cidr, n->mask);
 	n->key[0] = key[0] & n->mask[0];
 	n->key[1] = key[1] & n->mask[1];
@@ -247,8 +251,12 @@ static struct allowedips_owner *owner_get(struct allowedips *t, const void *peer
 		/* A failed grow costs only longer chains: go on without it. */
 		(void)owners_resize(t, t->owners_size * 2);
 	}
-	o = zalloc(sizeof(*o));
-	if (!o) {
+	o = t->spare_owners;
+	if (o) {
+		t->spare_owners = o->hash_next;
+		t->n_spare_owners--;
+		memset(o, 0, sizeof(*o));
+	} else if (!(o = zalloc(sizeof(*o)))) {
 		if (!t->owners_count) { /* keep "no owners, no table" */
 			free(t->owners);
 			t->owners = NULL;
@@ -273,7 +281,8 @@ static void owner_drop(struct allowedips *t, struct allowedips_owner *o)
 		pp = &(*pp)->hash_next;
 	*pp = o->hash_next;
 	free(o);
-	if (--t->owners_count == 0) {
+	/* A reservation keeps the table: the inserts it promised need it. */
+	if (--t->owners_count == 0 && !t->reserved) {
 		free(t->owners);
 		t->owners = NULL;
 		t->owners_size = 0;
@@ -379,7 +388,70 @@ void allowedips_free(struct allowedips *t)
 		}
 	}
 	free(t->owners);
+	t->owners = NULL;
+	t->owners_size = t->owners_count = 0;
+	t->reserved = 1; /* so unreserve frees the spares and nothing else */
+	allowedips_unreserve(t);
 	allowedips_init(t);
+}
+
+int allowedips_reserve(struct allowedips *t, size_t inserts, size_t new_owners)
+{
+	struct allowedips_node *n;
+	struct allowedips_owner *o;
+	size_t want_nodes, want_size;
+
+	/* An insert makes a leaf and at most one split node. */
+	if (inserts > SIZE_MAX / 2)
+		return -ENOMEM;
+	want_nodes = inserts * 2;
+	if (new_owners > inserts)
+		new_owners = inserts;
+	t->reserved++;
+	want_size = t->owners_size ? t->owners_size : 16;
+	if (!t->owners_size && owners_resize(t, want_size) < 0)
+		goto fail;
+	while (t->n_spare_nodes < want_nodes) {
+		if (!(n = zalloc(sizeof(*n))))
+			goto fail;
+		n->bit[0] = t->spare_nodes;
+		t->spare_nodes = n;
+		t->n_spare_nodes++;
+	}
+	while (t->n_spare_owners < new_owners) {
+		if (!(o = zalloc(sizeof(*o))))
+			goto fail;
+		o->hash_next = t->spare_owners;
+		t->spare_owners = o;
+		t->n_spare_owners++;
+	}
+	return 0;
+fail:
+	allowedips_unreserve(t);
+	return -ENOMEM;
+}
+
+void allowedips_unreserve(struct allowedips *t)
+{
+	struct allowedips_node *n;
+	struct allowedips_owner *o;
+
+	if (!t->reserved || --t->reserved)
+		return;
+	while ((n = t->spare_nodes)) {
+		t->spare_nodes = n->bit[0];
+		free(n);
+	}
+	while ((o = t->spare_owners)) {
+		t->spare_owners = o->hash_next;
+		free(o);
+	}
+	t->n_spare_nodes = t->n_spare_owners = 0;
+	if (!t->owners_count) { /* keep "no owners, no table" */
+		free(t->owners);
+		t->owners = NULL;
+		t->owners_size = 0;
+	}
 }
 
 int allowedips_insert(struct allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
@@ -428,7 +500,7 @@ int allowedips_insert(struct allowedips *t, int family, const uint8_t *addr, uin
 	}
 
 	/* Allocate everything first so that a failure changes nothing. */
-	leaf = new_node(key, cidr);
+	leaf = new_node(t, key, cidr);
 	if (!leaf)
 		return -ENOMEM;
 	common = 0;
@@ -440,7 +512,7 @@ int allowedips_insert(struct allowedips *t, int family, const uint8_t *addr, uin
 			/* Neither prefix contains the other: they fork at bit
 			 * 'common', which lies below parent's cidr since both
 			 * followed the same branch out of parent. */
-			split = new_node(key, common);
+			split = new_node(t, key, common);
 			if (!split) {
 				free(leaf);
 				return -ENOMEM;

@@ -28,6 +28,12 @@ struct allowedips {
 	struct allowedips_owner **owners;
 	size_t owners_size; /* buckets, 0 or a power of two */
 	size_t owners_count;
+
+	/* Private: what allowedips_reserve set aside (singly linked). */
+	struct allowedips_node *spare_nodes;
+	struct allowedips_owner *spare_owners;
+	size_t n_spare_nodes, n_spare_owners;
+	int reserved;
 };
 
 void allowedips_init(struct allowedips *t);
@@ -42,6 +48,17 @@ void allowedips_free(struct allowedips *t);
  */
 int allowedips_insert(struct allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
 		      void *peer);
+
+/*
+ * Sets aside what `inserts` insertions for at most `new_owners` owners not in
+ * the table yet can need, so that until allowedips_unreserve every such
+ * insert succeeds (it fails only with -EINVAL for bad arguments): the
+ * caller can make all its allocations before its first change.  Returns 0
+ * or -ENOMEM (nothing set aside then).
+ */
+int allowedips_reserve(struct allowedips *t, size_t inserts, size_t new_owners);
+/* Frees what allowedips_reserve set aside and insertions did not use. */
+void allowedips_unreserve(struct allowedips *t);
 
 /*
  * Removes that exact prefix (host bits masked off as on insert) only if it is

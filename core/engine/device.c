@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * The device: creation and teardown, the configuration lock, applying a
- * configuration atomically (UAPI set, --ipc, --config) and reading it back
- * (UAPI get), and the services the plugin host gets (hostapi.h).
+ * The device: creation and teardown, the configuration lock, the hooks as
+ * the engine calls them, applying a configuration atomically (UAPI set,
+ * --ipc, --config) and reading it back (UAPI get), and the services the
+ * plugin host gets (struct ts_engine_table of base/seam.h).
  */
 #include "device.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -14,40 +16,104 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "clock.h"
 #include "crypto.h"
-#include "hostapi.h"
 #include "key.h"
 #include "log.h"
+#include "rcu.h"
 #include "socket.h"
 #include "timers.h"
 #include "tun.h"
 
-/* How deep this thread is inside the device lock (read or write). */
-static _Thread_local int lock_depth;
-
+/*
+ * The lock is writer-preferring, so a thread that took it for reading and
+ * took it again would deadlock behind a waiting writer: it is never
+ * re-entered, and nothing that holds it calls out of the engine.
+ */
 void ts_device_read_lock(struct ts_device *dev)
 {
-	if (lock_depth++ == 0)
-		pthread_rwlock_rdlock(&dev->lock);
+	pthread_rwlock_rdlock(&dev->lock);
+	ts_engine_locks_held++;
 }
 
 void ts_device_read_unlock(struct ts_device *dev)
 {
-	if (--lock_depth == 0)
-		pthread_rwlock_unlock(&dev->lock);
+	ts_engine_locks_held--;
+	pthread_rwlock_unlock(&dev->lock);
 }
 
 static void write_lock(struct ts_device *dev)
 {
 	pthread_rwlock_wrlock(&dev->lock);
-	lock_depth++;
+	ts_engine_locks_held++;
 }
 
 static void write_unlock(struct ts_device *dev)
 {
-	lock_depth--;
+	ts_engine_locks_held--;
 	pthread_rwlock_unlock(&dev->lock);
+}
+
+/* --- the hooks, as the engine calls them ------------------------------ */
+
+bool ts_hooks_active(struct ts_device *dev, enum ts_hook_point point)
+{
+	return dev->hooks && dev->hooks->active(dev->hooks->ctx, point);
+}
+
+bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hook_pkt *p)
+{
+	/* Plugin code may call back into the engine: it must find no lock taken. */
+	assert(ts_engine_locks_held == 0);
+	if (!dev->hooks)
+		return true;
+	p->listen_port = atomic_load_explicit(&dev->listen_port, memory_order_relaxed);
+	return dev->hooks->run(dev->hooks->ctx, point, p);
+}
+
+void ts_hooks_event(struct ts_device *dev, enum ts_event_type type, const uint8_t *public_key,
+		    const union ts_endpoint *ep, const struct ts_handshake_secrets *secrets)
+{
+	struct ts_engine_event ev;
+
+	if (!dev->hooks)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	memcpy(ev.public_key, public_key, 32);
+	if (ep)
+		ev.endpoint = *ep;
+	ev.secrets = secrets;
+	dev->hooks->event(dev->hooks->ctx, &ev);
+}
+
+bool ts_hooks_want_secrets(struct ts_device *dev)
+{
+	return dev->hooks && dev->hooks->want_secrets(dev->hooks->ctx);
+}
+
+void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hooks)
+{
+	dev->hooks = hooks;
+}
+
+bool ts_engine_thread_begin(struct ts_device *dev, const char *name)
+{
+	uint64_t one = 1;
+
+	if (ts_rcu_thread_register() == 0)
+		return true;
+	/* A thread that is no reader must not run hooks: the device cannot work. */
+	ts_err("%s: cannot register for pipeline grace periods; stopping", name);
+	if (write(dev->stop_fd, &one, sizeof(one)) < 0)
+		ts_err("%s: cannot signal stop: %s", name, strerror(errno));
+	return false;
+}
+
+void ts_engine_thread_end(void)
+{
+	ts_rcu_thread_unregister();
 }
 
 static unsigned peer_bucket(const uint8_t key[32])
@@ -66,29 +132,44 @@ struct ts_peer *ts_device_lookup_peer(struct ts_device *dev, const uint8_t publi
 	return NULL;
 }
 
-int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen)
+struct ts_peer *ts_device_get_peer(struct ts_device *dev, const uint8_t public_key[32])
+{
+	struct ts_peer *peer;
+
+	ts_device_read_lock(dev);
+	peer = ts_peer_get(ts_device_lookup_peer(dev, public_key));
+	ts_device_read_unlock(dev);
+	return peer;
+}
+
+struct ts_device *ts_device_new_detached(const char *ifname, int mtu)
 {
 	struct ts_device *dev = calloc(1, sizeof(*dev));
 	pthread_rwlockattr_t attr;
-	int ret, fd4 = -1, fd6 = -1;
-	uint16_t port = 0;
+	pthread_condattr_t cattr;
 
-	if (!dev) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!dev)
+		return NULL;
 	dev->tun_fd = dev->wake_fd = dev->stop_fd = -1;
 	atomic_init(&dev->udp4, -1);
 	atomic_init(&dev->udp6, -1);
+	atomic_init(&dev->listen_port, 0);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
+	dev->mtu = mtu;
 	pthread_rwlockattr_init(&attr);
-	/* Writers (UAPI set) must not starve behind a steady stream of batches. */
+	/* Writers (UAPI set) must not starve behind a steady stream of lookups. */
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&dev->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&dev->hs_lock, NULL);
 	pthread_mutex_init(&dev->notes_lock, NULL);
+	pthread_mutex_init(&dev->inject_lock, NULL);
+	pthread_mutex_init(&dev->timer_lock, NULL);
 	pthread_cond_init(&dev->hs_cond, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&dev->timer_cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	cookie_checker_init(&dev->cookie_checker);
 	allowedips_init(&dev->allowedips);
 	ts_index_init(&dev->index);
@@ -96,12 +177,24 @@ int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *
 	dev->hs_queue = calloc(MAX_QUEUED_INCOMING_HANDSHAKES, sizeof(*dev->hs_queue));
 	dev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!dev->hs_queue || dev->wake_fd < 0 || dev->stop_fd < 0) {
-		snprintf(err, errlen, "cannot allocate device state: %s", strerror(errno));
-		ret = -ENOMEM;
-		goto fail;
+	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 || !dev->hs_queue || dev->wake_fd < 0 ||
+	    dev->stop_fd < 0) {
+		ts_device_destroy(dev);
+		return NULL;
 	}
+	return dev;
+}
 
+int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen)
+{
+	struct ts_device *dev = ts_device_new_detached(ifname, mtu);
+	int ret, fd4 = -1, fd6 = -1;
+	uint16_t port = 0;
+
+	if (!dev) {
+		snprintf(err, errlen, "cannot allocate device state: out of memory");
+		return -ENOMEM;
+	}
 	ret = ts_tun_open(dev->ifname);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot create TUN interface %s: %s%s", ifname,
@@ -113,7 +206,6 @@ int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *
 		goto fail;
 	}
 	dev->tun_fd = ret;
-	dev->mtu = mtu;
 	ret = ts_tun_set_mtu(dev->ifname, mtu);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot set MTU %d on %s: %s", mtu, dev->ifname,
@@ -127,7 +219,7 @@ int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *
 	}
 	atomic_store(&dev->udp4, fd4);
 	atomic_store(&dev->udp6, fd6);
-	dev->listen_port = port;
+	atomic_store(&dev->listen_port, port);
 	*out = dev;
 	return 0;
 fail:
@@ -159,6 +251,14 @@ static void wake(int fd)
 		ts_warn("eventfd write: %s", strerror(errno));
 }
 
+void ts_timers_kick(struct ts_device *dev)
+{
+	pthread_mutex_lock(&dev->timer_lock);
+	dev->timer_kick = true;
+	pthread_cond_signal(&dev->timer_cond);
+	pthread_mutex_unlock(&dev->timer_lock);
+}
+
 void ts_device_stop(struct ts_device *dev)
 {
 	if (!dev->threads_started)
@@ -168,6 +268,7 @@ void ts_device_stop(struct ts_device *dev)
 	pthread_mutex_lock(&dev->hs_lock);
 	pthread_cond_broadcast(&dev->hs_cond);
 	pthread_mutex_unlock(&dev->hs_lock);
+	ts_timers_kick(dev);
 	pthread_join(dev->rx_thread, NULL);
 	/* rx may have consumed the wake-up meant for tx: wake again. */
 	wake(dev->wake_fd);
@@ -196,19 +297,39 @@ static void unlink_peer(struct ts_device *dev, struct ts_peer *peer)
 	dev->n_peers--;
 }
 
-/* Device write lock held. */
-static void remove_peer(struct ts_device *dev, struct ts_peer *peer)
+/*
+ * Device write lock held.  The peer leaves the device and goes dead; its
+ * list reference moves to *gone, to be told and put by finish_removals()
+ * once the lock is released.
+ */
+static void remove_peer(struct ts_device *dev, struct ts_peer *peer, struct ts_peer **gone)
 {
 	struct ts_peer_news news = {0};
 
 	unlink_peer(dev, peer);
-	pthread_mutex_lock(&peer->lock);
+	ts_peer_lock(peer);
 	ts_peer_note_down(peer, &news);
-	pthread_mutex_unlock(&peer->lock);
-	ts_peer_news_emit(peer, &news);
-	ts_peer_free(peer);
+	ts_peer_kill(peer);
+	peer->down_untold = news.down;
+	ts_peer_unlock(peer);
+	peer->gone_next = *gone;
+	*gone = peer;
 }
 
+/* No lock held: tell the plugins about removed peers and drop the list's references. */
+static void finish_removals(struct ts_device *dev, struct ts_peer *gone)
+{
+	struct ts_peer *next;
+
+	for (; gone; gone = next) {
+		next = gone->gone_next;
+		if (gone->down_untold)
+			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key, NULL, NULL);
+		ts_peer_put(gone);
+	}
+}
+
+/* Device write lock held; the list takes over the caller's reference. */
 static void add_peer(struct ts_device *dev, struct ts_peer *peer)
 {
 	struct ts_peer **pp = &dev->peers;
@@ -221,20 +342,31 @@ static void add_peer(struct ts_device *dev, struct ts_peer *peer)
 	peer->hnext = dev->peer_hash[b];
 	dev->peer_hash[b] = peer;
 	dev->n_peers++;
+	peer->created_seq = ++dev->peer_seq;
 }
 
 void ts_device_destroy(struct ts_device *dev)
 {
+	struct ts_peer *gone = NULL;
 	int fd;
 
 	if (!dev)
 		return;
 	ts_device_stop(dev);
+	write_lock(dev);
 	while (dev->peers)
-		remove_peer(dev, dev->peers);
+		remove_peer(dev, dev->peers, &gone);
+	write_unlock(dev);
+	finish_removals(dev, gone);
+	while (dev->inject_count) {
+		free(dev->inject_queue[dev->inject_head]);
+		dev->inject_head = (dev->inject_head + 1) % TS_INJECT_MAX;
+		dev->inject_count--;
+	}
 	allowedips_free(&dev->allowedips);
 	ts_index_destroy(&dev->index);
 	cookie_checker_destroy(&dev->cookie_checker);
+	ts_ratelimiter_destroy(&dev->ratelimiter);
 	if (dev->tun_fd >= 0)
 		close(dev->tun_fd);
 	if ((fd = atomic_load(&dev->udp4)) >= 0)
@@ -249,13 +381,17 @@ void ts_device_destroy(struct ts_device *dev)
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);
 	pthread_mutex_destroy(&dev->notes_lock);
+	pthread_mutex_destroy(&dev->inject_lock);
+	pthread_mutex_destroy(&dev->timer_lock);
 	pthread_cond_destroy(&dev->hs_cond);
+	pthread_cond_destroy(&dev->timer_cond);
 	sodium_memzero(&dev->identity, sizeof(dev->identity));
 	free(dev);
 }
 
 /* Device write lock held: our private key changed (or went away). */
-static void set_identity(struct ts_device *dev, const uint8_t private_key[32])
+static void set_identity(struct ts_device *dev, const uint8_t private_key[32],
+			 struct ts_peer **gone)
 {
 	struct ts_peer *peer, *next;
 	struct noise_identity id;
@@ -275,21 +411,20 @@ static void set_identity(struct ts_device *dev, const uint8_t private_key[32])
 		/* A peer with our own public key makes no sense: drop it, as wg does. */
 		if (dev->identity.has_identity &&
 		    sodium_memcmp(peer->public_key, dev->identity.static_public, 32) == 0) {
-			remove_peer(dev, peer);
+			remove_peer(dev, peer, gone);
 			continue;
 		}
-		pthread_mutex_lock(&peer->lock);
+		ts_peer_lock(peer);
 		noise_handshake_precompute(&peer->handshake, &dev->identity);
 		ts_peer_expire_current(peer);
-		pthread_mutex_unlock(&peer->lock);
+		ts_peer_unlock(peer);
 	}
 }
 
-static int apply_allowedips(struct ts_device *dev, struct ts_peer *peer,
-			    const struct ts_peer_config *pc)
+/* Device write lock held, allowed-IPs reserved for every insert: cannot fail. */
+static void apply_allowedips(struct ts_device *dev, struct ts_peer *peer,
+			     const struct ts_peer_config *pc)
 {
-	int ret = 0;
-
 	if (pc->flags & TS_PEER_REPLACE_ALLOWEDIPS)
 		allowedips_remove_by_peer(&dev->allowedips, peer);
 	for (size_t i = 0; i < pc->n_allowedips; i++) {
@@ -297,46 +432,78 @@ static int apply_allowedips(struct ts_device *dev, struct ts_peer *peer,
 
 		if (a->remove)
 			allowedips_remove(&dev->allowedips, a->family, a->addr, a->cidr, peer);
-		else if ((ret = allowedips_insert(&dev->allowedips, a->family, a->addr, a->cidr,
-						  peer)) < 0)
-			break;
+		else
+			allowedips_insert(&dev->allowedips, a->family, a->addr, a->cidr, peer);
 	}
-	return ret;
 }
 
-int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *err, size_t errlen)
+/* What ts_device_apply checks and counts before it changes anything. */
+static int validate(const struct ts_config *cfg, size_t *inserts, char *err, size_t errlen)
 {
-	struct ts_peer **fresh = NULL, *keepalive_now[64];
-	size_t n_keepalive = 0;
-	int fd4 = -1, fd6 = -1, ret = 0;
-	uint16_t port = 0;
-	bool rebind = false;
-
-	/* Everything that can fail is done before anything changes. */
-	fresh = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*fresh));
-	if (!fresh)
-		return -ENOMEM;
+	*inserts = 0;
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct ts_peer_config *pc = &cfg->peers[i];
 
 		if (!(pc->flags & TS_PEER_HAS_PUBLIC_KEY)) {
 			snprintf(err, errlen, "peer without public key");
-			ret = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
+		for (size_t j = 0; j < pc->n_allowedips; j++) {
+			const struct ts_allowedip *a = &pc->allowedips[j];
+
+			if ((a->family != AF_INET && a->family != AF_INET6) ||
+			    a->cidr > (a->family == AF_INET ? 32 : 128)) {
+				snprintf(err, errlen, "allowed IPs: invalid prefix");
+				return -EINVAL;
+			}
+			if (!a->remove && !(pc->flags & TS_PEER_REMOVE_ME))
+				(*inserts)++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * All or nothing, out-of-memory included: everything that can fail --
+ * validation, the new peers, the allowed-IPs nodes (reserved), the new
+ * sockets -- is done before the first visible change; after it nothing
+ * can fail.  What the change makes the engine send (a keepalive when
+ * persistent keepalive is turned on) is left to the timer thread: this
+ * thread runs no hooks.
+ */
+int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *err, size_t errlen)
+{
+	struct ts_peer **fresh = NULL, *gone = NULL;
+	int fd4 = -1, fd6 = -1, ret;
+	size_t inserts;
+	uint16_t port = 0;
+	bool rebind = false, kick = false;
+
+	ret = validate(cfg, &inserts, err, errlen);
+	if (ret < 0)
+		return ret;
+	fresh = ts_zalloc((cfg->n_peers ? cfg->n_peers : 1) * sizeof(*fresh));
+	if (!fresh)
+		goto nomem;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct ts_peer_config *pc = &cfg->peers[i];
+
 		if (pc->flags & (TS_PEER_REMOVE_ME | TS_PEER_UPDATE_ONLY))
 			continue;
 		fresh[i] = ts_peer_create(dev, pc->public_key);
-		if (!fresh[i]) {
-			ret = -ENOMEM;
-			goto out;
-		}
+		if (!fresh[i])
+			goto nomem;
 	}
 	write_lock(dev);
+	if (allowedips_reserve(&dev->allowedips, inserts, cfg->n_peers) < 0) {
+		write_unlock(dev);
+		goto nomem;
+	}
 	if ((cfg->flags & TS_DEV_HAS_LISTEN_PORT) && cfg->listen_port != dev->listen_port) {
 		port = cfg->listen_port;
 		ret = ts_udp_bind_pair(&port, dev->fwmark, &fd4, &fd6);
 		if (ret < 0) {
+			allowedips_unreserve(&dev->allowedips);
 			write_unlock(dev);
 			snprintf(err, errlen, "cannot listen on port %u: %s", cfg->listen_port,
 				 strerror(-ret));
@@ -344,7 +511,7 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 		}
 		rebind = true;
 	}
-	/* From here on nothing fails but allocation in the trie. */
+	/* From here on nothing fails. */
 	if (rebind) {
 		int old4 = atomic_load(&dev->udp4), old6 = atomic_load(&dev->udp6);
 
@@ -361,7 +528,7 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 		} else if (fd6 >= 0) {
 			atomic_store(&dev->udp6, fd6);
 		}
-		dev->listen_port = port;
+		atomic_store(&dev->listen_port, port);
 		wake(dev->wake_fd);
 		ts_info("listening on UDP port %u", port);
 	}
@@ -372,18 +539,17 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 	}
 	if (cfg->flags & TS_DEV_REPLACE_PEERS)
 		while (dev->peers)
-			remove_peer(dev, dev->peers);
+			remove_peer(dev, dev->peers, &gone);
 	if (cfg->flags & TS_DEV_HAS_PRIVATE_KEY)
-		set_identity(dev, cfg->private_key);
+		set_identity(dev, cfg->private_key, &gone);
 
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct ts_peer_config *pc = &cfg->peers[i];
 		struct ts_peer *peer = ts_device_lookup_peer(dev, pc->public_key);
-		bool keepalive_changed = false;
 
 		if (pc->flags & TS_PEER_REMOVE_ME) {
 			if (peer)
-				remove_peer(dev, peer);
+				remove_peer(dev, peer, &gone);
 			continue;
 		}
 		if (!peer) {
@@ -395,11 +561,11 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 			peer = fresh[i];
 			fresh[i] = NULL;
 			add_peer(dev, peer);
-			pthread_mutex_lock(&peer->lock);
+			ts_peer_lock(peer);
 			noise_handshake_precompute(&peer->handshake, &dev->identity);
-			pthread_mutex_unlock(&peer->lock);
+			ts_peer_unlock(peer);
 		}
-		pthread_mutex_lock(&peer->lock);
+		ts_peer_lock(peer);
 		if (pc->flags & TS_PEER_HAS_PRESHARED_KEY)
 			noise_handshake_set_psk(&peer->handshake, pc->preshared_key);
 		if (pc->flags & TS_PEER_HAS_ENDPOINT) {
@@ -409,27 +575,30 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 		if ((pc->flags & TS_PEER_HAS_KEEPALIVE) &&
 		    pc->persistent_keepalive != peer->persistent_keepalive) {
 			peer->persistent_keepalive = pc->persistent_keepalive;
-			keepalive_changed = pc->persistent_keepalive != 0;
-			if (!pc->persistent_keepalive)
+			if (!pc->persistent_keepalive) {
 				peer->timers.persistent_keepalive = 0;
+			} else {
+				/* A new keepalive interval starts now, as in the kernel. */
+				peer->timers.pending |= TS_TIMER_KEEPALIVE;
+				kick = true;
+			}
 		}
-		pthread_mutex_unlock(&peer->lock);
-		ret = apply_allowedips(dev, peer, pc);
-		if (ret < 0) {
-			snprintf(err, errlen, "allowed IPs: %s", strerror(-ret));
-			break;
-		}
-		/* A new keepalive interval starts now, as in the kernel. */
-		if (keepalive_changed && n_keepalive < 64)
-			keepalive_now[n_keepalive++] = peer;
+		ts_peer_unlock(peer);
+		apply_allowedips(dev, peer, pc);
 	}
-	for (size_t i = 0; i < n_keepalive; i++)
-		ts_send_keepalive(keepalive_now[i]);
+	allowedips_unreserve(&dev->allowedips);
 	write_unlock(dev);
+	finish_removals(dev, gone);
+	if (kick)
+		ts_timers_kick(dev);
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	ret = -ENOMEM;
 out:
-	for (size_t i = 0; i < cfg->n_peers; i++)
-		if (fresh[i])
-			ts_peer_free(fresh[i]);
+	if (fresh)
+		for (size_t i = 0; i < cfg->n_peers; i++)
+			ts_peer_put(fresh[i]);
 	free(fresh);
 	return ret;
 }
@@ -455,7 +624,7 @@ int ts_device_snapshot(struct ts_device *dev, struct ts_config *out)
 		memcpy(out->private_key, dev->identity.static_private, 32);
 	}
 	out->flags |= TS_DEV_HAS_LISTEN_PORT;
-	out->listen_port = dev->listen_port;
+	out->listen_port = atomic_load(&dev->listen_port);
 	if (dev->fwmark) {
 		out->flags |= TS_DEV_HAS_FWMARK;
 		out->fwmark = dev->fwmark;
@@ -469,7 +638,7 @@ int ts_device_snapshot(struct ts_device *dev, struct ts_config *out)
 		}
 		pc->flags |= TS_PEER_HAS_PUBLIC_KEY | TS_PEER_HAS_KEEPALIVE;
 		memcpy(pc->public_key, peer->public_key, 32);
-		pthread_mutex_lock(&peer->lock);
+		ts_peer_lock(peer);
 		if (!ts_key_is_zero(peer->handshake.preshared_key)) {
 			pc->flags |= TS_PEER_HAS_PRESHARED_KEY;
 			memcpy(pc->preshared_key, peer->handshake.preshared_key, 32);
@@ -481,7 +650,7 @@ int ts_device_snapshot(struct ts_device *dev, struct ts_config *out)
 		pc->persistent_keepalive = peer->persistent_keepalive;
 		pc->last_handshake_sec = (int64_t)(peer->last_handshake_real_ns / NSEC_PER_SEC);
 		pc->last_handshake_nsec = (int64_t)(peer->last_handshake_real_ns % NSEC_PER_SEC);
-		pthread_mutex_unlock(&peer->lock);
+		ts_peer_unlock(peer);
 		pc->rx_bytes = atomic_load(&peer->rx_bytes);
 		pc->tx_bytes = atomic_load(&peer->tx_bytes);
 		pc->protocol_version = 1;
@@ -495,7 +664,7 @@ int ts_device_snapshot(struct ts_device *dev, struct ts_config *out)
 	return ret;
 }
 
-/* --- hostapi.h ------------------------------------------------------- */
+/* --- the services of struct ts_engine_table ------------------------------ */
 
 int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
 			    size_t len)
@@ -505,18 +674,52 @@ int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst,
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * Queued, never processed here: the caller may be a plugin on any thread,
+ * and processing can run hooks and take engine locks.  The rx thread takes
+ * the queue (receive.c) after the wake-up.
+ */
 int ts_device_inject_datagram(struct ts_device *dev, const union ts_endpoint *src,
 			      const uint8_t *buf, size_t len)
 {
-	static _Thread_local uint8_t copy[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
+	struct ts_inject_item *item;
 
+	if (!src || !buf || !ts_endpoint_is_set(src))
+		return -EINVAL;
 	if (len > TS_MAX_PACKET)
 		return -EMSGSIZE;
-	memcpy(copy + TS_HEADROOM, buf, len);
-	ts_device_read_lock(dev);
-	ts_receive_datagram(dev, src, NULL, copy, TS_HEADROOM, len);
-	ts_device_read_unlock(dev);
+	item = malloc(sizeof(*item) + len);
+	if (!item)
+		return -ENOMEM;
+	item->src = *src;
+	item->len = len;
+	memcpy(item->data, buf, len);
+	pthread_mutex_lock(&dev->inject_lock);
+	if (dev->inject_count == TS_INJECT_MAX) {
+		pthread_mutex_unlock(&dev->inject_lock);
+		free(item);
+		atomic_fetch_add_explicit(&dev->inject_dropped, 1, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	dev->inject_queue[(dev->inject_head + dev->inject_count) % TS_INJECT_MAX] = item;
+	dev->inject_count++;
+	pthread_mutex_unlock(&dev->inject_lock);
+	wake(dev->wake_fd);
 	return 0;
+}
+
+struct ts_inject_item *ts_device_inject_take(struct ts_device *dev)
+{
+	struct ts_inject_item *item = NULL;
+
+	pthread_mutex_lock(&dev->inject_lock);
+	if (dev->inject_count) {
+		item = dev->inject_queue[dev->inject_head];
+		dev->inject_head = (dev->inject_head + 1) % TS_INJECT_MAX;
+		dev->inject_count--;
+	}
+	pthread_mutex_unlock(&dev->inject_lock);
+	return item;
 }
 
 /* Device lock held. */
@@ -524,13 +727,13 @@ static void fill_info(struct ts_peer *peer, struct ts_peer_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	memcpy(out->public_key, peer->public_key, 32);
-	pthread_mutex_lock(&peer->lock);
+	ts_peer_lock(peer);
 	out->endpoint = peer->endpoint;
 	out->last_handshake_ns = peer->last_handshake_real_ns;
 	out->has_session =
 	    peer->kp_current &&
 	    atomic_load_explicit(&peer->kp_current->sending_valid, memory_order_relaxed);
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
 	out->rx_bytes = atomic_load(&peer->rx_bytes);
 	out->tx_bytes = atomic_load(&peer->tx_bytes);
 }
@@ -551,74 +754,73 @@ int ts_device_peer_info(struct ts_device *dev, const uint8_t public_key[32],
 	return ret;
 }
 
+/* The callback may call back into the engine: it runs on a snapshot, no lock held. */
 int ts_device_peer_foreach(struct ts_device *dev,
 			   int (*cb)(void *ctx, const struct ts_peer_info *peer), void *ctx)
 {
-	struct ts_peer_info info;
+	struct ts_peer_info *infos;
 	struct ts_peer *peer;
+	size_t n = 0;
 	int ret = 0;
 
 	ts_device_read_lock(dev);
-	for (peer = dev->peers; peer && !ret; peer = peer->next) {
-		fill_info(peer, &info);
-		ret = cb(ctx, &info);
+	infos = malloc((dev->n_peers ? dev->n_peers : 1) * sizeof(*infos));
+	if (!infos) {
+		ts_device_read_unlock(dev);
+		return -ENOMEM;
 	}
+	for (peer = dev->peers; peer; peer = peer->next)
+		fill_info(peer, &infos[n++]);
 	ts_device_read_unlock(dev);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = cb(ctx, &infos[i]);
+	free(infos);
 	return ret;
 }
 
 int ts_device_peer_set_endpoint(struct ts_device *dev, const uint8_t public_key[32],
 				const union ts_endpoint *ep)
 {
+	struct ts_peer_news news = {0};
 	struct ts_peer *peer;
-	int ret = -ENOENT;
 
 	if (!ts_endpoint_is_set(ep))
 		return -EINVAL;
-	ts_device_read_lock(dev);
-	peer = ts_device_lookup_peer(dev, public_key);
-	if (peer) {
-		struct ts_peer_news news = {0};
-
-		pthread_mutex_lock(&peer->lock);
+	peer = ts_device_get_peer(dev, public_key);
+	if (!peer)
+		return -ENOENT;
+	ts_peer_lock(peer);
+	if (!atomic_load(&peer->dead)) {
 		if (!ts_endpoint_equal(&peer->endpoint, ep)) {
 			news.endpoint_changed = true;
 			news.endpoint = *ep;
 		}
 		peer->endpoint = *ep;
 		peer->src.family = 0;
-		pthread_mutex_unlock(&peer->lock);
-		ts_peer_news_emit(peer, &news);
-		ret = 0;
 	}
-	ts_device_read_unlock(dev);
-	return ret;
+	ts_peer_unlock(peer);
+	/* ENDPOINT_CHANGED is queued for the host's thread, not delivered here. */
+	ts_peer_news_emit(peer, &news);
+	ts_peer_put(peer);
+	return 0;
 }
 
 int ts_device_peer_by_index(struct ts_device *dev, uint32_t local_index, uint8_t public_key_out[32])
 {
 	struct ts_peer *peer;
-	int ret = -ENOENT;
 
-	ts_device_read_lock(dev);
 	peer =
 	    ts_index_lookup_peer(&dev->index, local_index, TS_INDEX_HANDSHAKE | TS_INDEX_KEYPAIR);
-	if (peer) {
-		memcpy(public_key_out, peer->public_key, 32);
-		ret = 0;
-	}
-	ts_device_read_unlock(dev);
-	return ret;
+	if (!peer)
+		return -ENOENT;
+	memcpy(public_key_out, peer->public_key, 32);
+	ts_peer_put(peer);
+	return 0;
 }
 
 uint16_t ts_device_listen_port(struct ts_device *dev)
 {
-	uint16_t port;
-
-	ts_device_read_lock(dev);
-	port = dev->listen_port;
-	ts_device_read_unlock(dev);
-	return port;
+	return atomic_load(&dev->listen_port);
 }
 
 const char *ts_device_ifname(struct ts_device *dev)
@@ -784,29 +986,31 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		ts_key_to_base64(key, dev->identity.static_public);
 		fprintf(out, "  public key: %s\n", key);
 	}
-	fprintf(out, "  listening port: %u\n", dev->listen_port);
+	fprintf(out, "  listening port: %u\n", (unsigned)atomic_load(&dev->listen_port));
 	pthread_mutex_lock(&dev->notes_lock);
 	print_notes(out, dev->notes);
 	pthread_mutex_unlock(&dev->notes_lock);
 	fprintf(out,
 		"  dropped: invalid %llu, bad mac %llu, replayed %llu, bad source %llu, "
-		"no route %llu, handshake queue %llu\n",
+		"no route %llu, handshake queue %llu, handshake rate %llu, inject queue %llu\n",
 		(unsigned long long)atomic_load(&dev->rx_invalid),
 		(unsigned long long)atomic_load(&dev->rx_bad_mac),
 		(unsigned long long)atomic_load(&dev->rx_replayed),
 		(unsigned long long)atomic_load(&dev->rx_bad_source),
 		(unsigned long long)atomic_load(&dev->tx_no_route),
-		(unsigned long long)atomic_load(&dev->hs_dropped));
+		(unsigned long long)atomic_load(&dev->hs_dropped),
+		(unsigned long long)atomic_load(&dev->hs_ratelimited),
+		(unsigned long long)atomic_load(&dev->inject_dropped));
 	for (peer = dev->peers; peer; peer = peer->next) {
 		struct ts_note notes[TS_NOTES_MAX];
 		uint64_t hs;
 
 		ts_key_to_base64(key, peer->public_key);
-		pthread_mutex_lock(&peer->lock);
+		ts_peer_lock(peer);
 		ts_endpoint_str(&peer->endpoint, ep);
 		hs = peer->last_handshake_real_ns;
 		memcpy(notes, peer->notes, sizeof(notes));
-		pthread_mutex_unlock(&peer->lock);
+		ts_peer_unlock(peer);
 		fprintf(out, "peer: %s\n  endpoint: %s\n", key, ep);
 		if (hs)
 			fprintf(out, "  latest handshake: %llu seconds ago\n",
@@ -819,4 +1023,94 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		print_notes(out, notes);
 	}
 	ts_device_read_unlock(dev);
+}
+
+/* --- the host's table ------------------------------------------------- */
+
+static int et_send_datagram(void *ctx, const union ts_endpoint *dst, const uint8_t *buf, size_t len)
+{
+	return ts_device_send_datagram(ctx, dst, buf, len);
+}
+
+static int et_inject_datagram(void *ctx, const union ts_endpoint *src, const uint8_t *buf,
+			      size_t len)
+{
+	return ts_device_inject_datagram(ctx, src, buf, len);
+}
+
+static int et_peer_info(void *ctx, const uint8_t public_key[32], struct ts_peer_info *out)
+{
+	return ts_device_peer_info(ctx, public_key, out);
+}
+
+static int et_peer_foreach(void *ctx, int (*cb)(void *cb_ctx, const struct ts_peer_info *peer),
+			   void *cb_ctx)
+{
+	return ts_device_peer_foreach(ctx, cb, cb_ctx);
+}
+
+static int et_peer_set_endpoint(void *ctx, const uint8_t public_key[32],
+				const union ts_endpoint *ep)
+{
+	return ts_device_peer_set_endpoint(ctx, public_key, ep);
+}
+
+static int et_peer_by_index(void *ctx, uint32_t local_index, uint8_t public_key_out[32])
+{
+	return ts_device_peer_by_index(ctx, local_index, public_key_out);
+}
+
+static uint16_t et_listen_port(void *ctx)
+{
+	return ts_device_listen_port(ctx);
+}
+
+static const char *et_ifname(void *ctx)
+{
+	return ts_device_ifname(ctx);
+}
+
+static bool et_public_key(void *ctx, uint8_t out[32])
+{
+	return ts_device_public_key(ctx, out);
+}
+
+static int et_note_set(void *ctx, const uint8_t *public_key, const char *key, const char *value)
+{
+	return ts_device_note_set(ctx, public_key, key, value);
+}
+
+static int et_note_get(void *ctx, const uint8_t *public_key, const char *key, char *buf, size_t len)
+{
+	return ts_device_note_get(ctx, public_key, key, buf, len);
+}
+
+static int et_static_dh(void *ctx, const uint8_t remote_public[32], uint8_t out[32])
+{
+	return ts_device_static_dh(ctx, remote_public, out);
+}
+
+static void et_format_status(void *ctx, FILE *out)
+{
+	ts_device_format_status(ctx, out);
+}
+
+void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out)
+{
+	*out = (struct ts_engine_table){
+	    .ctx = dev,
+	    .send_datagram = et_send_datagram,
+	    .inject_datagram = et_inject_datagram,
+	    .peer_info = et_peer_info,
+	    .peer_foreach = et_peer_foreach,
+	    .peer_set_endpoint = et_peer_set_endpoint,
+	    .peer_by_index = et_peer_by_index,
+	    .listen_port = et_listen_port,
+	    .ifname = et_ifname,
+	    .public_key = et_public_key,
+	    .note_set = et_note_set,
+	    .note_get = et_note_get,
+	    .static_dh = et_static_dh,
+	    .format_status = et_format_status,
+	};
 }

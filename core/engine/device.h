@@ -3,20 +3,38 @@
  * The device: one TUN interface, its UDP sockets, its identity and peers,
  * and the threads that move packets.
  *
- * Threads:
+ * Threads (each engine thread that can run a hook -- tx, rx, handshake,
+ * timers -- registers as an RCU reader as its first action and unregisters
+ * as its last; it is offline while it blocks in poll, a condition wait or
+ * a sleep, and reports a quiescent state after each unit of work):
  *   tx        reads the TUN, picks the peer by allowed-IPs, encrypts, sends (send.c)
- *   rx        receives UDP, decrypts data, writes the TUN; queues handshakes (receive.c)
+ *   rx        receives UDP, decrypts data, writes the TUN; queues handshakes;
+ *             processes datagrams the host injected (receive.c)
  *   handshake consumes queued handshake messages, answers with cookies under load
- *   timers    drives every per-peer timer (timers.c)
- *   uapi      serves /var/run/wireguard/IFNAME.sock (uapi.c)
+ *   timers    drives every per-peer timer, and sends what configuration asked
+ *             for (a keepalive when persistent keepalive is set) (timers.c)
+ * Other threads (UAPI, the plugin host's) never run hooks: what they cause
+ * is queued for one of the threads above.
  *
- * Locking, outermost first:
- *   dev->lock (rwlock, writer-preferring): the configuration -- identity,
- *     peer list, allowed-IPs, socket settings.  Data-path threads hold it
- *     for reading over a whole batch; UAPI set holds it for writing.  It may
- *     be re-entered for reading by the same thread (ts_device_read_lock).
- *   peer->lock: one peer's handshake, keypairs, endpoint and timers.
- *   dev->index.lock, kp->replay_lock, dev->hs_lock: leaves.
+ * Lock order, outermost first.  Never take one while holding a later one:
+ *
+ *   dev->lock      rwlock, the configuration: identity, peer list and hash,
+ *                  allowed-IPs, socket settings.  Readers hold it only for
+ *                  a lookup (taking peer references), never across a batch,
+ *                  a hook or a send.  UAPI set holds it for writing.
+ *   peer->lock     one peer's handshake, keypairs, endpoint, timers, staged
+ *                  packets and notes.
+ *   leaves         dev->index.lock, kp->replay_lock, dev->hs_lock,
+ *                  dev->inject_lock, dev->timer_lock, dev->ratelimiter.lock,
+ *                  dev->cookie_checker.lock, dev->notes_lock: nothing is
+ *                  taken inside them.
+ *
+ * Plugin hooks (ts_hooks_run/active) are called only with NONE of these
+ * held (ts_engine_locks_held counts the first two).  Events
+ * (ts_hooks_event) only queue and may be emitted under any lock, but are
+ * emitted after unlocking where that is natural (ts_peer_news).  No engine
+ * lock is ever held across a grace-period wait, and the engine never waits
+ * for one.
  */
 #ifndef TS_DEVICE_H
 #define TS_DEVICE_H
@@ -34,6 +52,8 @@
 #include "index.h"
 #include "noise.h"
 #include "peer.h"
+#include "ratelimiter.h"
+#include "seam.h"
 
 #define TS_PEER_HASH_BUCKETS 256
 #define TS_BATCH	     64
@@ -42,7 +62,14 @@
 #define TS_TAILROOM   128
 #define TS_MAX_PACKET 65535
 
-struct ts_pipeline_host;
+/* Datagrams the host injects (inject_datagram), waiting for the rx thread. */
+#define TS_INJECT_MAX 1024
+
+struct ts_inject_item {
+	union ts_endpoint src;
+	size_t len;
+	uint8_t data[];
+};
 
 struct ts_hs_item {
 	union ts_endpoint src;
@@ -72,8 +99,8 @@ struct ts_device {
 	struct ts_peer *peer_hash[TS_PEER_HASH_BUCKETS];
 	size_t n_peers;
 	uint64_t peer_seq;
-	uint16_t listen_port; /* dev->lock */
-	uint32_t fwmark;      /* dev->lock */
+	_Atomic uint16_t listen_port; /* written under dev->lock (write) */
+	uint32_t fwmark;	      /* dev->lock */
 	struct ts_index_table index;
 
 	/* Handshake queue: rx produces, the handshake thread consumes. */
@@ -82,8 +109,20 @@ struct ts_device {
 	struct ts_hs_item *hs_queue;
 	unsigned hs_head, hs_count;
 	uint64_t last_under_load_ns; /* hs_lock */
+	struct ts_ratelimiter ratelimiter;
 
-	struct ts_pipeline_host *pipeline; /* set before the threads start, or NULL */
+	/* Injected datagrams: any thread produces, rx consumes (woken by wake_fd). */
+	pthread_mutex_t inject_lock;
+	struct ts_inject_item *inject_queue[TS_INJECT_MAX];
+	unsigned inject_head, inject_count;
+
+	/* The timer thread sleeps on timer_cond; a kick makes it look at once. */
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	bool timer_kick; /* timer_lock */
+
+	/* The plugin pipeline's hooks; set before the threads start, or NULL. */
+	const struct ts_hook_table *hooks;
 	pthread_mutex_t notes_lock;
 	struct ts_note notes[TS_NOTES_MAX]; /* interface notes (notes_lock) */
 
@@ -93,11 +132,20 @@ struct ts_device {
 
 	/* Counters for status and tests (relaxed). */
 	atomic_uint_fast64_t rx_invalid, rx_bad_mac, rx_replayed, rx_bad_source, rx_no_peer,
-	    tx_no_route, hs_dropped;
+	    tx_no_route, hs_dropped, hs_ratelimited, inject_dropped;
 };
 
 /* Create the TUN and sockets (listen_port 0 = random until configured). */
 int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen);
+/*
+ * The device's state without TUN or sockets, for tests of configuration
+ * (ts_device_apply, ts_device_snapshot); never started.  NULL on ENOMEM.
+ */
+struct ts_device *ts_device_new_detached(const char *ifname, int mtu);
+/* The pipeline's hooks (NULL: none).  Before ts_device_start; the table outlives the device. */
+void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hooks);
+/* The functions the plugin host calls (base/seam.h), bound to dev. */
+void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out);
 int ts_device_start(struct ts_device *dev);
 void ts_device_stop(struct ts_device *dev);
 void ts_device_destroy(struct ts_device *dev);
@@ -107,21 +155,63 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 /* Fill a configuration from the running state (for UAPI get). */
 int ts_device_snapshot(struct ts_device *dev, struct ts_config *out);
 
-/* Re-entrant read lock for data-path code that may call back into the device. */
+/* The configuration lock for reading (not re-entrant: hold it briefly). */
 void ts_device_read_lock(struct ts_device *dev);
 void ts_device_read_unlock(struct ts_device *dev);
 
+/* Device lock held: the peer with that key, or NULL (no reference taken). */
 struct ts_peer *ts_device_lookup_peer(struct ts_device *dev, const uint8_t public_key[32]);
+/* No lock held: the peer with that key with a reference taken, or NULL. */
+struct ts_peer *ts_device_get_peer(struct ts_device *dev, const uint8_t public_key[32]);
 
-/* send.c */
+/* The hooks, as the engine calls them (device.c).  run/active: no engine lock held. */
+bool ts_hooks_active(struct ts_device *dev, enum ts_hook_point point);
+bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hook_pkt *p);
+/* Queue an event for the plugins (never runs plugin code; any lock may be held). */
+void ts_hooks_event(struct ts_device *dev, enum ts_event_type type, const uint8_t *public_key,
+		    const union ts_endpoint *ep, const struct ts_handshake_secrets *secrets);
+bool ts_hooks_want_secrets(struct ts_device *dev);
+
+/* Engine threads: register as an RCU reader (first action); false if that failed. */
+bool ts_engine_thread_begin(struct ts_device *dev, const char *name);
+void ts_engine_thread_end(void);
+/* Wake the timer thread now: a peer has pending actions (see ts_peer_timers.pending). */
+void ts_timers_kick(struct ts_device *dev);
+
+/* The services of base/seam.h's ts_engine_table, also called directly by the daemon. */
+int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
+			    size_t len);
+int ts_device_inject_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			      const uint8_t *buf, size_t len);
+int ts_device_peer_info(struct ts_device *dev, const uint8_t public_key[32],
+			struct ts_peer_info *out);
+int ts_device_peer_foreach(struct ts_device *dev,
+			   int (*cb)(void *ctx, const struct ts_peer_info *peer), void *ctx);
+int ts_device_peer_set_endpoint(struct ts_device *dev, const uint8_t public_key[32],
+				const union ts_endpoint *ep);
+int ts_device_peer_by_index(struct ts_device *dev, uint32_t local_index,
+			    uint8_t public_key_out[32]);
+uint16_t ts_device_listen_port(struct ts_device *dev);
+const char *ts_device_ifname(struct ts_device *dev);
+bool ts_device_public_key(struct ts_device *dev, uint8_t out[32]);
+int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const char *key,
+		       const char *value);
+int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const char *key, char *buf,
+		       size_t len);
+int ts_device_static_dh(struct ts_device *dev, const uint8_t remote_public[32], uint8_t out[32]);
+void ts_device_format_status(struct ts_device *dev, FILE *out);
+/* The rx thread: the oldest injected datagram (the caller frees it), or NULL. */
+struct ts_inject_item *ts_device_inject_take(struct ts_device *dev);
+
+/* send.c: every function here is called with no engine lock held. */
 void *ts_tx_thread(void *arg);
-/* Peer lock NOT held.  Encrypt and send a packet to peer, or stage it and start a handshake. */
+/* Encrypt and send a packet to peer, or stage it and start a handshake. */
 void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len);
 void ts_send_staged(struct ts_peer *peer);
 void ts_send_keepalive(struct ts_peer *peer);
 /* is_retry: a timer's retransmission, which bypasses the REKEY_TIMEOUT rate limit. */
 void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry);
-/* Send one datagram through the ciphertext_out hooks. */
+/* Send one datagram through the ciphertext_out hooks (peer may be NULL). */
 int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
 			    uint8_t *buf, size_t headroom, size_t len);
@@ -137,7 +227,7 @@ void ts_peer_clear_src(struct ts_peer *peer);
 /* receive.c */
 void *ts_rx_thread(void *arg);
 void *ts_handshake_thread(void *arg);
-/* Process one datagram as received from src (after the ciphertext_in hooks). */
+/* Process one datagram as received from src (after the ciphertext_in hooks).  No lock held. */
 void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
 			 size_t len);

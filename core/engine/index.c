@@ -99,8 +99,9 @@ struct ts_peer *ts_index_lookup_peer(struct ts_index_table *t, uint32_t index, u
 
 	pthread_mutex_lock(&t->lock);
 	e = find(t, index);
+	/* An entry exists only while its peer is alive (removal drops it first). */
 	if (e && (e->type & type_mask))
-		peer = e->peer;
+		peer = ts_peer_get(e->peer);
 	pthread_mutex_unlock(&t->lock);
 	return peer;
 }

@@ -22,7 +22,7 @@ struct ts_index_entry {
 	struct ts_index_entry *next;
 	uint32_t index;
 	enum ts_index_type type;
-	struct ts_peer *peer;
+	struct ts_peer *peer;	    /* not a reference: see ts_index_lookup_peer */
 	struct ts_keypair *keypair; /* TS_INDEX_KEYPAIR only; not a reference */
 };
 
@@ -38,7 +38,11 @@ uint32_t ts_index_insert_handshake(struct ts_index_table *t, struct ts_peer *pee
 /* The handshake became keypair kp: the same index now names it. */
 void ts_index_set_keypair(struct ts_index_table *t, uint32_t index, struct ts_keypair *kp);
 void ts_index_remove(struct ts_index_table *t, uint32_t index);
-/* The peer behind index if its type is in type_mask; valid under the device read lock. */
+/*
+ * The peer behind index if its type is in type_mask, with a reference taken
+ * (ts_peer_put it), or NULL.  Entries are removed before their peer's list
+ * reference is dropped, so a peer found here is alive.
+ */
 struct ts_peer *ts_index_lookup_peer(struct ts_index_table *t, uint32_t index, unsigned type_mask);
 /* The keypair behind index, with a reference taken, or NULL. */
 struct ts_keypair *ts_index_lookup_keypair(struct ts_index_table *t, uint32_t index);

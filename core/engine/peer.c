@@ -1,31 +1,36 @@
 // SPDX-License-Identifier: MIT
-/* Peer creation and teardown, keypair lifetime and rotation, staged packets. */
+/* Peer creation, removal and references, keypair lifetime and rotation, staged packets. */
 #include "peer.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "clock.h"
 #include "device.h"
-#include "hooks.h"
 #include "log.h"
 #include "timers.h"
 
+_Thread_local int ts_engine_locks_held;
+
 struct ts_peer *ts_peer_create(struct ts_device *dev, const uint8_t public_key[32])
 {
-	struct ts_peer *peer = calloc(1, sizeof(*peer));
+	/* Our identity is read under the device lock when the peer joins (precompute). */
+	static const struct noise_identity none;
+	struct ts_peer *peer = ts_zalloc(sizeof(*peer));
 
 	if (!peer)
 		return NULL;
 	peer->dev = dev;
+	atomic_init(&peer->refcount, 1);
+	atomic_init(&peer->dead, false);
 	memcpy(peer->public_key, public_key, 32);
 	pthread_mutex_init(&peer->lock, NULL);
-	noise_handshake_init(&peer->handshake, &dev->identity, public_key, NULL);
+	noise_handshake_init(&peer->handshake, &none, public_key, NULL);
 	cookie_maker_init(&peer->cookie_maker, public_key);
 	atomic_init(&peer->rx_bytes, 0);
 	atomic_init(&peer->tx_bytes, 0);
-	peer->created_seq = ++dev->peer_seq;
 	return peer;
 }
 
@@ -61,12 +66,29 @@ void ts_peer_clear_keys(struct ts_peer *peer)
 	noise_handshake_clear(&peer->handshake);
 }
 
-void ts_peer_free(struct ts_peer *peer)
+void ts_peer_kill(struct ts_peer *peer)
 {
-	pthread_mutex_lock(&peer->lock);
+	atomic_store(&peer->dead, true);
 	ts_peer_clear_keys(peer);
 	ts_staged_clear(&peer->staged);
-	pthread_mutex_unlock(&peer->lock);
+	ts_timers_stop(peer);
+	peer->timers.pending = 0;
+}
+
+void ts_peer_put(struct ts_peer *peer)
+{
+	if (!peer)
+		return;
+	/* acq_rel: every user's writes happen before the free. */
+	if (atomic_fetch_sub_explicit(&peer->refcount, 1, memory_order_acq_rel) != 1)
+		return;
+	/*
+	 * Nobody can reach the peer any more: its keypairs (which hold
+	 * references) are gone, and so are its list, hash, allowed-IPs and
+	 * index entries.  A peer that never joined the device has none either.
+	 */
+	ts_peer_clear_keys(peer);
+	ts_staged_clear(&peer->staged);
 	pthread_mutex_destroy(&peer->lock);
 	sodium_memzero(peer, sizeof(*peer));
 	free(peer);
@@ -74,12 +96,12 @@ void ts_peer_free(struct ts_peer *peer)
 
 struct ts_keypair *ts_keypair_create(struct ts_peer *peer, const struct noise_keys *keys)
 {
-	struct ts_keypair *kp = calloc(1, sizeof(*kp));
+	struct ts_keypair *kp = ts_zalloc(sizeof(*kp));
 
 	if (!kp)
 		return NULL;
 	atomic_init(&kp->refcount, 1);
-	kp->peer = peer;
+	kp->peer = ts_peer_get(peer);
 	memcpy(kp->sending_key, keys->sending, 32);
 	memcpy(kp->receiving_key, keys->receiving, 32);
 	atomic_init(&kp->sending_counter, 0);
@@ -96,14 +118,22 @@ struct ts_keypair *ts_keypair_create(struct ts_peer *peer, const struct noise_ke
 
 void ts_keypair_put(struct ts_keypair *kp)
 {
+	struct ts_peer *peer;
+
 	if (!kp)
 		return;
 	/* acq_rel: the last user's writes happen before the free. */
 	if (atomic_fetch_sub_explicit(&kp->refcount, 1, memory_order_acq_rel) != 1)
 		return;
+	peer = kp->peer;
 	pthread_mutex_destroy(&kp->replay_lock);
 	sodium_memzero(kp, sizeof(*kp));
 	free(kp);
+	/*
+	 * Not the last reference of the peer when a slot's keypair goes: the
+	 * caller holding the peer lock holds a reference of its own.
+	 */
+	ts_peer_put(peer);
 }
 
 void ts_peer_install_keypair(struct ts_peer *peer, struct ts_keypair *kp)

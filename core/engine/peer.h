@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Peers and their keypairs.
+ * Peers and their keypairs, and their lifetimes.
  *
- * Lifetimes: a peer is created and freed only with the device lock held for
- * writing; every data-path thread holds it for reading while it touches a
- * peer, so a peer pointer found under the read lock stays valid until the
- * read lock is dropped.  A keypair can retire (rotation) while another
- * thread encrypts or decrypts with it, so keypairs are reference counted:
- * the peer's slot holds one reference, a user takes its own.
+ * A peer is reference counted.  The device's peer list holds one
+ * reference; whoever finds a peer (allowed-IPs or public-key lookup under
+ * the device read lock, the index table under its lock) takes its own
+ * before dropping that lock, and puts it when done; the last put frees.
+ * A keypair holds a reference to its peer, so kp->peer is valid for as long
+ * as the keypair reference is held.  Keypairs are reference counted too:
+ * the peer's slot holds one, a user takes its own.
+ *
+ * Removal (device write lock held): the peer is unlinked from the list, the
+ * hash and allowed-IPs, then under its own lock marked dead and its keys,
+ * handshake and index entries cleared (which also drops the slots'
+ * keypair references and so breaks the peer <-> keypair cycle); last the
+ * list's reference is put.  A dead peer installs no keypair, sends nothing
+ * and arms no timer, so whoever still holds a reference finds nothing to do.
  */
 #ifndef TS_PEER_H
 #define TS_PEER_H
@@ -30,7 +38,7 @@ struct ts_peer;
 
 struct ts_keypair {
 	atomic_int refcount;
-	struct ts_peer *peer; /* valid while the device read lock is held */
+	struct ts_peer *peer; /* a reference: valid as long as the keypair is */
 	uint8_t sending_key[32];
 	uint8_t receiving_key[32];
 	atomic_uint_fast64_t sending_counter;
@@ -53,9 +61,22 @@ struct ts_peer_timers {
 	unsigned handshake_attempts;
 	bool need_another_keepalive;
 	bool sent_lastminute_handshake;
+	/*
+	 * TS_TIMER_* actions decided under the peer lock (by the timers, or by
+	 * a configuration change) and carried out by the timer thread once it
+	 * holds no lock: only the timer thread may run the hooks they reach.
+	 */
+	unsigned pending;
 };
 
-/* A note a plugin left about a peer or the interface (see hostapi.h). */
+enum {
+	TS_TIMER_RETRANSMIT = 1 << 0,	 /* resend the initiation (a retry) */
+	TS_TIMER_KEEPALIVE = 1 << 1,	 /* send a keepalive (or a handshake without session) */
+	TS_TIMER_NEW_HANDSHAKE = 1 << 2, /* start a new handshake */
+	TS_TIMER_DOWN = 1 << 3,		 /* tell the plugins the session is gone */
+};
+
+/* A note a plugin left about a peer or the interface (see note_set in base/seam.h). */
 struct ts_note {
 	char key[TS_NOTE_KEY_MAX + 1];
 	char value[TS_NOTE_VALUE_MAX + 1];
@@ -69,9 +90,13 @@ struct ts_staged {
 
 struct ts_peer {
 	struct ts_device *dev;
-	struct ts_peer *next;	/* device list, configuration order (device lock) */
-	struct ts_peer *hnext;	/* public key hash chain (device lock) */
-	uint8_t public_key[32]; /* immutable */
+	atomic_int refcount;
+	struct ts_peer *next;	   /* device list, configuration order (device lock) */
+	struct ts_peer *hnext;	   /* public key hash chain (device lock) */
+	struct ts_peer *gone_next; /* removed in one ts_device_apply, told after unlocking */
+	uint8_t public_key[32];	   /* immutable */
+	/* Set once, under the peer lock, when the peer is removed; readable anywhere. */
+	atomic_bool dead;
 
 	pthread_mutex_t lock; /* protects everything below, unless marked atomic */
 	struct noise_handshake handshake;
@@ -87,10 +112,36 @@ struct ts_peer {
 	struct ts_note notes[TS_NOTES_MAX];
 	bool handshake_index_registered; /* handshake.local_index is in the index table */
 	bool up;			 /* told the plugins it has a session */
+	bool down_untold;		 /* removed while up: PEER_DOWN still to be queued */
 
 	atomic_uint_fast64_t rx_bytes, tx_bytes;
-	uint64_t created_seq;
+	uint64_t created_seq; /* for log lines: set when it joins the device (device write lock) */
 };
+
+/* How many engine locks (device lock, peer locks) this thread holds: hooks need 0. */
+extern _Thread_local int ts_engine_locks_held;
+
+static inline void ts_peer_lock(struct ts_peer *peer)
+{
+	pthread_mutex_lock(&peer->lock);
+	ts_engine_locks_held++;
+}
+
+static inline void ts_peer_unlock(struct ts_peer *peer)
+{
+	ts_engine_locks_held--;
+	pthread_mutex_unlock(&peer->lock);
+}
+
+static inline struct ts_peer *ts_peer_get(struct ts_peer *peer)
+{
+	if (peer)
+		atomic_fetch_add_explicit(&peer->refcount, 1, memory_order_relaxed);
+	return peer;
+}
+
+/* The last put frees the peer; call it with no engine lock held. */
+void ts_peer_put(struct ts_peer *peer);
 
 /*
  * What happened to a peer while its lock was held, told to the plugins
@@ -112,12 +163,13 @@ void ts_peer_collect_secrets(struct ts_peer *peer, const uint8_t ephemeral_priva
 void ts_peer_note_session(struct ts_peer *peer, struct ts_peer_news *news);
 /* Peer lock held: the peer has no session any more (keys zeroed, peer removed). */
 void ts_peer_note_down(struct ts_peer *peer, struct ts_peer_news *news);
-/* Peer lock NOT held: deliver the news (wipes the secrets). */
+/* Peer lock NOT held: queue the news as events for the plugins (wipes the secrets). */
 void ts_peer_news_emit(struct ts_peer *peer, struct ts_peer_news *news);
 
+/* A new peer with one reference (the caller's), not yet on the device. */
 struct ts_peer *ts_peer_create(struct ts_device *dev, const uint8_t public_key[32]);
-/* Caller holds the device write lock and has unlinked the peer. */
-void ts_peer_free(struct ts_peer *peer);
+/* Peer lock held: the peer was unlinked from the device; it goes dead and loses its keys. */
+void ts_peer_kill(struct ts_peer *peer);
 
 struct ts_keypair *ts_keypair_create(struct ts_peer *peer, const struct noise_keys *keys);
 static inline struct ts_keypair *ts_keypair_get(struct ts_keypair *kp)

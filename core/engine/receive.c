@@ -2,8 +2,20 @@
 /*
  * The receiving side: the rx thread (UDP in batches -> ciphertext_in hooks ->
  * data messages decrypted, replay-checked, source-checked against
- * allowed-IPs -> plaintext_in hooks -> TUN), and the handshake thread that
- * consumes initiations, responses and cookie replies queued by rx.
+ * allowed-IPs -> plaintext_in hooks -> TUN; and datagrams the host
+ * injected), and the handshake thread that consumes initiations, responses
+ * and cookie replies queued by rx, behind the per-source rate limiter.
+ *
+ * A data message goes through three steps, as in the kernel: decrypt (the
+ * keypair named by the receiver index opens it, the counter in the header
+ * being the nonce), counter check (only now, authenticated, is the counter
+ * trusted: the replay window and REJECT_AFTER_MESSAGES), consume (timers,
+ * endpoint, allowed-IPs, hooks, TUN).  A datagram that does not
+ * authenticate changes nothing.
+ *
+ * Locks: no engine lock is held across a hook or a send.  The handshake
+ * thread holds the device read lock (our identity) and the peer's lock
+ * while it runs the Noise step, then drops both before sending.
  *
  * Everything here parses attacker-controlled bytes: every length is checked
  * against sizeof() of the wire structs before a field is read, and fields
@@ -21,7 +33,6 @@
 #include "clock.h"
 #include "crypto.h"
 #include "device.h"
-#include "hooks.h"
 #include "log.h"
 #include "rcu.h"
 #include "socket.h"
@@ -109,20 +120,26 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	union ts_endpoint ep;
 	uint32_t index;
 
+	peer = NULL;
+	ts_device_read_lock(dev);
 	if (!noise_consume_initiation_decrypt(msg, &dev->identity, &r)) {
+		ts_device_read_unlock(dev);
 		ts_log_ratelimited(TS_LOG_INFO, "invalid handshake initiation from %s",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 		goto wipe;
 	}
-	peer = ts_device_lookup_peer(dev, r.remote_static);
+	peer = ts_peer_get(ts_device_lookup_peer(dev, r.remote_static));
 	if (!peer) {
+		ts_device_read_unlock(dev);
 		ts_log_ratelimited(TS_LOG_INFO, "handshake initiation from %s: unknown peer",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 		goto wipe;
 	}
-	pthread_mutex_lock(&peer->lock);
-	if (!noise_consume_initiation_accept(&peer->handshake, &r, ts_now_ns())) {
-		pthread_mutex_unlock(&peer->lock);
+	ts_peer_lock(peer);
+	if (atomic_load(&peer->dead) ||
+	    !noise_consume_initiation_accept(&peer->handshake, &r, ts_now_ns())) {
+		ts_peer_unlock(peer);
+		ts_device_read_unlock(dev);
 		ts_log_ratelimited(TS_LOG_INFO,
 				   "peer %u: handshake initiation from %s replayed or too fast",
 				   (unsigned)peer->created_seq,
@@ -151,7 +168,8 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 		if (index)
 			ts_index_remove(&dev->index, index);
 		noise_handshake_clear(&peer->handshake);
-		pthread_mutex_unlock(&peer->lock);
+		ts_peer_unlock(peer);
+		ts_device_read_unlock(dev);
 		goto wipe;
 	}
 	cookie_add_mac_to_packet(&resp, sizeof(resp), &peer->cookie_maker);
@@ -160,7 +178,8 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	if (!noise_begin_session(&peer->handshake, &keys) ||
 	    !(kp = ts_keypair_create(peer, &keys))) {
 		ts_index_remove(&dev->index, index);
-		pthread_mutex_unlock(&peer->lock);
+		ts_peer_unlock(peer);
+		ts_device_read_unlock(dev);
 		goto wipe;
 	}
 	ts_index_set_keypair(&dev->index, index, kp);
@@ -169,7 +188,8 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	ts_timers_any_authenticated_packet_sent(peer);
 	ep = peer->endpoint;
 	ep_src = peer->src;
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
+	ts_device_read_unlock(dev);
 
 	ts_debug("peer %u: sending handshake response", (unsigned)peer->created_seq);
 	memcpy(buf + TS_HEADROOM, &resp, sizeof(resp));
@@ -177,6 +197,7 @@ static void consume_initiation(struct ts_device *dev, const union ts_endpoint *s
 	ts_send_datagram_hooked(dev, peer, &ep, &ep_src, buf, TS_HEADROOM, sizeof(resp));
 	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(resp), memory_order_relaxed);
 wipe:
+	ts_peer_put(peer);
 	sodium_memzero(ephemeral, sizeof(ephemeral));
 	sodium_memzero(&news, sizeof(news));
 	sodium_memzero(&keys, sizeof(keys));
@@ -199,12 +220,16 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 		return;
 	}
-	pthread_mutex_lock(&peer->lock);
-	if (!noise_consume_response(msg, &peer->handshake, &dev->identity)) {
-		pthread_mutex_unlock(&peer->lock);
+	ts_device_read_lock(dev);
+	ts_peer_lock(peer);
+	if (atomic_load(&peer->dead) ||
+	    !noise_consume_response(msg, &peer->handshake, &dev->identity)) {
+		ts_peer_unlock(peer);
+		ts_device_read_unlock(dev);
 		ts_log_ratelimited(TS_LOG_INFO, "peer %u: invalid handshake response from %s",
 				   (unsigned)peer->created_seq,
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		ts_peer_put(peer);
 		return;
 	}
 	ts_debug("peer %u: received handshake response", (unsigned)peer->created_seq);
@@ -212,8 +237,10 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 	update_endpoint(peer, src, local, &news);
 	if (!noise_begin_session(&peer->handshake, &keys) ||
 	    !(kp = ts_keypair_create(peer, &keys))) {
-		pthread_mutex_unlock(&peer->lock);
+		ts_peer_unlock(peer);
+		ts_device_read_unlock(dev);
 		sodium_memzero(&keys, sizeof(keys));
+		ts_peer_put(peer);
 		return;
 	}
 	sodium_memzero(&keys, sizeof(keys));
@@ -227,7 +254,8 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 	ts_timers_any_authenticated_packet_received(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
 	staged = peer->staged.count > 0;
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
+	ts_device_read_unlock(dev);
 	ts_peer_news_emit(peer, &news);
 
 	/* The responder can use the session only once it hears from us. */
@@ -235,6 +263,7 @@ static void consume_response(struct ts_device *dev, const union ts_endpoint *src
 		ts_send_staged(peer);
 	else
 		ts_send_keepalive(peer);
+	ts_peer_put(peer);
 }
 
 static void consume_cookie(struct ts_device *dev, const union ts_endpoint *src,
@@ -247,15 +276,16 @@ static void consume_cookie(struct ts_device *dev, const union ts_endpoint *src,
 				    TS_INDEX_HANDSHAKE | TS_INDEX_KEYPAIR);
 	if (!peer)
 		return;
-	pthread_mutex_lock(&peer->lock);
+	ts_peer_lock(peer);
 	ok = cookie_message_consume(msg, &peer->cookie_maker);
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
 	if (ok)
 		ts_debug("peer %u: received cookie reply from %s", (unsigned)peer->created_seq,
 			 ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 	else
 		ts_log_ratelimited(TS_LOG_INFO, "invalid cookie reply from %s",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+	ts_peer_put(peer);
 }
 
 static bool under_load(struct ts_device *dev, uint64_t now)
@@ -294,6 +324,17 @@ static void process_handshake(struct ts_device *dev, const struct ts_hs_item *it
 				   ts_endpoint_str(&item->src, (char[TS_ENDPOINT_STRLEN]){0}));
 		return;
 	}
+	/*
+	 * Under load, a valid mac2 proves the source address: from then on
+	 * each source gets its share of the handshake worker, and no more.
+	 */
+	if (loaded && mac == VALID_MAC_WITH_COOKIE &&
+	    !ts_ratelimiter_allow(&dev->ratelimiter, &item->src, ts_now_ns())) {
+		atomic_fetch_add_explicit(&dev->hs_ratelimited, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "handshake from %s over its rate limit, dropped",
+				   ts_endpoint_str(&item->src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return;
+	}
 	if (loaded && mac != VALID_MAC_WITH_COOKIE) {
 		struct message_handshake_cookie reply;
 		uint32_t sender;
@@ -327,10 +368,15 @@ void *ts_handshake_thread(void *arg)
 	struct ts_device *dev = arg;
 	struct ts_hs_item item;
 
+	if (!ts_engine_thread_begin(dev, "handshake"))
+		return NULL;
 	for (;;) {
 		pthread_mutex_lock(&dev->hs_lock);
-		while (!dev->hs_count && !atomic_load(&dev->stopping))
-			pthread_cond_wait(&dev->hs_cond, &dev->hs_lock);
+		if (!dev->hs_count && !atomic_load(&dev->stopping)) {
+			ts_rcu_offline();
+			while (!dev->hs_count && !atomic_load(&dev->stopping))
+				pthread_cond_wait(&dev->hs_cond, &dev->hs_lock);
+		}
 		if (atomic_load(&dev->stopping)) {
 			pthread_mutex_unlock(&dev->hs_lock);
 			break;
@@ -340,10 +386,11 @@ void *ts_handshake_thread(void *arg)
 		dev->hs_count--;
 		pthread_mutex_unlock(&dev->hs_lock);
 
-		ts_device_read_lock(dev);
+		ts_rcu_online();
 		process_handshake(dev, &item);
-		ts_device_read_unlock(dev);
+		ts_rcu_quiescent();
 	}
+	ts_engine_thread_end();
 	return NULL;
 }
 
@@ -379,54 +426,90 @@ static bool inner_packet(const uint8_t *p, size_t len, size_t *ip_len, int *fami
 	return false;
 }
 
-static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
-			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
-			 size_t len)
+/*
+ * Step 1: the keypair the receiver index names, and whether the message
+ * authenticates under it.  Only the keypair's own state (valid, its age)
+ * is looked at before the AEAD: nothing the datagram claims is trusted, so
+ * a forged one is a bad MAC and changes nothing.  Returns the keypair with
+ * a reference, the plaintext decrypted in place; or NULL.
+ */
+static struct ts_keypair *decrypt(struct ts_device *dev, const union ts_endpoint *src, uint8_t *msg,
+				  size_t len, uint64_t now, uint64_t *counter)
 {
-	uint8_t *msg = buf + headroom;
-	struct ts_keypair *kp;
-	struct ts_peer *peer;
-	uint64_t counter, now;
-	size_t plain_len = len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN, ip_len;
 	uint8_t *plain = msg + sizeof(struct message_data);
-	const uint8_t *inner_src;
-	struct ts_peer_news news = {0};
-	bool accepted, rotated;
-	int family;
+	struct ts_keypair *kp;
 
 	kp = ts_index_lookup_keypair(&dev->index, read_le32(msg + 4));
 	if (!kp) {
 		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
-		return;
+		return NULL;
 	}
-	counter = read_le64(msg + 8);
-	now = ts_now_ns();
 	if (!atomic_load_explicit(&kp->receiving_valid, memory_order_relaxed) ||
-	    now - kp->birthdate_ns >= ts_secs(REJECT_AFTER_TIME) ||
-	    counter >= REJECT_AFTER_MESSAGES) {
+	    now - kp->birthdate_ns >= ts_secs(REJECT_AFTER_TIME)) {
 		atomic_store(&kp->receiving_valid, false);
-		goto out;
+		ts_keypair_put(kp);
+		return NULL;
 	}
-	if (!ts_aead_decrypt(plain, plain, len - sizeof(struct message_data), NULL, 0, counter,
+	*counter = read_le64(msg + 8);
+	if (!ts_aead_decrypt(plain, plain, len - sizeof(struct message_data), NULL, 0, *counter,
 			     kp->receiving_key)) {
 		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_INFO, "data packet from %s failed authentication",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
-		goto out;
+		ts_keypair_put(kp);
+		return NULL;
 	}
+	return kp;
+}
+
+/*
+ * Step 2, the packet authenticated: its counter is the sender's.  Refuse
+ * counters at or beyond REJECT_AFTER_MESSAGES and replays.  A keypair whose
+ * window reached the limit is spent: it stops receiving (an authenticated
+ * fact; a forged counter never gets here).
+ */
+static bool counter_check(struct ts_device *dev, struct ts_keypair *kp, uint64_t counter,
+			  const union ts_endpoint *src)
+{
+	bool accepted, spent;
+
 	pthread_mutex_lock(&kp->replay_lock);
-	accepted = replay_check(&kp->replay, counter, REJECT_AFTER_MESSAGES);
+	spent = kp->replay.any && kp->replay.greatest >= REJECT_AFTER_MESSAGES - 1;
+	accepted = !spent && replay_check(&kp->replay, counter, REJECT_AFTER_MESSAGES);
 	pthread_mutex_unlock(&kp->replay_lock);
+	if (spent)
+		atomic_store(&kp->receiving_valid, false);
 	if (!accepted) {
 		atomic_fetch_add_explicit(&dev->rx_replayed, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_INFO, "replayed or too old packet (counter %llu) from %s",
 				   (unsigned long long)counter,
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
-		goto out;
 	}
+	return accepted;
+}
 
-	peer = kp->peer;
-	pthread_mutex_lock(&peer->lock);
+/*
+ * Step 3: an authenticated, fresh packet from kp->peer.  Timers, endpoint,
+ * the session's rotation, then the inner packet: source checked against
+ * the peer's allowed IPs, plaintext_in hooks, TUN.  No lock held on entry.
+ */
+static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts_endpoint *src,
+		    const struct ts_endpoint_src *local, uint8_t *buf, uint8_t *plain,
+		    size_t plain_len, size_t len, uint64_t now)
+{
+	struct ts_peer *peer = kp->peer; /* kp's reference keeps it */
+	struct ts_peer_news news = {0};
+	bool rotated, lastminute = false;
+	const uint8_t *inner_src;
+	size_t ip_len;
+	int family;
+	void *owner;
+
+	ts_peer_lock(peer);
+	if (atomic_load(&peer->dead)) {
+		ts_peer_unlock(peer);
+		return;
+	}
 	rotated = ts_peer_received_with_keypair(peer, kp);
 	if (rotated) {
 		/* The initiator used our response's session: it is complete. */
@@ -443,11 +526,11 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 	    now - kp->birthdate_ns >=
 		ts_secs(REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT)) {
 		peer->timers.sent_lastminute_handshake = true;
-		pthread_mutex_unlock(&peer->lock);
-		ts_send_handshake_initiation(peer, false);
-	} else {
-		pthread_mutex_unlock(&peer->lock);
+		lastminute = true;
 	}
+	ts_peer_unlock(peer);
+	if (lastminute)
+		ts_send_handshake_initiation(peer, false);
 	atomic_fetch_add_explicit(&peer->rx_bytes, len, memory_order_relaxed);
 	if (news.endpoint_changed || news.handshake_complete)
 		ts_peer_news_emit(peer, &news);
@@ -456,20 +539,24 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 
 	if (plain_len == 0) {
 		ts_debug("peer %u: received keepalive", (unsigned)peer->created_seq);
-		goto out;
+		return;
 	}
 	if (!inner_packet(plain, plain_len, &ip_len, &family, &inner_src)) {
 		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_INFO, "peer %u: decrypted packet is not IP",
 				   (unsigned)peer->created_seq);
-		goto out;
+		return;
 	}
-	if (allowedips_lookup(&dev->allowedips, family, inner_src) != peer) {
+	/* Compared by identity only: the peer cannot go while kp is held. */
+	ts_device_read_lock(dev);
+	owner = allowedips_lookup(&dev->allowedips, family, inner_src);
+	ts_device_read_unlock(dev);
+	if (owner != peer) {
 		atomic_fetch_add_explicit(&dev->rx_bad_source, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_INFO,
 				   "peer %u: packet with a source outside its allowed IPs dropped",
 				   (unsigned)peer->created_seq);
-		goto out;
+		return;
 	}
 	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_IN)) {
 		struct ts_hook_pkt p = {.data = plain,
@@ -479,13 +566,28 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 					.peer_key = peer->public_key};
 
 		if (!ts_hooks_run(dev, TS_HP_PLAINTEXT_IN, &p))
-			goto out;
+			return;
 		plain = p.data;
 		ip_len = p.len;
 	}
 	if (write(dev->tun_fd, plain, ip_len) < 0)
 		ts_log_ratelimited(TS_LOG_WARN, "tun write: %s", strerror(errno));
-out:
+}
+
+static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
+			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			 size_t len)
+{
+	uint8_t *msg = buf + headroom, *plain = msg + sizeof(struct message_data);
+	size_t plain_len = len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN;
+	uint64_t counter, now = ts_now_ns();
+	struct ts_keypair *kp;
+
+	kp = decrypt(dev, src, msg, len, now, &counter);
+	if (!kp)
+		return;
+	if (counter_check(dev, kp, counter, src))
+		consume(dev, kp, src, local, buf, plain, plain_len, len, now);
 	ts_keypair_put(kp);
 }
 
@@ -537,7 +639,6 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 	n = recvmmsg(fd, msgs, TS_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return;
-	ts_device_read_lock(dev);
 	for (int i = 0; i < n; i++) {
 		size_t len = msgs[i].msg_len, headroom = TS_HEADROOM;
 		struct ts_endpoint_src local;
@@ -560,22 +661,50 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 		}
 		ts_receive_datagram(dev, &src[i], &local, slots[i].buf, headroom, len);
 	}
-	ts_device_read_unlock(dev);
+}
+
+/*
+ * Datagrams the host injected: processed here, on the rx thread, like
+ * received ones but past the ciphertext_in hooks.  At most a batch per
+ * wake-up, so the sockets are not starved; the rest waits for the next
+ * round (the wake-up is renewed).
+ */
+static void rx_injected(struct ts_device *dev, struct rx_slot *slot)
+{
+	struct ts_inject_item *item;
+	unsigned n;
+
+	for (n = 0; n < TS_BATCH && (item = ts_device_inject_take(dev)); n++) {
+		memcpy(slot->buf + TS_HEADROOM, item->data, item->len);
+		ts_receive_datagram(dev, &item->src, NULL, slot->buf, TS_HEADROOM, item->len);
+		free(item);
+	}
+	if (n == TS_BATCH) {
+		uint64_t one = 1;
+
+		if (write(dev->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			ts_debug("rx: wake: %s", strerror(errno));
+	}
 }
 
 void *ts_rx_thread(void *arg)
 {
 	struct ts_device *dev = arg;
-	struct rx_slot *slots = calloc(TS_BATCH, sizeof(*slots));
-	struct mmsghdr *msgs = calloc(TS_BATCH, sizeof(*msgs));
-	struct iovec *iov = calloc(TS_BATCH, sizeof(*iov));
-	union ts_endpoint *src = calloc(TS_BATCH, sizeof(*src));
+	struct rx_slot *slots;
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	union ts_endpoint *src;
 
+	if (!ts_engine_thread_begin(dev, "rx"))
+		return NULL;
+	slots = calloc(TS_BATCH, sizeof(*slots));
+	msgs = calloc(TS_BATCH, sizeof(*msgs));
+	iov = calloc(TS_BATCH, sizeof(*iov));
+	src = calloc(TS_BATCH, sizeof(*src));
 	if (!slots || !msgs || !iov || !src) {
 		ts_err("rx: out of memory");
 		goto out;
 	}
-	ts_hooks_datapath_thread_begin();
 	while (!atomic_load(&dev->stopping)) {
 		struct pollfd pfd[3] = {{.fd = dev->udp4, .events = POLLIN},
 					{.fd = dev->udp6, .events = POLLIN},
@@ -597,13 +726,14 @@ void *ts_rx_thread(void *arg)
 			rx_socket(dev, dev->udp4, slots, msgs, iov, src);
 		if (pfd[1].revents & POLLIN)
 			rx_socket(dev, dev->udp6, slots, msgs, iov, src);
+		rx_injected(dev, &slots[0]);
 		ts_rcu_quiescent();
 	}
-	ts_hooks_datapath_thread_end();
 out:
 	free(slots);
 	free(msgs);
 	free(iov);
 	free(src);
+	ts_engine_thread_end();
 	return NULL;
 }

@@ -4,6 +4,10 @@
  * batches), handshake initiations and responses, keepalives, and the one
  * place every datagram leaves through (the ciphertext_out hooks, then the
  * socket).
+ *
+ * Every function here is entered with no engine lock held, and takes the
+ * device read lock only for lookups and a peer's lock only to pick its
+ * keypair, endpoint and timers: hooks and sends run with neither.
  */
 #include <endian.h>
 #include <errno.h>
@@ -17,7 +21,6 @@
 #include "clock.h"
 #include "crypto.h"
 #include "device.h"
-#include "hooks.h"
 #include "log.h"
 #include "rcu.h"
 #include "socket.h"
@@ -68,9 +71,9 @@ int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst,
 
 void ts_peer_clear_src(struct ts_peer *peer)
 {
-	pthread_mutex_lock(&peer->lock);
+	ts_peer_lock(peer);
 	peer->src.family = 0;
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
 }
 
 /*
@@ -178,7 +181,8 @@ static size_t seal(struct ts_keypair *kp, uint64_t counter, uint8_t *buf, size_t
 /*
  * Peer lock NOT held.  Encrypt a plaintext packet for peer in place (the
  * message starts at buf + headroom - sizeof(struct message_data)) and
- * return true; or stage it, ask for a handshake and return false.
+ * return true; or stage it, ask for a handshake and return false (a dead
+ * peer's packet is dropped).
  */
 static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
 		    size_t *msg_len, union ts_endpoint *ep, struct ts_endpoint_src *src,
@@ -188,7 +192,11 @@ static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 	struct ts_keypair *kp;
 	uint64_t now = ts_now_ns(), counter;
 
-	pthread_mutex_lock(&peer->lock);
+	ts_peer_lock(peer);
+	if (atomic_load(&peer->dead)) {
+		ts_peer_unlock(peer);
+		return false;
+	}
 	kp = usable_keypair(peer, now);
 	if (!kp || !ts_endpoint_is_set(&peer->endpoint))
 		goto stage;
@@ -206,7 +214,7 @@ static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 		ts_timers_data_sent(peer);
 	ts_timers_any_authenticated_packet_sent(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
 
 	*msg_len = seal(kp, counter, buf, headroom, len, dev->mtu);
 	ts_keypair_put(kp);
@@ -214,7 +222,7 @@ static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 	return true;
 stage:
 	ts_staged_push(&peer->staged, buf + headroom, len);
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
 	*need_handshake = true;
 	return false;
 }
@@ -236,11 +244,14 @@ void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 void ts_send_keepalive(struct ts_peer *peer)
 {
 	uint8_t buf[TS_HEADROOM + MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN + TS_TAILROOM];
-	bool has_session;
+	bool has_session, dead;
 
-	pthread_mutex_lock(&peer->lock);
+	ts_peer_lock(peer);
+	dead = atomic_load(&peer->dead);
 	has_session = usable_keypair(peer, ts_now_ns()) != NULL;
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
+	if (dead)
+		return;
 	/* Without a session a keepalive would only be staged: start one instead. */
 	if (!has_session) {
 		ts_send_handshake_initiation(peer, false);
@@ -256,10 +267,10 @@ void ts_send_staged(struct ts_peer *peer)
 	struct ts_staged q;
 	unsigned i;
 
-	pthread_mutex_lock(&peer->lock);
+	ts_peer_lock(peer);
 	q = peer->staged;
 	memset(&peer->staged, 0, sizeof(peer->staged));
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
 
 	for (i = 0; i < q.count; i++) {
 		unsigned slot = (q.head + i) % MAX_STAGED_PACKETS;
@@ -281,7 +292,11 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	uint64_t now = ts_now_ns();
 	uint32_t index;
 
-	pthread_mutex_lock(&peer->lock);
+	/* Our identity is configuration: the device lock, then the peer's. */
+	ts_device_read_lock(dev);
+	ts_peer_lock(peer);
+	if (atomic_load(&peer->dead))
+		goto out;
 	if (!is_retry && peer->last_sent_handshake_ns &&
 	    now - peer->last_sent_handshake_ns < ts_secs(REKEY_TIMEOUT))
 		goto out; /* one initiation per REKEY_TIMEOUT unless the timer retries */
@@ -306,7 +321,8 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	ts_timers_handshake_initiated(peer);
 	ep = peer->endpoint;
 	src = peer->src;
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
+	ts_device_read_unlock(dev);
 
 	ts_peer_news_emit(peer, &news);
 	sodium_memzero(&news, sizeof(news));
@@ -316,7 +332,8 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	atomic_fetch_add_explicit(&peer->tx_bytes, sizeof(msg), memory_order_relaxed);
 	return;
 out:
-	pthread_mutex_unlock(&peer->lock);
+	ts_peer_unlock(peer);
+	ts_device_read_unlock(dev);
 }
 
 /* --- the tx thread ---------------------------------------------------- */
@@ -402,26 +419,35 @@ static bool packet_destination(const uint8_t *pkt, size_t len, int *family, cons
 	return false;
 }
 
-static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_batch *b4,
-		   struct tx_batch *b6, struct ts_peer **hs_peers, unsigned *n_hs)
+/* Device read lock held: the peer the packet goes to, with a reference, or NULL. */
+static struct ts_peer *tx_route(struct ts_device *dev, const uint8_t *pkt, size_t len)
 {
-	struct ts_endpoint_src src;
-	union ts_endpoint ep;
-	struct ts_peer *peer;
 	const uint8_t *dst;
-	bool need_handshake = false;
-	size_t headroom = TS_HEADROOM, msg_len;
+	struct ts_peer *peer;
 	int family;
 
-	if (!packet_destination(buf + headroom, len, &family, &dst)) {
+	if (!packet_destination(pkt, len, &family, &dst)) {
 		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
-		return;
+		return NULL;
 	}
 	peer = allowedips_lookup(&dev->allowedips, family, dst);
 	if (!peer) {
 		atomic_fetch_add_explicit(&dev->tx_no_route, 1, memory_order_relaxed);
-		return;
+		return NULL;
 	}
+	return ts_peer_get(peer);
+}
+
+/* No lock held: plaintext_out hooks, encryption, ciphertext_out hooks, into a batch. */
+static void tx_one(struct ts_device *dev, struct ts_peer *peer, uint8_t *buf, size_t len,
+		   struct tx_batch *b4, struct tx_batch *b6, struct ts_peer **hs_peers,
+		   unsigned *n_hs)
+{
+	struct ts_endpoint_src src;
+	union ts_endpoint ep;
+	bool need_handshake = false;
+	size_t headroom = TS_HEADROOM, msg_len;
+
 	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_OUT)) {
 		struct ts_hook_pkt p = {.data = buf + headroom,
 					.len = len,
@@ -449,6 +475,7 @@ static void tx_one(struct ts_device *dev, uint8_t *buf, size_t len, struct tx_ba
 			batch_add(b, peer, &ep, &src, msg, msg_len);
 	}
 out:
+	/* hs_peers borrows the batch's references. */
 	if (need_handshake && *n_hs < TS_BATCH) {
 		for (unsigned i = 0; i < *n_hs; i++)
 			if (hs_peers[i] == peer)
@@ -457,23 +484,54 @@ out:
 	}
 }
 
+/*
+ * Read up to TS_BATCH packets from the TUN.  The number read, or -1 when
+ * the TUN is gone.
+ */
+static int tx_read(struct ts_device *dev, struct tx_slot *slots, size_t *lens)
+{
+	int n = 0;
+	ssize_t len;
+
+	while (n < TS_BATCH) {
+		len = read(dev->tun_fd, slots[n].buf + TS_HEADROOM, TS_MAX_PACKET);
+		if (len < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			if (errno == EBADFD || errno == EIO || errno == ENXIO || errno == ENODEV) {
+				ts_info("TUN device %s is gone (%s)", dev->ifname, strerror(errno));
+				return -1;
+			}
+			ts_log_ratelimited(TS_LOG_WARN, "tun read: %s", strerror(errno));
+			break;
+		}
+		lens[n++] = (size_t)len;
+	}
+	return n;
+}
+
 void *ts_tx_thread(void *arg)
 {
 	struct ts_device *dev = arg;
-	struct tx_slot *slots = calloc(TS_BATCH, sizeof(*slots));
-	struct tx_batch *b4 = calloc(1, sizeof(*b4)), *b6 = calloc(1, sizeof(*b6));
-	struct ts_peer *hs_peers[TS_BATCH];
+	struct tx_slot *slots;
+	struct tx_batch *b4, *b6;
+	struct ts_peer *hs_peers[TS_BATCH], *peers[TS_BATCH];
+	size_t lens[TS_BATCH];
 
+	if (!ts_engine_thread_begin(dev, "tx"))
+		return NULL;
+	slots = calloc(TS_BATCH, sizeof(*slots));
+	b4 = calloc(1, sizeof(*b4));
+	b6 = calloc(1, sizeof(*b6));
 	if (!slots || !b4 || !b6) {
 		ts_err("tx: out of memory");
 		goto out;
 	}
-	ts_hooks_datapath_thread_begin();
 	while (!atomic_load(&dev->stopping)) {
 		struct pollfd pfd[2] = {{.fd = dev->tun_fd, .events = POLLIN},
 					{.fd = dev->wake_fd, .events = POLLIN}};
-		unsigned n = 0, n_hs = 0;
-		ssize_t len;
+		unsigned n_hs = 0;
+		int n;
 
 		ts_rcu_offline();
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
@@ -487,32 +545,26 @@ void *ts_tx_thread(void *arg)
 			ts_info("TUN device %s is gone", dev->ifname);
 			goto gone;
 		}
+		n = tx_read(dev, slots, lens);
+		if (n < 0)
+			goto gone;
+		/* The one lookup under the configuration lock; the rest runs without. */
 		ts_device_read_lock(dev);
-		while (n < TS_BATCH) {
-			len = read(dev->tun_fd, slots[n].buf + TS_HEADROOM, TS_MAX_PACKET);
-			if (len < 0) {
-				if (errno == EAGAIN || errno == EINTR)
-					break;
-				if (errno == EBADFD || errno == EIO || errno == ENXIO ||
-				    errno == ENODEV) {
-					ts_device_read_unlock(dev);
-					ts_info("TUN device %s is gone (%s)", dev->ifname,
-						strerror(errno));
-					goto gone;
-				}
-				ts_log_ratelimited(TS_LOG_WARN, "tun read: %s", strerror(errno));
-				break;
-			}
-			tx_one(dev, slots[n].buf, (size_t)len, b4, b6, hs_peers, &n_hs);
-			n++;
-		}
+		for (int i = 0; i < n; i++)
+			peers[i] = tx_route(dev, slots[i].buf + TS_HEADROOM, lens[i]);
+		ts_device_read_unlock(dev);
+		for (int i = 0; i < n; i++)
+			if (peers[i])
+				tx_one(dev, peers[i], slots[i].buf, lens[i], b4, b6, hs_peers,
+				       &n_hs);
 		if (b4->n)
 			batch_flush(dev, b4, dev->udp4);
 		if (b6->n)
 			batch_flush(dev, b6, dev->udp6);
 		for (unsigned i = 0; i < n_hs; i++)
 			ts_send_handshake_initiation(hs_peers[i], false);
-		ts_device_read_unlock(dev);
+		for (int i = 0; i < n; i++)
+			ts_peer_put(peers[i]);
 		ts_rcu_quiescent();
 	}
 	goto out;
@@ -523,9 +575,9 @@ gone : {
 		ts_err("tx: cannot signal stop: %s", strerror(errno));
 }
 out:
-	ts_hooks_datapath_thread_end();
 	free(slots);
 	free(b4);
 	free(b6);
+	ts_engine_thread_end();
 	return NULL;
 }

@@ -16,18 +16,24 @@
  *  persistent_keepalive  re-armed on any authenticated traffic when the user
  *                        asked for it; keeps NAT mappings open.
  *
- * The timer thread wakes every tick, and with the device read lock and each
- * peer's lock taken in turn, fires what is due.
+ * The timer thread wakes every tick (or at once when kicked).  Under the
+ * device read lock and each peer's lock in turn it decides what is due and
+ * records it in the peer's timers.pending, taking a reference to each peer
+ * with something pending; then, holding no lock, it sends: those sends
+ * run the ciphertext_out hooks.  Configuration changes leave their sends
+ * (a first persistent keepalive) in timers.pending the same way.
  */
 #include "timers.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "device.h"
 #include "log.h"
 #include "peer.h"
+#include "rcu.h"
 
 unsigned ts_time_scale = 1;
 
@@ -123,12 +129,6 @@ void ts_timers_stop(struct ts_peer *peer)
 	peer->timers.persistent_keepalive = 0;
 }
 
-enum timer_action {
-	ACT_RETRANSMIT = 1 << 0,
-	ACT_KEEPALIVE = 1 << 1,
-	ACT_NEW_HANDSHAKE = 1 << 2,
-};
-
 static bool due(uint64_t *deadline, uint64_t now)
 {
 	if (*deadline && now >= *deadline) {
@@ -138,9 +138,10 @@ static bool due(uint64_t *deadline, uint64_t now)
 	return false;
 }
 
-/* Peer lock held: decide what is due; the sending happens after unlocking. */
-static unsigned expire(struct ts_peer *peer, uint64_t now, struct ts_peer_news *news)
+/* Peer lock held: decide what is due (TS_TIMER_*); the sending happens after unlocking. */
+static unsigned expire(struct ts_peer *peer, uint64_t now)
 {
+	struct ts_peer_news news = {0};
 	struct ts_peer_timers *t = &peer->timers;
 	unsigned act = 0;
 
@@ -159,11 +160,11 @@ static unsigned expire(struct ts_peer *peer, uint64_t now, struct ts_peer_news *
 				 "(try %u)",
 				 (unsigned)peer->created_seq, REKEY_TIMEOUT,
 				 t->handshake_attempts + 1);
-			act |= ACT_RETRANSMIT;
+			act |= TS_TIMER_RETRANSMIT;
 		}
 	}
 	if (due(&t->send_keepalive, now)) {
-		act |= ACT_KEEPALIVE;
+		act |= TS_TIMER_KEEPALIVE;
 		if (t->need_another_keepalive) {
 			t->need_another_keepalive = false;
 			arm(&t->send_keepalive, ts_secs(KEEPALIVE_TIMEOUT));
@@ -172,49 +173,107 @@ static unsigned expire(struct ts_peer *peer, uint64_t now, struct ts_peer_news *
 	if (due(&t->new_handshake, now)) {
 		ts_debug("peer %u: no reply for %d seconds after sending, new handshake",
 			 (unsigned)peer->created_seq, KEEPALIVE_TIMEOUT + REKEY_TIMEOUT);
-		act |= ACT_NEW_HANDSHAKE;
+		act |= TS_TIMER_NEW_HANDSHAKE;
 	}
 	if (due(&t->zero_key_material, now)) {
 		ts_debug("peer %u: zeroing keys after %d seconds without a new session",
 			 (unsigned)peer->created_seq, REJECT_AFTER_TIME * 3);
 		ts_peer_clear_keys(peer);
-		ts_peer_note_down(peer, news);
+		ts_peer_note_down(peer, &news);
+		if (news.down)
+			act |= TS_TIMER_DOWN;
 	}
 	if (due(&t->persistent_keepalive, now))
-		act |= ACT_KEEPALIVE;
+		act |= TS_TIMER_KEEPALIVE;
 	return act;
+}
+
+/* Offline (no hook runs) until the next tick or a kick; online again after. */
+static void wait_tick(struct ts_device *dev, uint64_t tick_ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(tick_ns / NSEC_PER_SEC);
+	ts.tv_nsec += (long)(tick_ns % NSEC_PER_SEC);
+	if (ts.tv_nsec >= (long)NSEC_PER_SEC) {
+		ts.tv_sec++;
+		ts.tv_nsec -= (long)NSEC_PER_SEC;
+	}
+	ts_rcu_offline();
+	pthread_mutex_lock(&dev->timer_lock);
+	while (!dev->timer_kick && !atomic_load(&dev->stopping))
+		if (pthread_cond_timedwait(&dev->timer_cond, &dev->timer_lock, &ts) == ETIMEDOUT)
+			break;
+	dev->timer_kick = false;
+	pthread_mutex_unlock(&dev->timer_lock);
+	ts_rcu_online();
+}
+
+/* No lock held: carry out what is pending for peer. */
+static void run_pending(struct ts_device *dev, struct ts_peer *peer)
+{
+	unsigned act;
+
+	ts_peer_lock(peer);
+	act = atomic_load(&peer->dead) ? 0 : peer->timers.pending;
+	peer->timers.pending = 0;
+	ts_peer_unlock(peer);
+	if (act & TS_TIMER_DOWN)
+		ts_hooks_event(dev, TS_EVENT_PEER_DOWN, peer->public_key, NULL, NULL);
+	if (act & (TS_TIMER_RETRANSMIT | TS_TIMER_NEW_HANDSHAKE))
+		ts_send_handshake_initiation(peer, act & TS_TIMER_RETRANSMIT);
+	if (act & TS_TIMER_KEEPALIVE)
+		ts_send_keepalive(peer);
 }
 
 void *ts_timer_thread(void *arg)
 {
 	struct ts_device *dev = arg;
 	/* 20 ticks a second, faster under a test time scale (but >= 2 ms). */
-	uint64_t tick_us = 50000 / ts_time_scale;
+	uint64_t tick_ns = 50 * NSEC_PER_MSEC / ts_time_scale;
+	struct ts_peer **todo = NULL;
+	size_t cap = 0;
 
-	if (tick_us < 2000)
-		tick_us = 2000;
+	if (!ts_engine_thread_begin(dev, "timers"))
+		return NULL;
+	if (tick_ns < 2 * NSEC_PER_MSEC)
+		tick_ns = 2 * NSEC_PER_MSEC;
 	while (!atomic_load(&dev->stopping)) {
 		struct ts_peer *peer;
+		size_t n = 0;
 		uint64_t now;
 
-		usleep((useconds_t)tick_us);
+		wait_tick(dev, tick_ns);
 		now = ts_now_ns();
 		ts_device_read_lock(dev);
-		for (peer = dev->peers; peer; peer = peer->next) {
-			struct ts_peer_news news = {0};
-			unsigned act;
+		if (cap < dev->n_peers) {
+			struct ts_peer **bigger = realloc(todo, dev->n_peers * sizeof(*todo));
 
-			pthread_mutex_lock(&peer->lock);
-			act = expire(peer, now, &news);
-			pthread_mutex_unlock(&peer->lock);
-			if (news.down)
-				ts_peer_news_emit(peer, &news);
-			if (act & (ACT_RETRANSMIT | ACT_NEW_HANDSHAKE))
-				ts_send_handshake_initiation(peer, act & ACT_RETRANSMIT);
-			if (act & ACT_KEEPALIVE)
-				ts_send_keepalive(peer);
+			/* Without room a peer's actions stay pending until a later tick. */
+			if (bigger) {
+				todo = bigger;
+				cap = dev->n_peers;
+			}
+		}
+		for (peer = dev->peers; peer; peer = peer->next) {
+			bool pending;
+
+			ts_peer_lock(peer);
+			peer->timers.pending |= expire(peer, now);
+			pending = peer->timers.pending != 0;
+			ts_peer_unlock(peer);
+			if (pending && n < cap)
+				todo[n++] = ts_peer_get(peer);
 		}
 		ts_device_read_unlock(dev);
+		for (size_t i = 0; i < n; i++) {
+			run_pending(dev, todo[i]);
+			ts_peer_put(todo[i]);
+		}
+		ts_rcu_quiescent();
 	}
+	free(todo);
+	ts_engine_thread_end();
 	return NULL;
 }
