@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "hostapi.h"
+#include "device.h"
 #include "log.h"
 #include "pipeline.h"
 #include "unixsock.h"

@@ -20,7 +20,6 @@
 #include "config.h"
 #include "crypto.h"
 #include "device.h"
-#include "hostapi.h"
 #include "log.h"
 #include "pipeline_glue.h"
 #include "timers.h"

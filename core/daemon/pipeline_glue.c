@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * The bridge between the engine and the plugin host: the daemon's pipeline
- * lifecycle (start, SIGHUP/ctl reload, stop), the four hook points as the
- * data path calls them, and engine events.
+ * lifecycle (start, SIGHUP/ctl reload, stop), and the engine's hook table
+ * (base/seam.h) as a thin adapter over today's pipeline API: it converts
+ * the engine's ts_hook_pkt to the ABI's ts_packet and back.
  *
- * RCU: the tx and rx threads manage their own read-side state (online
- * around a batch, offline around poll).  Every other thread that reaches a
- * hook (handshake worker, timers, UAPI, a plugin's timer injecting a
- * datagram) is made a reader for the duration of the call here, so a
- * reload can never free a pipeline one of them is still running.
+ * RCU: every engine thread that runs hooks is a registered reader from
+ * its start (core/engine/device.h), and only those threads call run and
+ * active; nothing here registers a thread.
  */
 #include "pipeline_glue.h"
 
@@ -19,75 +18,31 @@
 
 #include "ctl.h"
 #include "device.h"
-#include "hooks.h"
-#include "hostapi.h"
 #include "log.h"
 #include "pipeline.h"
-#include "rcu.h"
-
-_Static_assert((int)TS_HP_PLAINTEXT_OUT == (int)TS_HOOK_PLAINTEXT_OUT &&
-		   (int)TS_HP_CIPHERTEXT_OUT == (int)TS_HOOK_CIPHERTEXT_OUT &&
-		   (int)TS_HP_CIPHERTEXT_IN == (int)TS_HOOK_CIPHERTEXT_IN &&
-		   (int)TS_HP_PLAINTEXT_IN == (int)TS_HOOK_PLAINTEXT_IN,
-	       "engine hook points and ABI hooks must agree");
 
 struct ts_pipeline_glue {
 	struct ts_device *dev;
 	struct ts_pipeline_host *ph;
 	struct ts_ctl_server *ctl;
+	struct ts_hook_table hooks;
 };
 
-/* Data-path threads (tx, rx) manage RCU themselves; others nest a guard. */
-static _Thread_local bool datapath_thread;
-static _Thread_local int guard_depth;
-
-void ts_hooks_datapath_thread_begin(void)
+static bool glue_active(void *ctx, enum ts_hook_point point)
 {
-	datapath_thread = true;
-	if (ts_rcu_thread_register() < 0)
-		ts_err("cannot register a data-path thread for pipeline grace periods");
-	ts_rcu_online();
+	struct ts_pipeline_glue *g = ctx;
+
+	return ts_pipeline_has_hook(g->ph, (enum ts_hook)point);
 }
 
-void ts_hooks_datapath_thread_end(void)
+static bool glue_run(void *ctx, enum ts_hook_point point, struct ts_hook_pkt *p)
 {
-	ts_rcu_thread_unregister();
-	datapath_thread = false;
-}
-
-static void guard_enter(void)
-{
-	if (datapath_thread || guard_depth++)
-		return;
-	if (ts_rcu_thread_register() < 0)
-		ts_err("cannot register a thread for pipeline grace periods");
-	ts_rcu_online();
-}
-
-static void guard_leave(void)
-{
-	if (datapath_thread || --guard_depth)
-		return;
-	ts_rcu_offline();
-}
-
-bool ts_hooks_active(struct ts_device *dev, enum ts_hook_point point)
-{
-	return dev->pipeline && ts_pipeline_has_hook(dev->pipeline, (enum ts_hook)point);
-}
-
-bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hook_pkt *p)
-{
+	struct ts_pipeline_glue *g = ctx;
 	struct ts_packet pkt;
 	enum ts_verdict v;
 
-	if (!dev->pipeline)
+	if (!ts_pipeline_has_hook(g->ph, (enum ts_hook)point))
 		return true;
-	guard_enter();
-	if (!ts_pipeline_has_hook(dev->pipeline, (enum ts_hook)point)) {
-		guard_leave();
-		return true;
-	}
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.data = p->data;
 	pkt.len = p->len;
@@ -97,7 +52,7 @@ bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hoo
 	if (p->ep)
 		memcpy(&pkt.endpoint, p->ep, sizeof(pkt.endpoint));
 	if (point == TS_HP_CIPHERTEXT_OUT || point == TS_HP_CIPHERTEXT_IN) {
-		uint16_t port = htons(ts_device_listen_port(dev));
+		uint16_t port = htons(p->listen_port);
 
 		if (p->local && p->local->family == AF_INET) {
 			pkt.local.in.sin_family = AF_INET;
@@ -113,8 +68,7 @@ bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hoo
 			pkt.local.in.sin_port = port;
 		}
 	}
-	v = ts_pipeline_run(dev->pipeline, (enum ts_hook)point, &pkt);
-	guard_leave();
+	v = ts_pipeline_run(g->ph, (enum ts_hook)point, &pkt);
 	if (v != TS_PASS)
 		return false;
 	p->data = pkt.data;
@@ -132,25 +86,24 @@ bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hoo
 	return true;
 }
 
-void ts_hooks_event(struct ts_device *dev, enum ts_event_type type, const uint8_t *public_key,
-		    const union ts_endpoint *ep, const struct ts_handshake_secrets *secrets)
+static void glue_event(void *ctx, const struct ts_engine_event *eev)
 {
+	struct ts_pipeline_glue *g = ctx;
 	struct ts_event ev;
 
-	if (!dev->pipeline)
-		return;
 	memset(&ev, 0, sizeof(ev));
-	ev.type = type;
-	ev.public_key = public_key;
-	if (ep)
-		memcpy(&ev.endpoint, ep, sizeof(ev.endpoint));
-	ev.secrets = secrets;
-	ts_pipeline_event(dev->pipeline, &ev);
+	ev.type = eev->type;
+	ev.public_key = eev->public_key;
+	memcpy(&ev.endpoint, &eev->endpoint, sizeof(ev.endpoint));
+	ev.secrets = eev->secrets;
+	ts_pipeline_event(g->ph, &ev);
 }
 
-bool ts_hooks_want_secrets(struct ts_device *dev)
+static bool glue_want_secrets(void *ctx)
 {
-	return dev->pipeline && ts_pipeline_wants_secrets(dev->pipeline);
+	struct ts_pipeline_glue *g = ctx;
+
+	return ts_pipeline_wants_secrets(g->ph);
 }
 
 int ts_pipeline_glue_start(struct ts_pipeline_glue **out, struct ts_device *dev,
@@ -182,8 +135,15 @@ int ts_pipeline_glue_start(struct ts_pipeline_glue **out, struct ts_device *dev,
 		free(g);
 		return ret;
 	}
-	/* Published before the data-path threads start: they read it without a lock. */
-	dev->pipeline = g->ph;
+	/* Set before the engine's threads start: they read it without a lock. */
+	g->hooks = (struct ts_hook_table){
+	    .ctx = g,
+	    .active = glue_active,
+	    .run = glue_run,
+	    .event = glue_event,
+	    .want_secrets = glue_want_secrets,
+	};
+	ts_device_set_hooks(dev, &g->hooks);
 	if (pipeline_path)
 		ts_info("pipeline %s loaded", pipeline_path);
 	*out = g;
@@ -219,7 +179,7 @@ void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
 		return;
 	ts_ctl_server_stop(g->ctl);
 	/* The data path is stopped by now; nothing runs a hook any more. */
-	g->dev->pipeline = NULL;
+	ts_device_set_hooks(g->dev, NULL);
 	ts_pipeline_host_destroy(g->ph);
 	free(g);
 }

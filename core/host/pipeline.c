@@ -35,7 +35,7 @@
 #include <yaml.h>
 
 #include "endpoint.h"
-#include "hostapi.h"
+#include "engine_calls.h"
 #include "log.h"
 #include "rcu.h"
 

@@ -26,7 +26,7 @@ struct ts_pipeline_host;
 
 /*
  * One per device: the current snapshot, the timer thread, the statistics.
- * dev is what the host services forward to (core/engine/hostapi.h); it may be NULL
+ * dev is what the host services forward to (core/host/engine_calls.h); it may be NULL
  * in tests, then the services answer -ENODEV / nothing.  0 or -errno.
  */
 int ts_pipeline_host_create(struct ts_pipeline_host **out, struct ts_device *dev);

@@ -2,7 +2,7 @@
 /*
  * Unit test of the plugin host (core/host/pipeline.c, core/base/rcu.c, core/daemon/ctl.c)
  * with the test plugins of tests/plugins and a fake device: this file
- * defines the core/engine/hostapi.h functions itself, so the host is tested
+ * defines the core/host/engine_calls.h functions itself, so the host is tested
  * without the engine (the real engine is covered by the network tests).
  */
 #include <arpa/inet.h>
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
-#include "hostapi.h"
+#include "engine_calls.h"
 #include "pipeline.h"
 #include "rcu.h"
 
