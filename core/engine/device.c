@@ -68,18 +68,52 @@ struct ts_peer *ts_device_lookup_peer(struct ts_device *dev, const uint8_t publi
 
 int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen)
 {
+	char name[IFNAMSIZ];
+	void *tun_ctx, *bind_ctx;
+	int ret;
+
+	snprintf(name, sizeof(name), "%s", ifname);
+	ret = ts_tun_kernel_open(name, &tun_ctx);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot create TUN interface %s: %s%s", ifname,
+			 strerror(-ret),
+			 ret == -ENOENT	 ? " (is /dev/net/tun there? modprobe tun)"
+			 : ret == -EPERM ? " (needs root or CAP_NET_ADMIN)"
+			 : ret == -EBUSY ? " (an interface of that name is in use)"
+					 : "");
+		return ret;
+	}
+	ret = ts_bind_kernel_create(&bind_ctx);
+	if (ret < 0) {
+		ts_tun_kernel_ops.close(tun_ctx);
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	return ts_device_create_with_io(out, name, mtu, &ts_tun_kernel_ops, tun_ctx,
+					&ts_bind_kernel_ops, bind_ctx, err, errlen);
+}
+
+int ts_device_create_with_io(struct ts_device **out, const char *ifname, int mtu,
+			     const struct ts_tun_ops *tun, void *tun_ctx,
+			     const struct ts_bind_ops *bind, void *bind_ctx, char *err,
+			     size_t errlen)
+{
 	struct ts_device *dev = calloc(1, sizeof(*dev));
 	pthread_rwlockattr_t attr;
-	int ret, fd4 = -1, fd6 = -1;
 	uint16_t port = 0;
+	int ret;
 
 	if (!dev) {
+		tun->close(tun_ctx);
+		bind->close(bind_ctx);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	dev->tun_fd = dev->wake_fd = dev->stop_fd = -1;
-	atomic_init(&dev->udp4, -1);
-	atomic_init(&dev->udp6, -1);
+	dev->tun = tun;
+	dev->tun_ctx = tun_ctx;
+	dev->bind = bind;
+	dev->bind_ctx = bind_ctx;
+	dev->wake_fd = dev->stop_fd = -1;
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
 	pthread_rwlockattr_init(&attr);
 	/* Writers (UAPI set) must not starve behind a steady stream of batches. */
@@ -102,31 +136,18 @@ int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *
 		goto fail;
 	}
 
-	ret = ts_tun_open(dev->ifname);
-	if (ret < 0) {
-		snprintf(err, errlen, "cannot create TUN interface %s: %s%s", ifname,
-			 strerror(-ret),
-			 ret == -ENOENT	 ? " (is /dev/net/tun there? modprobe tun)"
-			 : ret == -EPERM ? " (needs root or CAP_NET_ADMIN)"
-			 : ret == -EBUSY ? " (an interface of that name is in use)"
-					 : "");
-		goto fail;
-	}
-	dev->tun_fd = ret;
 	dev->mtu = mtu;
-	ret = ts_tun_set_mtu(dev->ifname, mtu);
+	ret = tun->set_mtu(tun_ctx, mtu);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot set MTU %d on %s: %s", mtu, dev->ifname,
 			 strerror(-ret));
 		goto fail;
 	}
-	ret = ts_udp_bind_pair(&port, 0, &fd4, &fd6);
+	ret = bind->open(bind_ctx, &port, 0);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot open UDP socket: %s", strerror(-ret));
 		goto fail;
 	}
-	atomic_store(&dev->udp4, fd4);
-	atomic_store(&dev->udp6, fd6);
 	dev->listen_port = port;
 	*out = dev;
 	return 0;
@@ -225,8 +246,6 @@ static void add_peer(struct ts_device *dev, struct ts_peer *peer)
 
 void ts_device_destroy(struct ts_device *dev)
 {
-	int fd;
-
 	if (!dev)
 		return;
 	ts_device_stop(dev);
@@ -235,12 +254,8 @@ void ts_device_destroy(struct ts_device *dev)
 	allowedips_free(&dev->allowedips);
 	ts_index_destroy(&dev->index);
 	cookie_checker_destroy(&dev->cookie_checker);
-	if (dev->tun_fd >= 0)
-		close(dev->tun_fd);
-	if ((fd = atomic_load(&dev->udp4)) >= 0)
-		close(fd);
-	if ((fd = atomic_load(&dev->udp6)) >= 0)
-		close(fd);
+	dev->tun->close(dev->tun_ctx);
+	dev->bind->close(dev->bind_ctx);
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
 	if (dev->stop_fd >= 0)
@@ -308,9 +323,9 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 {
 	struct ts_peer **fresh = NULL, *keepalive_now[64];
 	size_t n_keepalive = 0;
-	int fd4 = -1, fd6 = -1, ret = 0;
 	uint16_t port = 0;
 	bool rebind = false;
+	int ret = 0;
 
 	/* Everything that can fail is done before anything changes. */
 	fresh = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*fresh));
@@ -335,7 +350,7 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 	write_lock(dev);
 	if ((cfg->flags & TS_DEV_HAS_LISTEN_PORT) && cfg->listen_port != dev->listen_port) {
 		port = cfg->listen_port;
-		ret = ts_udp_bind_pair(&port, dev->fwmark, &fd4, &fd6);
+		ret = dev->bind->open(dev->bind_ctx, &port, dev->fwmark);
 		if (ret < 0) {
 			write_unlock(dev);
 			snprintf(err, errlen, "cannot listen on port %u: %s", cfg->listen_port,
@@ -346,29 +361,14 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 	}
 	/* From here on nothing fails but allocation in the trie. */
 	if (rebind) {
-		int old4 = atomic_load(&dev->udp4), old6 = atomic_load(&dev->udp6);
-
-		/* dup2 keeps the fd numbers the threads use; the old sockets go. */
-		if (old4 >= 0 && fd4 >= 0) {
-			dup2(fd4, old4);
-			close(fd4);
-		} else if (fd4 >= 0) {
-			atomic_store(&dev->udp4, fd4);
-		}
-		if (old6 >= 0 && fd6 >= 0) {
-			dup2(fd6, old6);
-			close(fd6);
-		} else if (fd6 >= 0) {
-			atomic_store(&dev->udp6, fd6);
-		}
+		/* The bind has moved to the new port; the rx thread polls its fds anew. */
 		dev->listen_port = port;
 		wake(dev->wake_fd);
 		ts_info("listening on UDP port %u", port);
 	}
 	if (cfg->flags & TS_DEV_HAS_FWMARK && cfg->fwmark != dev->fwmark) {
 		dev->fwmark = cfg->fwmark;
-		ts_udp_set_fwmark(atomic_load(&dev->udp4), dev->fwmark);
-		ts_udp_set_fwmark(atomic_load(&dev->udp6), dev->fwmark);
+		dev->bind->set_fwmark(dev->bind_ctx, dev->fwmark);
 	}
 	if (cfg->flags & TS_DEV_REPLACE_PEERS)
 		while (dev->peers)

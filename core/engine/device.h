@@ -34,6 +34,8 @@
 #include "index.h"
 #include "noise.h"
 #include "peer.h"
+#include "socket.h"
+#include "tun.h"
 
 #define TS_PEER_HASH_BUCKETS 256
 #define TS_BATCH	     64
@@ -53,14 +55,12 @@ struct ts_hs_item {
 
 struct ts_device {
 	char ifname[IFNAMSIZ];
-	int tun_fd;
 	int mtu;
-	/*
-	 * The UDP sockets.  Their fd numbers never change after start: a new
-	 * listen port is bound to a fresh socket that is dup2()ed over the old
-	 * one, so no thread ever sees a closed fd.  -1 if that family is absent.
-	 */
-	atomic_int udp4, udp6;
+	/* The TUN and the UDP sockets (real or fake), owned by the device. */
+	const struct ts_tun_ops *tun;
+	void *tun_ctx;
+	const struct ts_bind_ops *bind;
+	void *bind_ctx;
 	int wake_fd; /* eventfd: wakes the rx thread after a socket change, and on stop */
 	int stop_fd; /* eventfd: signalled when the device must go (TUN gone) */
 
@@ -98,6 +98,14 @@ struct ts_device {
 
 /* Create the TUN and sockets (listen_port 0 = random until configured). */
 int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen);
+/*
+ * The same over the given TUN and bind (tests, fakes).  The device owns both
+ * contexts from here on, whether it succeeds or not: it closes them.
+ */
+int ts_device_create_with_io(struct ts_device **out, const char *ifname, int mtu,
+			     const struct ts_tun_ops *tun, void *tun_ctx,
+			     const struct ts_bind_ops *bind, void *bind_ctx, char *err,
+			     size_t errlen);
 int ts_device_start(struct ts_device *dev);
 void ts_device_stop(struct ts_device *dev);
 void ts_device_destroy(struct ts_device *dev);
