@@ -159,6 +159,26 @@ static union ts_endpoint peer_endpoint(struct node *n, const struct node *p)
 	return info.endpoint;
 }
 
+struct counter_at_least {
+	atomic_uint_fast64_t *counter;
+	uint64_t want;
+};
+
+static bool counter_reached(void *arg)
+{
+	struct counter_at_least *c = arg;
+
+	return atomic_load(c->counter) >= c->want;
+}
+
+/* Wait (bounded) until *counter reaches want; true if it did. */
+static bool counted(atomic_uint_fast64_t *counter, uint64_t want)
+{
+	struct counter_at_least c = {.counter = counter, .want = want};
+
+	return fake_wait(counter_reached, &c, WAIT_MS);
+}
+
 static uint32_t read_le32(const uint8_t *p)
 {
 	uint32_t v;
@@ -223,6 +243,7 @@ static void test_replay_and_reorder(void)
 	/* The captured datagram again, from where it came: dropped and counted. */
 	replayed = atomic_load(&b.dev->rx_replayed);
 	CHECK(fake_net_inject(net, &a.ep, &b.ep, msg, len) == 0);
+	CHECK(counted(&b.dev->rx_replayed, replayed + 1));
 	CHECK(tun_quiet(&b));
 	CHECK_MSG(atomic_load(&b.dev->rx_replayed) == replayed + 1, "rx_replayed %llu, was %llu",
 		  (unsigned long long)atomic_load(&b.dev->rx_replayed),
@@ -246,8 +267,8 @@ static void test_replay_and_reorder(void)
 	len = fake_net_find_last(net, MESSAGE_DATA, &a.ep, &b.ep, msg, sizeof(msg));
 	replayed = atomic_load(&b.dev->rx_replayed);
 	CHECK(fake_net_inject(net, &a.ep, &b.ep, msg, len) == 0);
+	CHECK(counted(&b.dev->rx_replayed, replayed + 1));
 	CHECK(tun_quiet(&b));
-	CHECK(atomic_load(&b.dev->rx_replayed) == replayed + 1);
 	CHECK(carried(&a, &b, 102));
 	node_down(&a);
 	node_down(&b);
@@ -456,6 +477,20 @@ static void test_cookie_under_load(void)
 	time_scale(1);
 }
 
+/* A device that cannot be created closes the TUN and bind it was given (ASan: no leak). */
+static void test_create_fails(void)
+{
+	struct fake_tun *tun = fake_tun_new();
+	struct fake_bind *bind = fake_bind_new(net, "192.0.2.1");
+	struct ts_device *dev = NULL;
+	char err[256] = "";
+
+	CHECK(tun && bind);
+	CHECK(ts_device_create_with_io(&dev, "fake", 100, &fake_tun_ops, tun, &fake_bind_ops, bind,
+				       err, sizeof(err)) == -EINVAL);
+	CHECK_MSG(strstr(err, "MTU 100") != NULL, "message: %s", err);
+}
+
 static void test_tun_gone(void)
 {
 	struct node a, b;
@@ -482,6 +517,7 @@ int main(void)
 	    {"rekey", test_rekey},
 	    {"expiry", test_expiry},
 	    {"cookie under load", test_cookie_under_load},
+	    {"create fails", test_create_fails},
 	    {"tun gone", test_tun_gone},
 	};
 
