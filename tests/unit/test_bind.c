@@ -115,7 +115,7 @@ static void test_batches(void)
 
 static void test_rebind(void)
 {
-	void *a, *b;
+	void *a = NULL, *b = NULL;
 	uint16_t pa = 0, pb = 0, taken;
 	int before[TS_BIND_MAX_FDS], after[TS_BIND_MAX_FDS];
 	uint8_t out[1][256], in[1][256];
