@@ -195,6 +195,7 @@ static void test_data_both_ways(void)
 	union ts_endpoint ep;
 
 	CHECK(pair_up(&a, &b));
+	CHECK(fake_tun_mtu(a.tun) == 1420);
 	/* The first packet waits for the handshake a starts, then goes. */
 	CHECK(carried(&a, &b, 1));
 	CHECK(fake_bind_received(b.bind, MESSAGE_HANDSHAKE_INITIATION) >= 1);
