@@ -145,6 +145,11 @@ void ts_peer_clear_src(struct ts_peer *peer);
 /* receive.c */
 void *ts_rx_thread(void *arg);
 void *ts_handshake_thread(void *arg);
+/*
+ * Tests and fuzzing, with the device's threads never started: process what
+ * ts_receive_datagram queued for the handshake thread, here and now.
+ */
+void ts_handshake_process_queued(struct ts_device *dev);
 /* Process one datagram as received from src (after the ciphertext_in hooks). */
 void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,

@@ -347,6 +347,27 @@ void *ts_handshake_thread(void *arg)
 	return NULL;
 }
 
+void ts_handshake_process_queued(struct ts_device *dev)
+{
+	struct ts_hs_item item;
+
+	for (;;) {
+		pthread_mutex_lock(&dev->hs_lock);
+		if (!dev->hs_count) {
+			pthread_mutex_unlock(&dev->hs_lock);
+			return;
+		}
+		item = dev->hs_queue[dev->hs_head];
+		dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
+		dev->hs_count--;
+		pthread_mutex_unlock(&dev->hs_lock);
+
+		ts_device_read_lock(dev);
+		process_handshake(dev, &item);
+		ts_device_read_unlock(dev);
+	}
+}
+
 /* --- data messages --------------------------------------------------- */
 
 /*
