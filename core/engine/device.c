@@ -142,7 +142,35 @@ struct ts_peer *ts_device_get_peer(struct ts_device *dev, const uint8_t public_k
 	return peer;
 }
 
-struct ts_device *ts_device_new_detached(const char *ifname, int mtu)
+int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen)
+{
+	char name[IFNAMSIZ];
+	void *tun_ctx, *bind_ctx;
+	int ret;
+
+	snprintf(name, sizeof(name), "%s", ifname);
+	ret = ts_tun_kernel_open(name, &tun_ctx);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot create TUN interface %s: %s%s", ifname,
+			 strerror(-ret),
+			 ret == -ENOENT	 ? " (is /dev/net/tun there? modprobe tun)"
+			 : ret == -EPERM ? " (needs root or CAP_NET_ADMIN)"
+			 : ret == -EBUSY ? " (an interface of that name is in use)"
+					 : "");
+		return ret;
+	}
+	ret = ts_bind_kernel_create(&bind_ctx);
+	if (ret < 0) {
+		ts_tun_kernel_ops.close(tun_ctx);
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	return ts_device_create_with_io(out, name, mtu, &ts_tun_kernel_ops, tun_ctx,
+					&ts_bind_kernel_ops, bind_ctx, err, errlen);
+}
+
+/* The device's state, without its I/O yet; NULL on ENOMEM. */
+static struct ts_device *device_alloc(const char *ifname, int mtu)
 {
 	struct ts_device *dev = calloc(1, sizeof(*dev));
 	pthread_rwlockattr_t attr;
@@ -150,9 +178,7 @@ struct ts_device *ts_device_new_detached(const char *ifname, int mtu)
 
 	if (!dev)
 		return NULL;
-	dev->tun_fd = dev->wake_fd = dev->stop_fd = -1;
-	atomic_init(&dev->udp4, -1);
-	atomic_init(&dev->udp6, -1);
+	dev->wake_fd = dev->stop_fd = -1;
 	atomic_init(&dev->listen_port, 0);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
 	dev->mtu = mtu;
@@ -185,40 +211,36 @@ struct ts_device *ts_device_new_detached(const char *ifname, int mtu)
 	return dev;
 }
 
-int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen)
+int ts_device_create_with_io(struct ts_device **out, const char *ifname, int mtu,
+			     const struct ts_tun_ops *tun, void *tun_ctx,
+			     const struct ts_bind_ops *bind, void *bind_ctx, char *err,
+			     size_t errlen)
 {
-	struct ts_device *dev = ts_device_new_detached(ifname, mtu);
-	int ret, fd4 = -1, fd6 = -1;
+	struct ts_device *dev = device_alloc(ifname, mtu);
 	uint16_t port = 0;
+	int ret;
 
 	if (!dev) {
+		tun->close(tun_ctx);
+		bind->close(bind_ctx);
 		snprintf(err, errlen, "cannot allocate device state: out of memory");
 		return -ENOMEM;
 	}
-	ret = ts_tun_open(dev->ifname);
-	if (ret < 0) {
-		snprintf(err, errlen, "cannot create TUN interface %s: %s%s", ifname,
-			 strerror(-ret),
-			 ret == -ENOENT	 ? " (is /dev/net/tun there? modprobe tun)"
-			 : ret == -EPERM ? " (needs root or CAP_NET_ADMIN)"
-			 : ret == -EBUSY ? " (an interface of that name is in use)"
-					 : "");
-		goto fail;
-	}
-	dev->tun_fd = ret;
-	ret = ts_tun_set_mtu(dev->ifname, mtu);
+	dev->tun = tun;
+	dev->tun_ctx = tun_ctx;
+	dev->bind = bind;
+	dev->bind_ctx = bind_ctx;
+	ret = tun->set_mtu(tun_ctx, mtu);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot set MTU %d on %s: %s", mtu, dev->ifname,
 			 strerror(-ret));
 		goto fail;
 	}
-	ret = ts_udp_bind_pair(&port, 0, &fd4, &fd6);
+	ret = bind->open(bind_ctx, &port, 0);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot open UDP socket: %s", strerror(-ret));
 		goto fail;
 	}
-	atomic_store(&dev->udp4, fd4);
-	atomic_store(&dev->udp6, fd6);
 	atomic_store(&dev->listen_port, port);
 	*out = dev;
 	return 0;
@@ -348,7 +370,6 @@ static void add_peer(struct ts_device *dev, struct ts_peer *peer)
 void ts_device_destroy(struct ts_device *dev)
 {
 	struct ts_peer *gone = NULL;
-	int fd;
 
 	if (!dev)
 		return;
@@ -367,12 +388,11 @@ void ts_device_destroy(struct ts_device *dev)
 	ts_index_destroy(&dev->index);
 	cookie_checker_destroy(&dev->cookie_checker);
 	ts_ratelimiter_destroy(&dev->ratelimiter);
-	if (dev->tun_fd >= 0)
-		close(dev->tun_fd);
-	if ((fd = atomic_load(&dev->udp4)) >= 0)
-		close(fd);
-	if ((fd = atomic_load(&dev->udp6)) >= 0)
-		close(fd);
+	/* Absent only when device_alloc itself failed. */
+	if (dev->tun)
+		dev->tun->close(dev->tun_ctx);
+	if (dev->bind)
+		dev->bind->close(dev->bind_ctx);
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
 	if (dev->stop_fd >= 0)
@@ -474,7 +494,7 @@ static int validate(const struct ts_config *cfg, size_t *inserts, char *err, siz
 int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *err, size_t errlen)
 {
 	struct ts_peer **fresh = NULL, *gone = NULL;
-	int fd4 = -1, fd6 = -1, ret;
+	int ret;
 	size_t inserts;
 	uint16_t port = 0;
 	bool rebind = false, kick = false;
@@ -501,7 +521,7 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 	}
 	if ((cfg->flags & TS_DEV_HAS_LISTEN_PORT) && cfg->listen_port != dev->listen_port) {
 		port = cfg->listen_port;
-		ret = ts_udp_bind_pair(&port, dev->fwmark, &fd4, &fd6);
+		ret = dev->bind->open(dev->bind_ctx, &port, dev->fwmark);
 		if (ret < 0) {
 			allowedips_unreserve(&dev->allowedips);
 			write_unlock(dev);
@@ -513,29 +533,14 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 	}
 	/* From here on nothing fails. */
 	if (rebind) {
-		int old4 = atomic_load(&dev->udp4), old6 = atomic_load(&dev->udp6);
-
-		/* dup2 keeps the fd numbers the threads use; the old sockets go. */
-		if (old4 >= 0 && fd4 >= 0) {
-			dup2(fd4, old4);
-			close(fd4);
-		} else if (fd4 >= 0) {
-			atomic_store(&dev->udp4, fd4);
-		}
-		if (old6 >= 0 && fd6 >= 0) {
-			dup2(fd6, old6);
-			close(fd6);
-		} else if (fd6 >= 0) {
-			atomic_store(&dev->udp6, fd6);
-		}
+		/* The bind has moved to the new port; the rx thread polls its fds anew. */
 		atomic_store(&dev->listen_port, port);
 		wake(dev->wake_fd);
 		ts_info("listening on UDP port %u", port);
 	}
 	if (cfg->flags & TS_DEV_HAS_FWMARK && cfg->fwmark != dev->fwmark) {
 		dev->fwmark = cfg->fwmark;
-		ts_udp_set_fwmark(atomic_load(&dev->udp4), dev->fwmark);
-		ts_udp_set_fwmark(atomic_load(&dev->udp6), dev->fwmark);
+		dev->bind->set_fwmark(dev->bind_ctx, dev->fwmark);
 	}
 	if (cfg->flags & TS_DEV_REPLACE_PEERS)
 		while (dev->peers)

@@ -54,6 +54,8 @@
 #include "peer.h"
 #include "ratelimiter.h"
 #include "seam.h"
+#include "socket.h"
+#include "tun.h"
 
 #define TS_PEER_HASH_BUCKETS 256
 #define TS_BATCH	     64
@@ -80,14 +82,12 @@ struct ts_hs_item {
 
 struct ts_device {
 	char ifname[IFNAMSIZ];
-	int tun_fd;
 	int mtu;
-	/*
-	 * The UDP sockets.  Their fd numbers never change after start: a new
-	 * listen port is bound to a fresh socket that is dup2()ed over the old
-	 * one, so no thread ever sees a closed fd.  -1 if that family is absent.
-	 */
-	atomic_int udp4, udp6;
+	/* The TUN and the UDP sockets (real or fake), owned by the device. */
+	const struct ts_tun_ops *tun;
+	void *tun_ctx;
+	const struct ts_bind_ops *bind;
+	void *bind_ctx;
 	int wake_fd; /* eventfd: wakes the rx thread after a socket change, and on stop */
 	int stop_fd; /* eventfd: signalled when the device must go (TUN gone) */
 
@@ -138,10 +138,13 @@ struct ts_device {
 /* Create the TUN and sockets (listen_port 0 = random until configured). */
 int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *err, size_t errlen);
 /*
- * The device's state without TUN or sockets, for tests of configuration
- * (ts_device_apply, ts_device_snapshot); never started.  NULL on ENOMEM.
+ * The same over the given TUN and bind (tests, fakes).  The device owns both
+ * contexts from here on, whether it succeeds or not: it closes them.
  */
-struct ts_device *ts_device_new_detached(const char *ifname, int mtu);
+int ts_device_create_with_io(struct ts_device **out, const char *ifname, int mtu,
+			     const struct ts_tun_ops *tun, void *tun_ctx,
+			     const struct ts_bind_ops *bind, void *bind_ctx, char *err,
+			     size_t errlen);
 /* The pipeline's hooks (NULL: none).  Before ts_device_start; the table outlives the device. */
 void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hooks);
 /* The functions the plugin host calls (base/seam.h), bound to dev. */
@@ -227,6 +230,11 @@ void ts_peer_clear_src(struct ts_peer *peer);
 /* receive.c */
 void *ts_rx_thread(void *arg);
 void *ts_handshake_thread(void *arg);
+/*
+ * Tests and fuzzing, with the device's threads never started: process what
+ * ts_receive_datagram queued for the handshake thread, here and now.
+ */
+void ts_handshake_process_queued(struct ts_device *dev);
 /* Process one datagram as received from src (after the ciphertext_in hooks).  No lock held. */
 void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,

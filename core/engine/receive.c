@@ -394,6 +394,25 @@ void *ts_handshake_thread(void *arg)
 	return NULL;
 }
 
+void ts_handshake_process_queued(struct ts_device *dev)
+{
+	struct ts_hs_item item;
+
+	for (;;) {
+		pthread_mutex_lock(&dev->hs_lock);
+		if (!dev->hs_count) {
+			pthread_mutex_unlock(&dev->hs_lock);
+			return;
+		}
+		item = dev->hs_queue[dev->hs_head];
+		dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
+		dev->hs_count--;
+		pthread_mutex_unlock(&dev->hs_lock);
+
+		process_handshake(dev, &item);
+	}
+}
+
 /* --- data messages --------------------------------------------------- */
 
 /*
@@ -502,7 +521,7 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 	bool rotated, lastminute = false;
 	const uint8_t *inner_src;
 	size_t ip_len;
-	int family;
+	int family, ret;
 	void *owner;
 
 	ts_peer_lock(peer);
@@ -570,8 +589,9 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 		plain = p.data;
 		ip_len = p.len;
 	}
-	if (write(dev->tun_fd, plain, ip_len) < 0)
-		ts_log_ratelimited(TS_LOG_WARN, "tun write: %s", strerror(errno));
+	ret = dev->tun->write(dev->tun_ctx, (const uint8_t *const[]){plain}, &ip_len, 1);
+	if (ret < 0)
+		ts_log_ratelimited(TS_LOG_WARN, "tun write: %s", strerror(-ret));
 }
 
 static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
@@ -617,41 +637,33 @@ void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 
 struct rx_slot {
 	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
-	_Alignas(struct cmsghdr) uint8_t control[TS_PKTINFO_SPACE];
 };
 
-static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, struct mmsghdr *msgs,
-		      struct iovec *iov, union ts_endpoint *src)
+static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slots,
+		      struct ts_dgram *d)
 {
 	int n;
 
 	for (unsigned i = 0; i < TS_BATCH; i++) {
-		iov[i].iov_base = slots[i].buf + TS_HEADROOM;
-		iov[i].iov_len = TS_MAX_PACKET;
-		memset(&msgs[i], 0, sizeof(msgs[i]));
-		msgs[i].msg_hdr.msg_name = &src[i];
-		msgs[i].msg_hdr.msg_namelen = sizeof(src[i]);
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
-		msgs[i].msg_hdr.msg_control = slots[i].control;
-		msgs[i].msg_hdr.msg_controllen = sizeof(slots[i].control);
+		memset(&d[i], 0, sizeof(d[i]));
+		d[i].data = slots[i].buf + TS_HEADROOM;
+		d[i].cap = TS_MAX_PACKET;
 	}
-	n = recvmmsg(fd, msgs, TS_BATCH, MSG_DONTWAIT, NULL);
+	n = dev->bind->recv(dev->bind_ctx, which, d, TS_BATCH);
 	if (n <= 0)
 		return;
 	for (int i = 0; i < n; i++) {
-		size_t len = msgs[i].msg_len, headroom = TS_HEADROOM;
-		struct ts_endpoint_src local;
+		size_t len = d[i].len, headroom = TS_HEADROOM;
+		struct ts_endpoint_src local = d[i].local;
 
-		ts_udp_src_from_msg(&msgs[i].msg_hdr, &local);
-		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+		if (d[i].flags & TS_DGRAM_TRUNC)
 			continue;
 		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_IN)) {
 			struct ts_hook_pkt p = {.data = slots[i].buf + headroom,
 						.len = len,
 						.headroom = headroom,
 						.tailroom = TS_TAILROOM,
-						.ep = &src[i],
+						.ep = &d[i].peer,
 						.local = &local};
 
 			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_IN, &p))
@@ -659,7 +671,7 @@ static void rx_socket(struct ts_device *dev, int fd, struct rx_slot *slots, stru
 			headroom = (size_t)(p.data - slots[i].buf);
 			len = p.len;
 		}
-		ts_receive_datagram(dev, &src[i], &local, slots[i].buf, headroom, len);
+		ts_receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len);
 	}
 }
 
@@ -691,49 +703,46 @@ void *ts_rx_thread(void *arg)
 {
 	struct ts_device *dev = arg;
 	struct rx_slot *slots;
-	struct mmsghdr *msgs;
-	struct iovec *iov;
-	union ts_endpoint *src;
+	struct ts_dgram *d;
 
 	if (!ts_engine_thread_begin(dev, "rx"))
 		return NULL;
 	slots = calloc(TS_BATCH, sizeof(*slots));
-	msgs = calloc(TS_BATCH, sizeof(*msgs));
-	iov = calloc(TS_BATCH, sizeof(*iov));
-	src = calloc(TS_BATCH, sizeof(*src));
-	if (!slots || !msgs || !iov || !src) {
+	d = calloc(TS_BATCH, sizeof(*d));
+	if (!slots || !d) {
 		ts_err("rx: out of memory");
 		goto out;
 	}
 	while (!atomic_load(&dev->stopping)) {
-		struct pollfd pfd[3] = {{.fd = dev->udp4, .events = POLLIN},
-					{.fd = dev->udp6, .events = POLLIN},
-					{.fd = dev->wake_fd, .events = POLLIN}};
+		struct pollfd pfd[TS_BIND_MAX_FDS + 1];
+		int fds[TS_BIND_MAX_FDS];
+
+		dev->bind->fds(dev->bind_ctx, fds);
+		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
+			pfd[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		pfd[TS_BIND_MAX_FDS] = (struct pollfd){.fd = dev->wake_fd, .events = POLLIN};
 
 		ts_rcu_offline();
-		if (poll(pfd, 3, -1) < 0 && errno != EINTR) {
+		if (poll(pfd, TS_BIND_MAX_FDS + 1, -1) < 0 && errno != EINTR) {
 			ts_err("rx: poll: %s", strerror(errno));
 			break;
 		}
 		ts_rcu_online();
-		if (pfd[2].revents & POLLIN) {
+		if (pfd[TS_BIND_MAX_FDS].revents & POLLIN) {
 			uint64_t v;
 
 			if (read(dev->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				ts_debug("rx: wake read: %s", strerror(errno));
 		}
-		if (pfd[0].revents & POLLIN)
-			rx_socket(dev, dev->udp4, slots, msgs, iov, src);
-		if (pfd[1].revents & POLLIN)
-			rx_socket(dev, dev->udp6, slots, msgs, iov, src);
+		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
+			if (pfd[i].revents & POLLIN)
+				rx_socket(dev, i, slots, d);
 		rx_injected(dev, &slots[0]);
 		ts_rcu_quiescent();
 	}
 out:
 	free(slots);
-	free(msgs);
-	free(iov);
-	free(src);
+	free(d);
 	ts_engine_thread_end();
 	return NULL;
 }

@@ -26,47 +26,17 @@
 #include "socket.h"
 #include "timers.h"
 
-/* The errors that say our source address is gone or unusable toward dst. */
-static bool src_gone(int err)
-{
-	return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH || err == EHOSTUNREACH;
-}
-
-static bool src_usable(const struct ts_endpoint_src *src, const union ts_endpoint *dst)
-{
-	return src && src->family == dst->sa.sa_family;
-}
-
 int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst,
 		  const struct ts_endpoint_src *src, const uint8_t *buf, size_t len)
 {
-	int fd = dst->sa.sa_family == AF_INET6 ? dev->udp6 : dev->udp4;
-	_Alignas(struct cmsghdr) uint8_t control[TS_PKTINFO_SPACE];
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	struct msghdr m = {
-	    .msg_name = (void *)&dst->sa,
-	    .msg_namelen = ts_endpoint_len(dst),
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	};
+	struct ts_dgram d = {.data = (uint8_t *)buf, .len = len, .peer = *dst};
 
-	if (fd < 0 || !ts_endpoint_is_set(dst))
+	if (!ts_endpoint_is_set(dst))
 		return -EAFNOSUPPORT;
-	if (src_usable(src, dst)) {
-		ts_udp_src_to_msg(&m, src, control);
-		if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0)
-			return 0;
-		if (!src_gone(errno))
-			return -errno;
-		m.msg_control = NULL;
-		m.msg_controllen = 0;
-		if (sendmsg(fd, &m, MSG_DONTWAIT) < 0)
-			return -errno;
-		return 1;
-	}
-	if (sendmsg(fd, &m, MSG_DONTWAIT) < 0)
-		return -errno;
-	return 0;
+	if (src)
+		d.local = *src;
+	dev->bind->send(dev->bind_ctx, &d, 1);
+	return d.result;
 }
 
 void ts_peer_clear_src(struct ts_peer *peer)
@@ -343,43 +313,23 @@ struct tx_slot {
 };
 
 struct tx_batch {
-	struct mmsghdr msgs[TS_BATCH];
-	struct iovec iov[TS_BATCH];
-	union ts_endpoint dst[TS_BATCH];
-	struct ts_endpoint_src src[TS_BATCH];
+	struct ts_dgram d[TS_BATCH];
 	struct ts_peer *peer[TS_BATCH];
-	_Alignas(struct cmsghdr) uint8_t control[TS_BATCH][TS_PKTINFO_SPACE];
 	unsigned n;
 };
 
-static void batch_flush(struct ts_device *dev, struct tx_batch *b, int fd)
+static void batch_flush(struct ts_device *dev, struct tx_batch *b)
 {
-	unsigned sent = 0;
-
-	while (sent < b->n) {
-		int r = sendmmsg(fd, b->msgs + sent, b->n - sent, 0);
-		if (r < 0) {
-			unsigned i = sent;
-
-			if (errno == EINTR)
-				continue;
-			/*
-			 * One bad destination (unreachable, EPERM from a
-			 * firewall) must not take the rest of the batch with
-			 * it; a pinned source that vanished is dropped and the
-			 * datagram goes out from wherever routing says.
-			 */
-			if (src_usable(&b->src[i], &b->dst[i]) && src_gone(errno)) {
-				if (ts_udp_sendto(dev, &b->dst[i], &b->src[i], b->iov[i].iov_base,
-						  b->iov[i].iov_len) == 1)
-					ts_peer_clear_src(b->peer[i]);
-			} else {
-				ts_log_ratelimited(TS_LOG_DEBUG, "sendmmsg: %s", strerror(errno));
-			}
-			sent++;
-			continue;
-		}
-		sent += (unsigned)r;
+	dev->bind->send(dev->bind_ctx, b->d, b->n);
+	for (unsigned i = 0; i < b->n; i++) {
+		/* The pinned source vanished: the datagram went out from elsewhere. */
+		if (b->d[i].result == 1)
+			ts_peer_clear_src(b->peer[i]);
+		else if (b->d[i].result < 0)
+			ts_log_ratelimited(
+			    TS_LOG_DEBUG, "send to %s: %s",
+			    ts_endpoint_str(&b->d[i].peer, (char[TS_ENDPOINT_STRLEN]){0}),
+			    strerror(-b->d[i].result));
 	}
 	b->n = 0;
 }
@@ -389,18 +339,12 @@ static void batch_add(struct tx_batch *b, struct ts_peer *peer, const union ts_e
 {
 	unsigned i = b->n++;
 
-	b->dst[i] = *dst;
-	b->src[i] = *src;
+	memset(&b->d[i], 0, sizeof(b->d[i]));
+	b->d[i].peer = *dst;
+	b->d[i].local = *src;
+	b->d[i].data = data;
+	b->d[i].len = len;
 	b->peer[i] = peer;
-	b->iov[i].iov_base = data;
-	b->iov[i].iov_len = len;
-	memset(&b->msgs[i], 0, sizeof(b->msgs[i]));
-	b->msgs[i].msg_hdr.msg_name = &b->dst[i].sa;
-	b->msgs[i].msg_hdr.msg_namelen = ts_endpoint_len(&b->dst[i]);
-	b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
-	b->msgs[i].msg_hdr.msg_iovlen = 1;
-	if (src_usable(src, dst))
-		ts_udp_src_to_msg(&b->msgs[i].msg_hdr, src, b->control[i]);
 }
 
 /* The destination address of an IP packet, or false if it is not one. */
@@ -471,8 +415,7 @@ static void tx_one(struct ts_device *dev, struct ts_peer *peer, uint8_t *buf, si
 				    headroom - sizeof(struct message_data), &ep, &src))
 			goto out;
 		b = ep.sa.sa_family == AF_INET6 ? b6 : b4;
-		if ((b == b6 ? dev->udp6 : dev->udp4) >= 0)
-			batch_add(b, peer, &ep, &src, msg, msg_len);
+		batch_add(b, peer, &ep, &src, msg, msg_len);
 	}
 out:
 	/* hs_peers borrows the batch's references. */
@@ -484,38 +427,13 @@ out:
 	}
 }
 
-/*
- * Read up to TS_BATCH packets from the TUN.  The number read, or -1 when
- * the TUN is gone.
- */
-static int tx_read(struct ts_device *dev, struct tx_slot *slots, size_t *lens)
-{
-	int n = 0;
-	ssize_t len;
-
-	while (n < TS_BATCH) {
-		len = read(dev->tun_fd, slots[n].buf + TS_HEADROOM, TS_MAX_PACKET);
-		if (len < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			if (errno == EBADFD || errno == EIO || errno == ENXIO || errno == ENODEV) {
-				ts_info("TUN device %s is gone (%s)", dev->ifname, strerror(errno));
-				return -1;
-			}
-			ts_log_ratelimited(TS_LOG_WARN, "tun read: %s", strerror(errno));
-			break;
-		}
-		lens[n++] = (size_t)len;
-	}
-	return n;
-}
-
 void *ts_tx_thread(void *arg)
 {
 	struct ts_device *dev = arg;
 	struct tx_slot *slots;
 	struct tx_batch *b4, *b6;
 	struct ts_peer *hs_peers[TS_BATCH], *peers[TS_BATCH];
+	uint8_t *bufs[TS_BATCH];
 	size_t lens[TS_BATCH];
 
 	if (!ts_engine_thread_begin(dev, "tx"))
@@ -527,8 +445,10 @@ void *ts_tx_thread(void *arg)
 		ts_err("tx: out of memory");
 		goto out;
 	}
+	for (unsigned i = 0; i < TS_BATCH; i++)
+		bufs[i] = slots[i].buf + TS_HEADROOM;
 	while (!atomic_load(&dev->stopping)) {
-		struct pollfd pfd[2] = {{.fd = dev->tun_fd, .events = POLLIN},
+		struct pollfd pfd[2] = {{.fd = dev->tun->wait_fd(dev->tun_ctx), .events = POLLIN},
 					{.fd = dev->wake_fd, .events = POLLIN}};
 		unsigned n_hs = 0;
 		int n;
@@ -545,9 +465,13 @@ void *ts_tx_thread(void *arg)
 			ts_info("TUN device %s is gone", dev->ifname);
 			goto gone;
 		}
-		n = tx_read(dev, slots, lens);
-		if (n < 0)
+		n = dev->tun->read(dev->tun_ctx, bufs, lens, TS_BATCH, TS_MAX_PACKET);
+		if (n == -ENODEV) {
+			ts_info("TUN device %s is gone", dev->ifname);
 			goto gone;
+		}
+		if (n < 0)
+			ts_log_ratelimited(TS_LOG_WARN, "tun read: %s", strerror(-n));
 		/* The one lookup under the configuration lock; the rest runs without. */
 		ts_device_read_lock(dev);
 		for (int i = 0; i < n; i++)
@@ -558,9 +482,9 @@ void *ts_tx_thread(void *arg)
 				tx_one(dev, peers[i], slots[i].buf, lens[i], b4, b6, hs_peers,
 				       &n_hs);
 		if (b4->n)
-			batch_flush(dev, b4, dev->udp4);
+			batch_flush(dev, b4);
 		if (b6->n)
-			batch_flush(dev, b6, dev->udp6);
+			batch_flush(dev, b6);
 		for (unsigned i = 0; i < n_hs; i++)
 			ts_send_handshake_initiation(hs_peers[i], false);
 		for (int i = 0; i < n; i++)

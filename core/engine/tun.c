@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* TUN creation and link configuration (ioctl for MTU/flags, rtnetlink for addresses). */
+/*
+ * The kernel TUN (ts_tun_kernel_ops over /dev/net/tun) and link configuration
+ * (ioctl for MTU/flags, rtnetlink for addresses).
+ */
 #include "tun.h"
 
 #include <arpa/inet.h>
@@ -15,14 +18,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int ts_tun_open(char ifname[static IFNAMSIZ])
+/* The kernel TUN: ts_tun_kernel_ops. */
+struct ktun {
+	int fd;
+	char ifname[IFNAMSIZ];
+};
+
+int ts_tun_kernel_open(char ifname[static IFNAMSIZ], void **ctx)
 {
+	struct ktun *t = malloc(sizeof(*t));
 	struct ifreq ifr;
 	int fd, ret;
 
+	if (!t)
+		return -ENOMEM;
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		ret = -errno;
+		free(t);
+		return ret;
+	}
 	memset(&ifr, 0, sizeof(ifr));
 	/* IFF_NO_PI: bare IP packets; the version nibble tells the family. */
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
@@ -30,12 +45,75 @@ int ts_tun_open(char ifname[static IFNAMSIZ])
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;
 		close(fd);
+		free(t);
 		return ret;
 	}
 	memcpy(ifname, ifr.ifr_name, IFNAMSIZ);
 	ifname[IFNAMSIZ - 1] = '\0';
-	return fd;
+	t->fd = fd;
+	memcpy(t->ifname, ifname, IFNAMSIZ);
+	*ctx = t;
+	return 0;
 }
+
+static int ktun_read(void *ctx, uint8_t *const bufs[], size_t lens[], unsigned n, size_t cap)
+{
+	struct ktun *t = ctx;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		ssize_t len = read(t->fd, bufs[i], cap);
+
+		if (len < 0) {
+			if (i > 0 || errno == EAGAIN || errno == EINTR)
+				break;
+			/* The interface was deleted under us. */
+			if (errno == EBADFD || errno == EIO || errno == ENXIO || errno == ENODEV)
+				return -ENODEV;
+			return -errno;
+		}
+		lens[i] = (size_t)len;
+	}
+	return (int)i;
+}
+
+static int ktun_write(void *ctx, const uint8_t *const pkts[], const size_t lens[], unsigned n)
+{
+	struct ktun *t = ctx;
+
+	for (unsigned i = 0; i < n; i++)
+		if (write(t->fd, pkts[i], lens[i]) < 0)
+			return i ? (int)i : -errno;
+	return (int)n;
+}
+
+static int ktun_wait_fd(void *ctx)
+{
+	return ((struct ktun *)ctx)->fd;
+}
+
+static int ktun_set_mtu(void *ctx, int mtu)
+{
+	return ts_tun_set_mtu(((struct ktun *)ctx)->ifname, mtu);
+}
+
+static void ktun_close(void *ctx)
+{
+	struct ktun *t = ctx;
+
+	if (!t)
+		return;
+	close(t->fd);
+	free(t);
+}
+
+const struct ts_tun_ops ts_tun_kernel_ops = {
+    .read = ktun_read,
+    .write = ktun_write,
+    .wait_fd = ktun_wait_fd,
+    .set_mtu = ktun_set_mtu,
+    .close = ktun_close,
+};
 
 static int ifreq_ioctl(const char *ifname, unsigned long req, struct ifreq *ifr)
 {

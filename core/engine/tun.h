@@ -1,16 +1,56 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The TUN device: creating it, and the link settings the daemon applies
- * itself (MTU, up, addresses through rtnetlink).
+ * The TUN side of the device, behind an ops table (struct ts_tun_ops) so the
+ * engine runs over /dev/net/tun in the daemon and over an in-memory fake in
+ * tests; and the link settings the daemon applies itself (MTU, up,
+ * addresses through rtnetlink).
  */
 #ifndef TS_TUN_H
 #define TS_TUN_H
 
 #include <net/if.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* Create (or attach to) TUN interface 'ifname'; returns a non-blocking fd or -errno. */
-int ts_tun_open(char ifname[static IFNAMSIZ]);
+/*
+ * What the device needs of a TUN.  The device owns ctx once it is given one
+ * and calls close exactly once.  read and write may run concurrently with
+ * each other (tx reads, rx writes) but each is called by one thread at a time.
+ */
+struct ts_tun_ops {
+	/*
+	 * Read up to n packets without blocking: packet i goes to bufs[i] (at
+	 * most cap bytes) and its length to lens[i].  A driver that splits one
+	 * read into several packets (offloads) fills several slots.  Returns
+	 * the count (0: nothing waiting), -ENODEV when the link is gone for
+	 * good, or another -errno (transient; the caller logs and polls again).
+	 */
+	int (*read)(void *ctx, uint8_t *const bufs[], size_t lens[], unsigned n, size_t cap);
+	/*
+	 * Write n whole IP packets.  Returns how many were written, or -errno
+	 * (the first failure; the rest are not written).
+	 */
+	int (*write)(void *ctx, const uint8_t *const pkts[], const size_t lens[], unsigned n);
+	/*
+	 * A file descriptor that polls readable while read has something to
+	 * report (packets, or that the link is gone), and may also report
+	 * POLLERR/POLLHUP when the link is gone.  It never changes.
+	 */
+	int (*wait_fd)(void *ctx);
+	/* Set the link MTU: 0 or -errno. */
+	int (*set_mtu)(void *ctx, int mtu);
+	void (*close)(void *ctx);
+};
+
+/* /dev/net/tun. */
+extern const struct ts_tun_ops ts_tun_kernel_ops;
+/*
+ * Create (or attach to) TUN interface 'ifname' (the kernel may rename a
+ * template like "ts%d": ifname is updated); *ctx is for ts_tun_kernel_ops.
+ * Returns 0 or -errno.
+ */
+int ts_tun_kernel_open(char ifname[static IFNAMSIZ], void **ctx);
+
 int ts_tun_set_mtu(const char *ifname, int mtu);
 int ts_tun_get_mtu(const char *ifname);
 int ts_tun_set_up(const char *ifname);

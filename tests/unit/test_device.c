@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The device without TUN or sockets (ts_device_new_detached):
+ * The device over the in-memory TUN and network of fake_io.c, its threads
+ * not started:
  *
  * - ts_device_apply is all or nothing on out-of-memory: with the n-th
  *   engine allocation made to fail, for every n up to the last one the
@@ -20,6 +21,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "device.h"
+#include "fake_io.h"
 #include "index.h"
 #include "testutil.h"
 
@@ -76,17 +78,23 @@ static void keys_init(void)
 	ts_x25519_generate(scratch, pub_c);
 }
 
+static struct fake_net *net;
+
 static struct ts_device *base_device(void)
 {
-	struct ts_device *dev = ts_device_new_detached("tstest0", 1420);
-	char text[2048], k0[65], ka[65], kb[65];
+	struct fake_tun *tun = fake_tun_new();
+	struct fake_bind *bind = fake_bind_new(net, "192.0.2.100");
+	char text[2048], k0[65], ka[65], kb[65], err[256];
+	struct ts_device *dev;
 
-	if (!dev) {
-		fprintf(stderr, "cannot allocate a device\n");
+	if (!tun || !bind ||
+	    ts_device_create_with_io(&dev, "tstest0", 1420, &fake_tun_ops, tun, &fake_bind_ops,
+				     bind, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cannot make a device\n");
 		exit(1);
 	}
 	snprintf(text, sizeof(text),
-		 "private_key=%s\n"
+		 "private_key=%s\nlisten_port=51820\n"
 		 "public_key=%s\nendpoint=192.0.2.1:51820\npersistent_keepalive_interval=25\n"
 		 "allowed_ip=10.0.0.0/24\nallowed_ip=fd00::/64\n"
 		 "public_key=%s\nallowed_ip=10.0.1.1/32\nallowed_ip=10.0.2.0/23\n",
@@ -289,9 +297,13 @@ int main(void)
 	if (ts_crypto_init() < 0)
 		return 1;
 	keys_init();
+	net = fake_net_new();
+	if (!net)
+		return 1;
 	test_apply_enomem();
 	test_forged_counter();
 	test_removed_peer();
+	fake_net_free(net);
 	if (failures)
 		fprintf(stderr, "%d check(s) failed\n", failures);
 	return failures ? 1 : 0;
