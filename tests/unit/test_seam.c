@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The engine's side of the seam (base/seam.h), with the engine's threads
+ * running over the fake TUN and network of fake_io.h and a recording hook
+ * table standing in for the plugin host:
+ *
+ * - every hook runs with no engine lock held, and never on a thread that is
+ *   not the engine's (here: never on the test's main thread, which plays
+ *   UAPI and the host: it applies configuration and calls the engine table);
+ * - a persistent keepalive turned on by UAPI is sent, by the timer thread;
+ * - inject_datagram queues: the datagram is processed on the rx thread,
+ *   past the ciphertext_in hooks, and reaches the TUN;
+ * - peer_foreach calls back with no lock held (the callback may re-enter);
+ * - events arrive for a session, a roamed endpoint and a removed peer.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "device.h"
+#include "fake_io.h"
+#include "key.h"
+#include "log.h"
+#include "messages.h"
+#include "testutil.h"
+
+#define WAIT_MS 5000
+
+struct recorder {
+	atomic_uint calls[4];
+	atomic_uint under_lock; /* hooks run while the thread held an engine lock */
+	atomic_uint on_main;	/* hooks run on the main (UAPI/host) thread */
+	atomic_uint events[TS_EVENT_HANDSHAKE_SECRETS + 1];
+};
+
+static pthread_t main_thread;
+
+static bool rec_active(void *ctx, enum ts_hook_point point)
+{
+	(void)ctx;
+	(void)point;
+	return true;
+}
+
+static bool rec_run(void *ctx, enum ts_hook_point point, struct ts_hook_pkt *p)
+{
+	struct recorder *r = ctx;
+
+	(void)p;
+	if (ts_engine_locks_held)
+		atomic_fetch_add(&r->under_lock, 1);
+	if (pthread_equal(pthread_self(), main_thread))
+		atomic_fetch_add(&r->on_main, 1);
+	atomic_fetch_add(&r->calls[point], 1);
+	return true;
+}
+
+static void rec_event(void *ctx, const struct ts_engine_event *ev)
+{
+	struct recorder *r = ctx;
+
+	if ((unsigned)ev->type <= TS_EVENT_HANDSHAKE_SECRETS)
+		atomic_fetch_add(&r->events[ev->type], 1);
+}
+
+static bool rec_want_secrets(void *ctx)
+{
+	(void)ctx;
+	return false;
+}
+
+struct node {
+	struct ts_device *dev;
+	struct fake_tun *tun;
+	struct fake_bind *bind;
+	struct recorder rec;
+	struct ts_hook_table hooks;
+	struct ts_engine_table table;
+	uint8_t priv[32], pub[32];
+	union ts_endpoint ep;
+	unsigned host;
+};
+
+static struct fake_net *net;
+
+static bool node_up(struct node *n, const char *addr, unsigned host)
+{
+	char err[256];
+
+	memset(n, 0, sizeof(*n));
+	ts_x25519_generate(n->priv, n->pub);
+	n->host = host;
+	n->tun = fake_tun_new();
+	n->bind = fake_bind_new(net, addr);
+	if (!n->tun || !n->bind)
+		return false;
+	if (ts_device_create_with_io(&n->dev, "seam", 1420, &fake_tun_ops, n->tun, &fake_bind_ops,
+				     n->bind, err, sizeof(err)) < 0)
+		return false;
+	n->hooks = (struct ts_hook_table){.ctx = &n->rec,
+					  .active = rec_active,
+					  .run = rec_run,
+					  .event = rec_event,
+					  .want_secrets = rec_want_secrets};
+	ts_device_set_hooks(n->dev, &n->hooks);
+	ts_device_engine_table(n->dev, &n->table);
+	n->ep = fake_bind_endpoint(n->bind);
+	return true;
+}
+
+static int apply_text(struct node *n, const char *text)
+{
+	struct ts_config cfg;
+	char err[256];
+	int ret = ts_config_parse_uapi(text, strlen(text), 0, &cfg, err, sizeof(err));
+
+	if (ret == 0) {
+		ret = ts_device_apply(n->dev, &cfg, err, sizeof(err));
+		ts_config_free(&cfg);
+	}
+	if (ret < 0)
+		fprintf(stderr, "config: %s\n", err);
+	return ret;
+}
+
+static bool add_peer(struct node *n, const struct node *p, bool with_endpoint)
+{
+	char text[512], priv[TS_KEY_HEX_LEN], pub[TS_KEY_HEX_LEN], ep[TS_ENDPOINT_STRLEN];
+
+	ts_key_to_hex(priv, n->priv);
+	ts_key_to_hex(pub, p->pub);
+	ts_endpoint_str(&p->ep, ep);
+	snprintf(text, sizeof(text),
+		 "private_key=%s\npublic_key=%s\nallowed_ip=10.0.0.%u/32\n%s%s%s", priv, pub,
+		 p->host, with_endpoint ? "endpoint=" : "", with_endpoint ? ep : "",
+		 with_endpoint ? "\n" : "");
+	return apply_text(n, text) == 0;
+}
+
+static size_t make_packet(uint8_t *p, unsigned from, unsigned to, uint32_t seq)
+{
+	size_t len = 28 + 32;
+
+	memset(p, 0, len);
+	p[0] = 0x45;
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	p[8] = 64;
+	p[9] = 17;
+	p[12] = 10, p[15] = (uint8_t)from;
+	p[16] = 10, p[19] = (uint8_t)to;
+	memcpy(p + 28, &seq, sizeof(seq));
+	return len;
+}
+
+/* A packet into s's TUN comes out of r's TUN. */
+static bool carried(struct node *s, struct node *r, uint32_t seq)
+{
+	uint8_t pkt[128], got[2048];
+	size_t len = make_packet(pkt, s->host, r->host, seq);
+	int n;
+
+	if (fake_tun_inject(s->tun, pkt, len) < 0)
+		return false;
+	for (;;) {
+		n = fake_tun_take(r->tun, got, sizeof(got), WAIT_MS);
+		if (n < 0)
+			return false;
+		if ((size_t)n == len && memcmp(got, pkt, len) == 0)
+			return true;
+	}
+}
+
+struct received_at_least {
+	struct fake_bind *bind;
+	uint64_t want;
+};
+
+static bool data_received(void *arg)
+{
+	struct received_at_least *c = arg;
+
+	return fake_bind_received(c->bind, MESSAGE_DATA) >= c->want;
+}
+
+struct event_at_least {
+	atomic_uint *counter;
+	unsigned want;
+};
+
+static bool event_seen(void *arg)
+{
+	struct event_at_least *e = arg;
+
+	return atomic_load(e->counter) >= e->want;
+}
+
+static bool wait_event(struct node *n, enum ts_event_type type, unsigned want)
+{
+	struct event_at_least e = {.counter = &n->rec.events[type], .want = want};
+
+	return fake_wait(event_seen, &e, WAIT_MS);
+}
+
+/* Data toward b is lost on the way (the test injects it itself). */
+static enum fake_verdict drop_data_to(void *arg, const struct fake_dgram *d)
+{
+	const union ts_endpoint *b = arg;
+
+	return d->len && d->data[0] == MESSAGE_DATA && ts_endpoint_equal(&d->dst, b) ? FAKE_DROP
+										     : FAKE_PASS;
+}
+
+struct foreach_ctx {
+	struct node *n;
+	int seen, reentered, under_lock;
+};
+
+static int foreach_cb(void *arg, const struct ts_peer_info *info)
+{
+	struct foreach_ctx *c = arg;
+	struct ts_peer_info again;
+
+	c->seen++;
+	if (ts_engine_locks_held)
+		c->under_lock++;
+	/* A plugin may call back into the engine from here. */
+	if (c->n->table.peer_info(c->n->table.ctx, info->public_key, &again) == 0)
+		c->reentered++;
+	return 0;
+}
+
+static void test_seam(void)
+{
+	struct node a, b;
+	uint8_t msg[2048], got[2048], pkt[128];
+	char text[256], pub[TS_KEY_HEX_LEN];
+	struct received_at_least r;
+	struct foreach_ctx fc;
+	union ts_endpoint roamed = fake_ep("192.0.2.77:4000");
+	size_t n, len;
+	unsigned pin;
+
+	CHECK(node_up(&a, "192.0.2.1", 1) && node_up(&b, "192.0.2.2", 2));
+	CHECK(add_peer(&a, &b, true) && add_peer(&b, &a, false));
+	CHECK(ts_device_start(a.dev) == 0 && ts_device_start(b.dev) == 0);
+
+	/* Data both ways: every hook point ran, each on an engine thread, no lock held. */
+	CHECK(carried(&a, &b, 1));
+	CHECK(carried(&b, &a, 2));
+	CHECK(atomic_load(&a.rec.calls[TS_HP_PLAINTEXT_OUT]) >= 1);
+	CHECK(atomic_load(&a.rec.calls[TS_HP_CIPHERTEXT_OUT]) >= 2); /* initiation, data */
+	CHECK(atomic_load(&b.rec.calls[TS_HP_CIPHERTEXT_IN]) >= 2);
+	CHECK(atomic_load(&b.rec.calls[TS_HP_PLAINTEXT_IN]) >= 1);
+	CHECK(wait_event(&a, TS_EVENT_PEER_UP, 1));
+	CHECK(wait_event(&b, TS_EVENT_HANDSHAKE_COMPLETE, 1));
+
+	/* UAPI turns a persistent keepalive on: it goes out at once, not from this thread. */
+	r.bind = b.bind;
+	r.want = fake_bind_received(b.bind, MESSAGE_DATA) + 1;
+	ts_key_to_hex(pub, b.pub);
+	snprintf(text, sizeof(text), "public_key=%s\npersistent_keepalive_interval=25\n", pub);
+	CHECK(apply_text(&a, text) == 0);
+	CHECK(fake_wait(data_received, &r, WAIT_MS));
+
+	/* A datagram handed to inject_datagram is processed on b's rx thread. */
+	fake_net_set_filter(net, drop_data_to, &b.ep);
+	len = make_packet(pkt, 1, 2, 3);
+	CHECK(fake_tun_inject(a.tun, pkt, len) == 0);
+	r.want = 0;
+	n = 0;
+	for (int i = 0; i < WAIT_MS && !n; i++) {
+		n = fake_net_find_last(net, MESSAGE_DATA, &a.ep, &b.ep, msg, sizeof(msg));
+		if (n <= 32) /* a keepalive: not ours */
+			n = 0;
+		if (!n)
+			poll(NULL, 0, 1);
+	}
+	fake_net_set_filter(net, NULL, NULL);
+	CHECK(n > 32);
+	pin = atomic_load(&b.rec.calls[TS_HP_CIPHERTEXT_IN]);
+	CHECK(b.table.inject_datagram(b.table.ctx, &a.ep, msg, n) == 0);
+	{
+		int got_len = fake_tun_take(b.tun, got, sizeof(got), WAIT_MS);
+
+		CHECK(got_len == (int)len && memcmp(got, pkt, len) == 0);
+	}
+	/* Past the ciphertext_in hooks, as the seam says. */
+	CHECK(atomic_load(&b.rec.calls[TS_HP_CIPHERTEXT_IN]) == pin);
+	CHECK(b.table.inject_datagram(b.table.ctx, &a.ep, msg, TS_MAX_PACKET + 1) < 0);
+
+	/* peer_foreach: a snapshot, the callback free to re-enter. */
+	fc = (struct foreach_ctx){.n = &b};
+	CHECK(b.table.peer_foreach(b.table.ctx, foreach_cb, &fc) == 0);
+	CHECK(fc.seen == 1 && fc.reentered == 1 && fc.under_lock == 0);
+
+	/* A roamed endpoint is an event. */
+	CHECK(b.table.peer_set_endpoint(b.table.ctx, a.pub, &roamed) == 0);
+	CHECK(wait_event(&b, TS_EVENT_ENDPOINT_CHANGED, 1));
+
+	/* Removing a peer with a session: PEER_DOWN. */
+	snprintf(text, sizeof(text), "public_key=%s\nremove=true\n", pub);
+	CHECK(apply_text(&a, text) == 0);
+	CHECK(wait_event(&a, TS_EVENT_PEER_DOWN, 1));
+
+	CHECK_MSG(atomic_load(&a.rec.under_lock) + atomic_load(&b.rec.under_lock) == 0,
+		  "hooks ran under an engine lock");
+	CHECK_MSG(atomic_load(&a.rec.on_main) + atomic_load(&b.rec.on_main) == 0,
+		  "hooks ran on the UAPI/host thread");
+	ts_device_destroy(a.dev);
+	ts_device_destroy(b.dev);
+}
+
+int main(void)
+{
+	if (ts_crypto_init() < 0)
+		return 1;
+	ts_log_set_level(TS_LOG_WARN);
+	main_thread = pthread_self();
+	net = fake_net_new();
+	if (!net)
+		return 1;
+	test_seam();
+	fake_net_free(net);
+	if (failures)
+		fprintf(stderr, "%d check(s) failed\n", failures);
+	return failures ? 1 : 0;
+}
