@@ -59,6 +59,7 @@ static void write_unlock(struct ts_device *dev)
 
 bool ts_hooks_active(struct ts_device *dev, enum ts_hook_point point)
 {
+	assert(ts_engine_locks_held == 0);
 	return dev->hooks && dev->hooks->active(dev->hooks->ctx, point);
 }
 
