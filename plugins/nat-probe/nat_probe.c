@@ -493,6 +493,9 @@ static void refused(struct nat_probe *np, struct np_outbox *ob, struct np_peer *
 	char astr[TSR_ADDR_STRLEN], k[9];
 
 	p->cand_refused++;
+	/* The peer's own LAN addresses are routine, not an attack: counted, not logged. */
+	if (v == CF_PRIVATE_REMOTE)
+		return;
 	if (now - np->refuse_log_ns >= NP_REFUSE_LOG_NS) {
 		if (np->refuse_log_quiet)
 			out_log(ob, TS_LOG_WARN, "%llu more candidates refused (not logged)",
