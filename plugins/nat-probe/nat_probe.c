@@ -232,6 +232,14 @@ static bool addr_from_ep(struct tsr_addr *a, const union ts_plugin_endpoint *ep)
 	return tsr_addr_from_sockaddr(a, &ep->sa, sizeof(*ep)) == TSR_OK;
 }
 
+static uint64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void iso_time(char *buf, size_t len)
 {
 	struct timespec ts;
@@ -1080,8 +1088,12 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 			memcpy(p->pub, sc.keys[i], 32);
 			p->exchange_ms = NP_EXCHANGE_FIRST_MS;
 			p->next_exchange_ns = 0;
-			/* Counters grow across restarts: they start from the clock. */
-			p->tx_counter = (uint64_t)time(NULL) << 24;
+			/*
+			 * Counters grow across restarts: they start from the clock, in
+			 * ms << 14 (16,384 messages per ms of uptime before a restart
+			 * could repeat one; 2^55 today, far from wrapping).
+			 */
+			p->tx_counter = realtime_ms() << 14;
 			np_window_init(&p->rx);
 			out_note(ob, p->pub, "path", "relay");
 			out_note(ob, p->pub, "path_since", since);

@@ -207,7 +207,7 @@ def cmd_cands(a):
     peer = base64.b64decode(a.peer_pub)
     recs = [addr_rec(*hostport(c)) for c in a.cand]
     # A counter above anything the real key holder sent: it starts from its clock too.
-    counter = (int(time.time()) << 24) + (1 << 20)
+    counter = (int(time.time() * 1000) << 14) + (1 << 20)
     frames = []
     for i in range(a.count):
         frames.append(recv_frame(me, cand_v2(dh, me, peer, counter + i, recs)))
