@@ -169,7 +169,7 @@ cand0=$(refused "$IF_B" "$PA" cand)
 t7=$(now_ms)
 atk cands cands --key "$CONFDIR/a.key" --peer-pub "$PB" --relay "$RELAY_EP" --dst "$b_relay_ep" \
 	--cand "$T_ADDR:47001" --cand 127.0.0.1:47002 --cand 10.2.0.2:47003 --cand 224.0.0.251:47004 \
-	--cand "$T2_ADDR:47005" --count 20 --gap 0.1 >/dev/null
+	--cand "$T2_ADDR:47005" --count 40 --gap 0.02 >/dev/null
 sleep 2
 _stop_pid "$cap_t"
 _stop_pid "$cap_b"
