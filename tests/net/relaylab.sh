@@ -115,7 +115,7 @@ relaylab_up() {
 	PA=$(pub a)
 	PB=$(pub b)
 	PR=$(pub relay)
-	relay_start
+	relay_start relay
 	sed -e "s|^plugin_path:.*|plugin_path: [$TS_BUILD/plugins]|" \
 		-e "s|relay: 192.0.2.3:3478|relay: $RELAY_IP:$RELAY_PORT|" \
 		-e "s|relay_public_key: .*|relay_public_key: $PR|" \

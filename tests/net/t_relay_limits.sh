@@ -23,7 +23,7 @@
 # shellcheck source=relaylab.sh
 . "$(dirname "$0")/relaylab.sh"
 
-relaylab_up
+relaylab_up --max-peers 4096
 rss0=$(relay_rss_kb)
 log "relay VmRSS at start ${rss0} kB"
 
