@@ -64,9 +64,7 @@ struct relay {
 	struct tsr_addr listen;
 	uint8_t private_key[TSR_KEY_LEN], public_key[TSR_KEY_LEN];
 	struct relay_table t;
-	/* Cookie secrets: the current one and its predecessor, both accepted. */
-	uint8_t cookie_secret[2][TSR_KEY_LEN];
-	uint64_t cookie_born_ns, cookie_rotate_ns;
+	struct relay_cookies cookies;
 	struct ctl_client clients[MAX_CTL_CLIENTS];
 	uint64_t started_ns;
 	uint64_t reject_log_ns[RJ_COUNT], reject_log_suppressed[RJ_COUNT];
@@ -397,33 +395,6 @@ static void send_error(struct relay *r, uint8_t code, const uint8_t key[TSR_KEY_
 	send_to(r, e, sizeof(e), sa, salen, local);
 }
 
-static void rotate_cookie_secret(struct relay *r, uint64_t now)
-{
-	if (now - r->cookie_born_ns < r->cookie_rotate_ns)
-		return;
-	memcpy(r->cookie_secret[1], r->cookie_secret[0], TSR_KEY_LEN);
-	randombytes_buf(r->cookie_secret[0], TSR_KEY_LEN);
-	r->cookie_born_ns = now;
-}
-
-/* A cookie made for from under the current or the previous secret. */
-static bool cookie_valid(struct relay *r, const uint8_t cookie[TSR_COOKIE_LEN],
-			 const struct tsr_addr *from)
-{
-	static const uint8_t none[TSR_COOKIE_LEN];
-	uint8_t want[TSR_COOKIE_LEN];
-	bool ok = false;
-
-	if (sodium_memcmp(cookie, none, TSR_COOKIE_LEN) == 0)
-		return false;
-	for (int i = 0; i < 2 && !ok; i++) {
-		tsr_cookie_make(want, r->cookie_secret[i], from);
-		ok = sodium_memcmp(want, cookie, TSR_COOKIE_LEN) == 0;
-	}
-	sodium_memzero(want, sizeof(want));
-	return ok;
-}
-
 /* Return routability: the sender gets a cookie only if it receives at its address. */
 static void send_cookie(struct relay *r, const struct tsr_register *reg, const struct sockaddr *sa,
 			socklen_t salen, const struct tsr_addr *from,
@@ -438,7 +409,7 @@ static void send_cookie(struct relay *r, const struct tsr_register *reg, const s
 		reject(r, RJ_RATE_COOKIE, from, now);
 		return;
 	}
-	tsr_cookie_make(cookie, r->cookie_secret[0], from);
+	relay_cookie_make(&r->cookies, cookie, from);
 	tsr_cookie_reply_encode(out, reg->mac, cookie);
 	send_to(r, out, sizeof(out), sa, salen, local);
 	r->t.cookies_sent++;
@@ -489,7 +460,7 @@ static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
 	/* A refresh from where the key already is needs no proof of the address. */
 	here = e && relay_reg_live(&r->t, e, now) && tsr_addr_equal(&e->addr, from);
 	if (!here) {
-		if (!cookie_valid(r, reg.cookie, from)) {
+		if (!relay_cookie_valid(&r->cookies, reg.cookie, from)) {
 			send_cookie(r, &reg, sa, salen, from, local, now);
 			return;
 		}
@@ -634,7 +605,7 @@ static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const str
 	}
 	switch (type) {
 	case TSR_REGISTER:
-		rotate_cookie_secret(r, now);
+		relay_cookies_rotate(&r->cookies, now);
 		handle_register(r, buf, len, sa, salen, &from, local, now);
 		break;
 	case TSR_SEND:
@@ -811,7 +782,7 @@ static int serve(struct relay *r)
 		now = clock_ns(CLOCK_MONOTONIC);
 		if (now - last_expire >= NS_PER_S) {
 			relay_table_expire(&r->t, now, clock_ns(CLOCK_REALTIME));
-			rotate_cookie_secret(r, now);
+			relay_cookies_rotate(&r->cookies, now);
 			last_expire = now;
 		}
 	}
@@ -869,6 +840,7 @@ int main(int argc, char **argv)
 	const char *listen_arg = NULL, *key_path = NULL;
 	unsigned long max_peers = DEFAULT_MAX_PEERS, rate = DEFAULT_RATE_PPS, rate_bytes = 0;
 	unsigned long dh_rate = DEFAULT_DH_RATE, scale = 1;
+	uint64_t cookie_rotate_ns;
 	const char *scale_env;
 	struct relay_config cfg;
 	int c, ret = 1;
@@ -987,7 +959,7 @@ int main(int argc, char **argv)
 		       "(tests only)",
 		       scale, scale);
 	cfg.ttl_ns = (uint64_t)TSR_REGISTRATION_TTL_S * NS_PER_S / scale;
-	r.cookie_rotate_ns = (uint64_t)TSR_COOKIE_ROTATE_S * NS_PER_S / scale;
+	cookie_rotate_ns = (uint64_t)TSR_COOKIE_ROTATE_S * NS_PER_S / scale;
 	r.udp = r.ctl = -1;
 	for (int i = 0; i < MAX_CTL_CLIENTS; i++)
 		r.clients[i].fd = -1;
@@ -998,9 +970,7 @@ int main(int argc, char **argv)
 	if (open_udp(&r) < 0 || open_ctl(&r) < 0)
 		goto out;
 	r.started_ns = clock_ns(CLOCK_MONOTONIC);
-	/* Both secrets random from the start: an all-zero "previous" one would be public. */
-	randombytes_buf(r.cookie_secret, sizeof(r.cookie_secret));
-	r.cookie_born_ns = r.started_ns;
+	relay_cookies_init(&r.cookies, cookie_rotate_ns, r.started_ns);
 	ret = serve(&r) < 0 ? 1 : 0;
 out:
 	for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
@@ -1015,6 +985,6 @@ out:
 		close(r.udp);
 	relay_table_free(&r.t);
 	sodium_memzero(r.private_key, sizeof(r.private_key));
-	sodium_memzero(r.cookie_secret, sizeof(r.cookie_secret));
+	relay_cookies_wipe(&r.cookies);
 	return ret;
 }

@@ -191,6 +191,26 @@ struct relay_ip_slot *relay_ip_slot(struct relay_table *t, const struct tsr_addr
 void relay_pair_count(struct relay_table *t, const uint8_t src[TSR_KEY_LEN],
 		      const uint8_t dst[TSR_KEY_LEN], size_t bytes, uint64_t now_ns);
 
+/*
+ * Return-routability cookies (relay_cookie.c): the current secret and the
+ * previous one, both accepted; rotated every rotate_ns.
+ */
+struct relay_cookies {
+	uint8_t secret[2][TSR_KEY_LEN]; /* [0] current, [1] previous */
+	uint64_t born_ns, rotate_ns;	/* CLOCK_MONOTONIC */
+};
+
+void relay_cookies_init(struct relay_cookies *c, uint64_t rotate_ns, uint64_t now_ns);
+void relay_cookies_wipe(struct relay_cookies *c);
+/* A new current secret once the current one is rotate_ns old. */
+void relay_cookies_rotate(struct relay_cookies *c, uint64_t now_ns);
+/* The cookie for a, under the current secret. */
+void relay_cookie_make(const struct relay_cookies *c, uint8_t cookie[TSR_COOKIE_LEN],
+		       const struct tsr_addr *a);
+/* A cookie made for a under the current or the previous secret (constant time). */
+bool relay_cookie_valid(const struct relay_cookies *c, const uint8_t cookie[TSR_COOKIE_LEN],
+			const struct tsr_addr *a);
+
 /* The status text (line-oriented; tests grep it). */
 void relay_table_status(struct relay_table *t, FILE *f, uint64_t now_ns);
 
