@@ -90,7 +90,7 @@ enum tsr_result {
 	TSR_OK = 0,
 	TSR_E_SHORT = -1,    /* shorter than the frame needs */
 	TSR_E_LENGTH = -2,   /* a fixed-size frame with the wrong length */
-	TSR_E_MAGIC = -3,    /* not "TSR\1" */
+	TSR_E_MAGIC = -3,    /* not "TSR\2" (another version, or not ours) */
 	TSR_E_TYPE = -4,     /* not the expected type */
 	TSR_E_RESERVED = -5, /* a reserved byte is not zero */
 	TSR_E_FIELD = -6,    /* a field out of range (family, kind, empty payload) */
@@ -148,7 +148,7 @@ struct tsr_replay {
 /* A short name for a result, for logs and counters ("mac", "replay", ...). */
 const char *tsr_result_name(int result);
 
-/* True when buf starts with "TSR\1" and has a type byte; *type set (may be NULL). */
+/* True when buf starts with "TSR\2" and has a type byte; *type set (may be NULL). */
 bool tsr_is_frame(const uint8_t *buf, size_t len, uint8_t *type);
 
 /*
