@@ -72,7 +72,7 @@
 #define NP_EXCHANGE_FIRST_MS 1000	   /* first retries are quick: the peer may register late */
 #define NP_SCAN_NS	     1000000000ULL /* peers and local addresses re-read */
 #define NP_HOOK_ACTIONS	     16		   /* a path change is 6; refusal logs are capped */
-#define NP_FRAME_MAX	     (TSR_DATA_HDR_LEN + CAND_MAX_LEN)
+#define NP_FRAME_MAX	     (TSR_SEND_HDR_LEN + CAND_MAX_LEN)
 #define NP_MS		     1000000ULL
 #define NP_PEER_CANDS	     (CAND_MAX + 4) /* 4 learnt from PINGs or PONGs */
 /* Limits (docs/nat-traversal.md, "Rules"): rate per second, burst. */
@@ -185,6 +185,8 @@ struct nat_probe {
 	bool have_relay;
 	union ts_plugin_endpoint relay_ep;
 	char relay_str[TS_NOTE_VALUE_MAX + 1];
+	bool have_relay_token;
+	uint8_t relay_token[TSR_TOKEN_LEN]; /* relay protocol v2: what our SENDs carry */
 	uint16_t listen_port;
 	struct tsr_addr local[CAND_MAX];
 	int nlocal;
@@ -194,6 +196,7 @@ struct nat_probe {
 	const char *mapping; /* the verdict last published */
 	char stun_mapped[TSR_ADDR_STRLEN];
 	uint64_t start_ns, next_scan_ns;
+	uint64_t next_token_ns; /* timer thread only */
 	bool warned_no_relay, warned_no_key;
 
 	/* Limits shared by all peers. */
@@ -448,11 +451,13 @@ static void send_candidates(struct nat_probe *np, struct np_outbox *ob, struct n
 		np->warned_no_relay = true;
 		return;
 	}
-	tsr_data_hdr_encode(frame, TSR_SEND, TSR_KIND_CANDIDATES, p->pub);
-	n = cand_encode(frame + TSR_DATA_HDR_LEN, sizeof(frame) - TSR_DATA_HDR_LEN, p->keys.cand_tx,
+	if (!np->have_relay_token)
+		return; /* not registered yet: the next exchange retries */
+	tsr_send_hdr_encode(frame, TSR_KIND_CANDIDATES, p->pub, np->relay_token);
+	n = cand_encode(frame + TSR_SEND_HDR_LEN, sizeof(frame) - TSR_SEND_HDR_LEN, p->keys.cand_tx,
 			next_counter(p), flags, np->ours, (size_t)np->nours);
 	if (n)
-		out_send(ob, &np->relay_ep, frame, TSR_DATA_HDR_LEN + n);
+		out_send(ob, &np->relay_ep, frame, TSR_SEND_HDR_LEN + n);
 }
 
 /*
@@ -1120,6 +1125,59 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 	free(sc.keys);
 }
 
+/*
+ * Relay protocol v2: a SEND carries a token that only the registered key can
+ * make, from K (static_dh with the relay's key, note "relay_key") and the
+ * address the relay sees us at (note "relay_mapped", from relay-redirect's
+ * last REGISTER_ACK).  Host calls: no lock held.
+ */
+static bool relay_send_token(const struct ts_host_services *h, uint8_t token[TSR_TOKEN_LEN])
+{
+	char key_str[TS_NOTE_VALUE_MAX + 1], mapped_str[TS_NOTE_VALUE_MAX + 1];
+	uint8_t relay_key[32], dh[32], k[TSR_KEY_LEN];
+	struct tsr_addr mapped;
+	size_t klen = 0;
+	bool ok = false;
+
+	if (h->note_get(h, NULL, "relay_key", key_str, sizeof(key_str)) != 0 ||
+	    h->note_get(h, NULL, "relay_mapped", mapped_str, sizeof(mapped_str)) != 0 ||
+	    tsr_addr_parse(&mapped, mapped_str) != TSR_OK ||
+	    sodium_base642bin(relay_key, sizeof(relay_key), key_str, strlen(key_str), NULL, &klen,
+			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    klen != sizeof(relay_key))
+		return false;
+	if (h->static_dh(h, relay_key, dh) == 0) {
+		tsr_register_key(k, dh);
+		tsr_send_token(token, k, &mapped);
+		ok = true;
+	}
+	sodium_memzero(dh, sizeof(dh));
+	sodium_memzero(k, sizeof(k));
+	return ok;
+}
+
+/* Timer thread: a new or changed token sends the candidates at once. */
+static void refresh_relay_token(struct nat_probe *np, uint64_t now)
+{
+	uint8_t token[TSR_TOKEN_LEN] = {0};
+	bool have = relay_send_token(np->host, token);
+
+	pthread_mutex_lock(&np->lock);
+	if (have &&
+	    (!np->have_relay_token || sodium_memcmp(token, np->relay_token, TSR_TOKEN_LEN) != 0)) {
+		for (size_t i = 0; i < np->npeers; i++) {
+			np->peers[i].exchange_ms = NP_EXCHANGE_FIRST_MS;
+			np->peers[i].next_exchange_ns = now;
+		}
+	}
+	np->have_relay_token = have;
+	memcpy(np->relay_token, token, TSR_TOKEN_LEN);
+	pthread_mutex_unlock(&np->lock);
+	sodium_memzero(token, sizeof(token));
+	/* Quickly until registered, then with the scan. */
+	np->next_token_ns = now + (have ? NP_SCAN_NS : NP_SCAN_NS / 10);
+}
+
 static void np_tick(void *arg)
 {
 	struct nat_probe *np = arg;
@@ -1133,6 +1191,8 @@ static void np_tick(void *arg)
 		scan(np, ob);
 		np->next_scan_ns = now + NP_SCAN_NS;
 	}
+	if (now >= np->next_token_ns)
+		refresh_relay_token(np, now);
 
 	pthread_mutex_lock(&np->lock);
 	stun_tick(np, ob, now);

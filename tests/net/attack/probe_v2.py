@@ -39,7 +39,8 @@ import time
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-TSR_MAGIC = b"TSR\x01"
+TSR_MAGIC = b"TSR\x02"  # relay protocol v2 (docs/nat-traversal.md)
+TSR_SEND_HDR, TSR_RECV_HDR = 56, 40  # a SEND carries a 16-byte token after the key
 TSR_SEND, TSR_RECV = 3, 4
 KIND_CANDIDATES = 1
 
@@ -178,7 +179,7 @@ def cmd_grab(a):
     if info:
         out.update(version=info[0], counter=info[2], txid=info[3].hex())
     elif payload[:4] == TSR_MAGIC:
-        inner = payload[40:]
+        inner = payload[TSR_SEND_HDR if payload[4] == TSR_SEND else TSR_RECV_HDR:]
         out.update(key=base64.b64encode(payload[8:40]).decode(), version=inner[3],
                    counter=struct.unpack(">Q", inner[4:12])[0] if inner[3] == 2 else None)
     print(json.dumps(out))
@@ -193,10 +194,10 @@ def cmd_inject(a):
 
 def cmd_reflect(a):
     send = bytes.fromhex(a.send_hex)
-    if len(send) <= 40 or send[:4] != TSR_MAGIC or send[4] != TSR_SEND:
+    if len(send) <= TSR_SEND_HDR or send[:4] != TSR_MAGIC or send[4] != TSR_SEND:
         die("not a SEND frame")
     # The SEND's destination key (A) becomes the RECV's source: B gets its own message as A's.
-    frame = recv_frame(send[8:40], send[40:])
+    frame = recv_frame(send[8:40], send[TSR_SEND_HDR:])
     spoof(hostport(a.relay), hostport(a.dst), [frame])
     print(json.dumps({"sent": 1, "as_from": base64.b64encode(send[8:40]).decode()}))
 
