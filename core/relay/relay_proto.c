@@ -24,15 +24,22 @@
 #define OFF_KEY	 8 /* REGISTER, SEND, RECV, ERROR */
 
 /* REGISTER */
-#define REG_OFF_TS  40
-#define REG_OFF_MAC 48
+#define REG_OFF_TS     40
+#define REG_OFF_COOKIE 48
+#define REG_OFF_MAC    64
+/* SEND */
+#define SEND_OFF_TOKEN 40
+/* COOKIE */
+#define COOKIE_OFF_ECHO	  8
+#define COOKIE_OFF_COOKIE 24
 /* REGISTER_ACK */
 #define ACK_OFF_TS	8
 #define ACK_OFF_ADDR	16
 #define ACK_OFF_EXPIRES 36
 #define ACK_OFF_MAC	40
 
-static const char register_label[] = "tinescale-relay-v1 register";
+static const char register_label[] = "tinescale-relay-v2 register";
+static const char send_label[] = "tinescale-relay-v2 send";
 
 static void put_u16(uint8_t *p, uint16_t v)
 {
@@ -169,11 +176,16 @@ int tsr_dh(uint8_t dh[TSR_KEY_LEN], const uint8_t private_key[TSR_KEY_LEN],
 }
 
 void tsr_register_encode(uint8_t out[TSR_REGISTER_LEN], const uint8_t public_key[TSR_KEY_LEN],
-			 uint64_t timestamp_ns, const uint8_t k[TSR_KEY_LEN])
+			 uint64_t timestamp_ns, const uint8_t cookie[TSR_COOKIE_LEN],
+			 const uint8_t k[TSR_KEY_LEN])
 {
 	put_header(out, TSR_REGISTER, 0);
 	memcpy(out + OFF_KEY, public_key, TSR_KEY_LEN);
 	put_u64(out + REG_OFF_TS, timestamp_ns);
+	if (cookie)
+		memcpy(out + REG_OFF_COOKIE, cookie, TSR_COOKIE_LEN);
+	else
+		memset(out + REG_OFF_COOKIE, 0, TSR_COOKIE_LEN);
 	tsr_mac(out + REG_OFF_MAC, out, REG_OFF_MAC, k);
 }
 
@@ -189,6 +201,8 @@ int tsr_register_decode(const uint8_t *buf, size_t len, struct tsr_register *out
 		return TSR_E_RESERVED;
 	memcpy(out->public_key, buf + OFF_KEY, TSR_KEY_LEN);
 	out->timestamp_ns = get_u64(buf + REG_OFF_TS);
+	memcpy(out->cookie, buf + REG_OFF_COOKIE, TSR_COOKIE_LEN);
+	memcpy(out->mac, buf + REG_OFF_MAC, TSR_MAC_LEN);
 	return TSR_OK;
 }
 
@@ -196,16 +210,20 @@ int tsr_register_verify(const uint8_t *buf, size_t len, const uint8_t k[TSR_KEY_
 			uint64_t now_realtime_ns, struct tsr_replay *replay)
 {
 	struct tsr_register reg;
-	uint64_t skew;
 	int r = tsr_register_decode(buf, len, &reg);
 
 	if (r)
 		return r;
 	if (!tsr_mac_ok(buf, REG_OFF_MAC, k))
 		return TSR_E_MAC;
-	skew = reg.timestamp_ns > now_realtime_ns ? reg.timestamp_ns - now_realtime_ns
-						  : now_realtime_ns - reg.timestamp_ns;
-	if (skew > TSR_MAX_CLOCK_SKEW_NS)
+	/*
+	 * Asymmetric: far in the past is merely stale, but a timestamp far in
+	 * the future would raise the replay state (and the relay's floor for new
+	 * keys) beyond what honest clocks reach for that long.
+	 */
+	if (reg.timestamp_ns > now_realtime_ns
+		? reg.timestamp_ns - now_realtime_ns > TSR_MAX_FUTURE_NS
+		: now_realtime_ns - reg.timestamp_ns > TSR_MAX_CLOCK_SKEW_NS)
 		return TSR_E_CLOCK;
 	if (replay) {
 		if (reg.timestamp_ns <= replay->last_ns)
@@ -252,16 +270,37 @@ int tsr_register_ack_decode(const uint8_t *buf, size_t len, const uint8_t k[TSR_
 	return TSR_OK;
 }
 
-void tsr_data_hdr_encode(uint8_t out[TSR_DATA_HDR_LEN], uint8_t type, uint8_t kind,
-			 const uint8_t public_key[TSR_KEY_LEN])
+void tsr_send_token(uint8_t token[TSR_TOKEN_LEN], const uint8_t k[TSR_KEY_LEN],
+		    const struct tsr_addr *observed)
 {
-	put_header(out, type, kind);
-	/* memmove: the relay rewrites a SEND into a RECV in place. */
-	memmove(out + OFF_KEY, public_key, TSR_KEY_LEN);
+	uint8_t in[sizeof(send_label) - 1 + TSR_ADDR_LEN];
+
+	memcpy(in, send_label, sizeof(send_label) - 1);
+	if (tsr_addr_put(in + sizeof(send_label) - 1, observed) != TSR_OK)
+		memset(in + sizeof(send_label) - 1, 0, TSR_ADDR_LEN);
+	blake2s(token, in, k, TSR_TOKEN_LEN, sizeof(in), TSR_KEY_LEN);
+}
+
+void tsr_send_hdr_encode(uint8_t out[TSR_SEND_HDR_LEN], uint8_t kind,
+			 const uint8_t dst_public_key[TSR_KEY_LEN],
+			 const uint8_t token[TSR_TOKEN_LEN])
+{
+	put_header(out, TSR_SEND, kind);
+	memcpy(out + OFF_KEY, dst_public_key, TSR_KEY_LEN);
+	memcpy(out + SEND_OFF_TOKEN, token, TSR_TOKEN_LEN);
+}
+
+void tsr_recv_hdr_encode(uint8_t out[TSR_RECV_HDR_LEN], uint8_t kind,
+			 const uint8_t src_public_key[TSR_KEY_LEN])
+{
+	/* memmove first: the relay builds a RECV over the SEND it came from. */
+	memmove(out + OFF_KEY, src_public_key, TSR_KEY_LEN);
+	put_header(out, TSR_RECV, kind);
 }
 
 int tsr_data_decode(const uint8_t *buf, size_t len, uint8_t want, struct tsr_data *out)
 {
+	size_t hdr = want == TSR_SEND ? TSR_SEND_HDR_LEN : TSR_RECV_HDR_LEN;
 	int r;
 
 	if (want != TSR_SEND && want != TSR_RECV)
@@ -269,17 +308,54 @@ int tsr_data_decode(const uint8_t *buf, size_t len, uint8_t want, struct tsr_dat
 	r = check_header(buf, len, want);
 	if (r)
 		return r;
-	if (len < TSR_DATA_HDR_LEN)
+	if (len < hdr)
 		return TSR_E_SHORT;
 	if (!all_zero(buf + 6, 2))
 		return TSR_E_RESERVED;
-	if (len == TSR_DATA_HDR_LEN)
+	if (len == hdr)
 		return TSR_E_FIELD; /* nothing to carry */
 	out->type = want;
 	out->kind = buf[OFF_B5];
 	memcpy(out->public_key, buf + OFF_KEY, TSR_KEY_LEN);
-	out->payload = buf + TSR_DATA_HDR_LEN;
-	out->payload_len = len - TSR_DATA_HDR_LEN;
+	if (want == TSR_SEND)
+		memcpy(out->token, buf + SEND_OFF_TOKEN, TSR_TOKEN_LEN);
+	else
+		memset(out->token, 0, TSR_TOKEN_LEN);
+	out->payload = buf + hdr;
+	out->payload_len = len - hdr;
+	return TSR_OK;
+}
+
+void tsr_cookie_make(uint8_t cookie[TSR_COOKIE_LEN], const uint8_t secret[TSR_KEY_LEN],
+		     const struct tsr_addr *a)
+{
+	uint8_t rec[TSR_ADDR_LEN];
+
+	if (tsr_addr_put(rec, a) != TSR_OK)
+		memset(rec, 0, sizeof(rec));
+	blake2s(cookie, rec, secret, TSR_COOKIE_LEN, sizeof(rec), TSR_KEY_LEN);
+}
+
+void tsr_cookie_reply_encode(uint8_t out[TSR_COOKIE_FRAME_LEN], const uint8_t echo[TSR_MAC_LEN],
+			     const uint8_t cookie[TSR_COOKIE_LEN])
+{
+	put_header(out, TSR_COOKIE, 0);
+	memcpy(out + COOKIE_OFF_ECHO, echo, TSR_MAC_LEN);
+	memcpy(out + COOKIE_OFF_COOKIE, cookie, TSR_COOKIE_LEN);
+}
+
+int tsr_cookie_reply_decode(const uint8_t *buf, size_t len, struct tsr_cookie_reply *out)
+{
+	int r = check_header(buf, len, TSR_COOKIE);
+
+	if (r)
+		return r;
+	if (len != TSR_COOKIE_FRAME_LEN)
+		return len < TSR_COOKIE_FRAME_LEN ? TSR_E_SHORT : TSR_E_LENGTH;
+	if (!all_zero(buf + 5, 3))
+		return TSR_E_RESERVED;
+	memcpy(out->echo, buf + COOKIE_OFF_ECHO, TSR_MAC_LEN);
+	memcpy(out->cookie, buf + COOKIE_OFF_COOKIE, TSR_COOKIE_LEN);
 	return TSR_OK;
 }
 

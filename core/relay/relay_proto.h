@@ -9,20 +9,27 @@
  * any (buf, len) and check every length before reading; multi-byte fields
  * are read byte-wise (big-endian), so buffers need no alignment.
  *
- * Frames (all integers big-endian, offsets in bytes):
+ * Frames, version 2 (docs/nat-traversal.md; all integers big-endian):
  *
- *   REGISTER      64  "TSR\1" 1 0 0 0 | public_key[32] | timestamp_ns u64 | mac[16]
- *   REGISTER_ACK  56  "TSR\1" 2 0 0 0 | timestamp_ns u64 (echo) | addr rec[20]
+ *   REGISTER      80  "TSR\2" 1 0 0 0 | public_key[32] | timestamp_ns u64 | cookie[16]
+ *                     | mac[16]
+ *   REGISTER_ACK  56  "TSR\2" 2 0 0 0 | timestamp_ns u64 (echo) | addr rec[20]
  *                     | expires_s u16 | 0 0 | mac[16]
- *   SEND        40+n  "TSR\1" 3 kind 0 0 | dst_public_key[32] | payload[n]
- *   RECV        40+n  "TSR\1" 4 kind 0 0 | src_public_key[32] | payload[n]
- *   ERROR         40  "TSR\1" 5 code 0 0 | public_key[32]
+ *   SEND        56+n  "TSR\2" 3 kind 0 0 | dst_public_key[32] | token[16] | payload[n]
+ *   RECV        40+n  "TSR\2" 4 kind 0 0 | src_public_key[32] | payload[n]
+ *   ERROR         40  "TSR\2" 5 code 0 0 | public_key[32]
+ *   COOKIE        40  "TSR\2" 6 0 0 0 | echo[16] (the REGISTER's mac) | cookie[16]
  *
  *   addr rec[20]: family u8 (4 or 6) | 0 | port u16 | addr[16] (v4 in the first 4)
  *
  * REGISTER and REGISTER_ACK are authenticated with
- *   K   = BLAKE2s-256("tinescale-relay-v1 register" || X25519(peer, relay))
- *   mac = BLAKE2s-128 keyed with K over the frame up to the mac.
+ *   K     = BLAKE2s-256("tinescale-relay-v2 register" || X25519(peer, relay))
+ *   mac   = BLAKE2s-128 keyed with K over the frame up to the mac;
+ * a SEND with
+ *   token = BLAKE2s-128 keyed with K over ("tinescale-relay-v2 send" || addr rec of
+ *           the sender's address as the relay observes it);
+ * and the relay's return-routability cookie is
+ *   cookie = BLAKE2s-128 keyed with a rotating relay secret over the source's addr rec.
  * Reserved bytes must be zero: decoders reject frames where they are not.
  */
 #ifndef TS_RELAY_PROTO_H
@@ -33,11 +40,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define TSR_MAGIC     "TSR\x01"
-#define TSR_MAGIC_LEN 4
-#define TSR_KEY_LEN   32
-#define TSR_MAC_LEN   16
-#define TSR_ADDR_LEN  20 /* the wire address record */
+#define TSR_MAGIC      "TSR\x02" /* the last byte is the protocol version */
+#define TSR_MAGIC_LEN  4
+#define TSR_KEY_LEN    32
+#define TSR_MAC_LEN    16
+#define TSR_ADDR_LEN   20 /* the wire address record */
+#define TSR_COOKIE_LEN 16
+#define TSR_TOKEN_LEN  16
 
 enum tsr_type {
 	TSR_REGISTER = 1,
@@ -45,6 +54,7 @@ enum tsr_type {
 	TSR_SEND = 3,
 	TSR_RECV = 4,
 	TSR_ERROR = 5,
+	TSR_COOKIE = 6,
 };
 
 /* What a SEND/RECV payload is. The relay forwards only these two. */
@@ -61,22 +71,26 @@ enum tsr_error_code {
 	TSR_ERR_TABLE_FULL = 4, /* REGISTER of a new key while the table is full */
 };
 
-#define TSR_REGISTER_LEN     64
+#define TSR_REGISTER_LEN     80
 #define TSR_REGISTER_ACK_LEN 56
-#define TSR_DATA_HDR_LEN     40 /* SEND and RECV header; payload follows */
+#define TSR_SEND_HDR_LEN     56 /* SEND header (with the token); payload follows */
+#define TSR_RECV_HDR_LEN     40 /* RECV header; payload follows */
 #define TSR_ERROR_LEN	     40
+#define TSR_COOKIE_FRAME_LEN 40
 
 /* Protocol constants. */
 #define TSR_REGISTRATION_TTL_S	 30		 /* a registration lives this long */
 #define TSR_REGISTER_INTERVAL_MS 10000		 /* peers re-register this often */
-#define TSR_MAX_CLOCK_SKEW_NS	 120000000000ULL /* |timestamp - relay clock| allowed */
+#define TSR_MAX_CLOCK_SKEW_NS	 120000000000ULL /* a timestamp may be this far behind */
+#define TSR_MAX_FUTURE_NS	 10000000000ULL	 /* ... and this far ahead of the relay */
+#define TSR_COOKIE_ROTATE_S	 120 /* the relay replaces its cookie secret this often */
 
 /* Results of decoders and verifiers (0 = ok). */
 enum tsr_result {
 	TSR_OK = 0,
 	TSR_E_SHORT = -1,    /* shorter than the frame needs */
 	TSR_E_LENGTH = -2,   /* a fixed-size frame with the wrong length */
-	TSR_E_MAGIC = -3,    /* not "TSR\1" */
+	TSR_E_MAGIC = -3,    /* not "TSR\2" (another version, or not ours) */
 	TSR_E_TYPE = -4,     /* not the expected type */
 	TSR_E_RESERVED = -5, /* a reserved byte is not zero */
 	TSR_E_FIELD = -6,    /* a field out of range (family, kind, empty payload) */
@@ -95,7 +109,14 @@ struct tsr_addr {
 
 struct tsr_register {
 	uint8_t public_key[TSR_KEY_LEN];
-	uint64_t timestamp_ns; /* CLOCK_REALTIME */
+	uint64_t timestamp_ns;		/* CLOCK_REALTIME */
+	uint8_t cookie[TSR_COOKIE_LEN]; /* all zero: none */
+	uint8_t mac[TSR_MAC_LEN];	/* what a COOKIE echoes */
+};
+
+struct tsr_cookie_reply {
+	uint8_t echo[TSR_MAC_LEN]; /* the mac of the REGISTER answered */
+	uint8_t cookie[TSR_COOKIE_LEN];
 };
 
 struct tsr_register_ack {
@@ -109,6 +130,7 @@ struct tsr_data {
 	uint8_t type; /* TSR_SEND or TSR_RECV */
 	uint8_t kind; /* enum tsr_kind; decoders accept any value, the caller decides */
 	uint8_t public_key[TSR_KEY_LEN]; /* SEND: destination; RECV: source */
+	uint8_t token[TSR_TOKEN_LEN];	 /* SEND only */
 	const uint8_t *payload;
 	size_t payload_len; /* > 0 */
 };
@@ -126,7 +148,7 @@ struct tsr_replay {
 /* A short name for a result, for logs and counters ("mac", "replay", ...). */
 const char *tsr_result_name(int result);
 
-/* True when buf starts with "TSR\1" and has a type byte; *type set (may be NULL). */
+/* True when buf starts with "TSR\2" and has a type byte; *type set (may be NULL). */
 bool tsr_is_frame(const uint8_t *buf, size_t len, uint8_t *type);
 
 /*
@@ -139,14 +161,15 @@ void tsr_register_key(uint8_t k[TSR_KEY_LEN], const uint8_t dh[TSR_KEY_LEN]);
 int tsr_dh(uint8_t dh[TSR_KEY_LEN], const uint8_t private_key[TSR_KEY_LEN],
 	   const uint8_t public_key[TSR_KEY_LEN]);
 
-/* REGISTER: writes TSR_REGISTER_LEN bytes. */
+/* REGISTER: writes TSR_REGISTER_LEN bytes.  cookie may be NULL (none: zeros). */
 void tsr_register_encode(uint8_t out[TSR_REGISTER_LEN], const uint8_t public_key[TSR_KEY_LEN],
-			 uint64_t timestamp_ns, const uint8_t k[TSR_KEY_LEN]);
+			 uint64_t timestamp_ns, const uint8_t cookie[TSR_COOKIE_LEN],
+			 const uint8_t k[TSR_KEY_LEN]);
 /* Structure only (length, magic, type, reserved): the mac needs K, which needs the key. */
 int tsr_register_decode(const uint8_t *buf, size_t len, struct tsr_register *out);
 /*
  * The relay's check of a REGISTER that tsr_register_decode accepted, in this
- * order: mac with k (TSR_E_MAC), |timestamp - now_realtime_ns| <= 120 s
+ * order: mac with k (TSR_E_MAC), now - 120 s <= timestamp <= now + 10 s
  * (TSR_E_CLOCK), timestamp > replay->last_ns (TSR_E_REPLAY).  On TSR_OK,
  * replay->last_ns becomes the timestamp.  replay may be NULL: no replay check.
  */
@@ -160,11 +183,33 @@ void tsr_register_ack_encode(uint8_t out[TSR_REGISTER_ACK_LEN], const struct tsr
 int tsr_register_ack_decode(const uint8_t *buf, size_t len, const uint8_t k[TSR_KEY_LEN],
 			    struct tsr_register_ack *out);
 
-/* SEND/RECV header: writes TSR_DATA_HDR_LEN bytes; the payload follows it. */
-void tsr_data_hdr_encode(uint8_t out[TSR_DATA_HDR_LEN], uint8_t type, uint8_t kind,
-			 const uint8_t public_key[TSR_KEY_LEN]);
+/*
+ * The SEND token for a registration seen at observed (its REGISTER_ACK's
+ * address), from the REGISTER key k.  A secret like k: wipe it.
+ */
+void tsr_send_token(uint8_t token[TSR_TOKEN_LEN], const uint8_t k[TSR_KEY_LEN],
+		    const struct tsr_addr *observed);
+/* SEND header: writes TSR_SEND_HDR_LEN bytes; the payload follows it. */
+void tsr_send_hdr_encode(uint8_t out[TSR_SEND_HDR_LEN], uint8_t kind,
+			 const uint8_t dst_public_key[TSR_KEY_LEN],
+			 const uint8_t token[TSR_TOKEN_LEN]);
+/* RECV header: writes TSR_RECV_HDR_LEN bytes (memmove: it may overlap the SEND it came from). */
+void tsr_recv_hdr_encode(uint8_t out[TSR_RECV_HDR_LEN], uint8_t kind,
+			 const uint8_t src_public_key[TSR_KEY_LEN]);
 /* A SEND or RECV (type checked against want: TSR_SEND or TSR_RECV). */
 int tsr_data_decode(const uint8_t *buf, size_t len, uint8_t want, struct tsr_data *out);
+
+/*
+ * cookie = BLAKE2s-128 keyed with secret over a's address record (the
+ * relay's return-routability check; secret rotates every TSR_COOKIE_ROTATE_S).
+ */
+void tsr_cookie_make(uint8_t cookie[TSR_COOKIE_LEN], const uint8_t secret[TSR_KEY_LEN],
+		     const struct tsr_addr *a);
+/* COOKIE: writes TSR_COOKIE_FRAME_LEN bytes. */
+void tsr_cookie_reply_encode(uint8_t out[TSR_COOKIE_FRAME_LEN], const uint8_t echo[TSR_MAC_LEN],
+			     const uint8_t cookie[TSR_COOKIE_LEN]);
+/* Structure only: the peer compares echo with its last REGISTER's mac itself. */
+int tsr_cookie_reply_decode(const uint8_t *buf, size_t len, struct tsr_cookie_reply *out);
 
 /* ERROR: writes TSR_ERROR_LEN bytes. */
 void tsr_error_encode(uint8_t out[TSR_ERROR_LEN], uint8_t code,

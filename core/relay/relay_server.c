@@ -6,15 +6,19 @@
  * the wire format in relay_proto.c.
  *
  * Peers REGISTER under their WireGuard public key (a mac keyed by
- * DH(peer static, relay static) proves the key; a timestamp stops replays),
- * learn the address the relay sees in REGISTER_ACK, and SEND opaque frames
- * to other registered keys, which get them as RECV.  The relay never holds
+ * DH(peer static, relay static) proves the key; a timestamp stops replays;
+ * a stateless cookie proves the source address before the relay binds a key
+ * to it or spends an X25519), learn the address the relay sees in
+ * REGISTER_ACK, and SEND opaque frames (with a token only the registered
+ * key can make) to other registered keys, which get them as RECV.  The relay never holds
  * a session key: it forwards ciphertext and nat-probe's self-authenticated
  * candidate messages, nothing else.
  *
  * Everything a stranger can send is bounded: the table (--max-peers), the
- * per-address and per-key token buckets (--rate), the log (one line per
- * reason per second), the X25519 work (a REGISTER bucket per address).
+ * per-key budgets each way (--rate), the X25519 work (a global budget,
+ * --dh-rate, and one per source IP), the COOKIE replies (per IP and
+ * global), the log (one line per reason per second).  Nothing a spoofer
+ * sends is charged to a registered peer's budgets.
  */
 #include "relay_server.h"
 #include "key.h"
@@ -36,15 +40,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NS_PER_S	     1000000000ULL
-#define DEFAULT_CTL	     "/var/run/tinescale/relay.ctl"
-#define DEFAULT_MAX_PEERS    4096
-#define DEFAULT_RATE_PPS     20000
-#define MAX_CTL_CLIENTS	     8
-#define RX_BURST	     512 /* datagrams per wakeup, so the control socket is served */
-#define REGISTER_RATE	     5	 /* new-key REGISTERs per second per source address */
-#define REJECT_LOG_INTERVAL  NS_PER_S
-#define ERROR_REPLY_INTERVAL NS_PER_S
+#define NS_PER_S	    1000000000ULL
+#define DEFAULT_CTL	    "/var/run/tinescale/relay.ctl"
+#define DEFAULT_MAX_PEERS   4096
+#define DEFAULT_RATE_PPS    20000
+#define MAX_CTL_CLIENTS	    8
+#define DEFAULT_DH_RATE	    2000
+#define RX_BURST	    512 /* datagrams per wakeup, so the control socket is served */
+#define REJECT_LOG_INTERVAL NS_PER_S
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -61,7 +64,7 @@ struct relay {
 	struct tsr_addr listen;
 	uint8_t private_key[TSR_KEY_LEN], public_key[TSR_KEY_LEN];
 	struct relay_table t;
-	struct relay_config reg_cfg; /* the REGISTER bucket's rate (frames only) */
+	struct relay_cookies cookies;
 	struct ctl_client clients[MAX_CTL_CLIENTS];
 	uint64_t started_ns;
 	uint64_t reject_log_ns[RJ_COUNT], reject_log_suppressed[RJ_COUNT];
@@ -109,6 +112,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: tinescale-relay --listen ADDR:PORT --key FILE [--ctl PATH]\n"
 	    "                       [--max-peers N] [--rate PPS] [--rate-bytes BPS]\n"
+	    "                       [--dh-rate N]\n"
 	    "                       [--log-level error|warn|info|debug] [-f]\n"
 	    "       tinescale-relay status [--ctl PATH]\n"
 	    "\n"
@@ -123,9 +127,11 @@ static void usage(FILE *f)
 	    "  --ctl PATH          status socket (default " DEFAULT_CTL ", mode 0600)\n"
 	    "  --max-peers N       registrations kept at most (default %u); a full table\n"
 	    "                      refuses new keys\n"
-	    "  --rate PPS          frames per second allowed per key and per source address\n"
-	    "                      (default %u, bursts of one second)\n"
+	    "  --rate PPS          frames per second a key may send, and the relay sends to\n"
+	    "                      it (default %u, bursts of one second)\n"
 	    "  --rate-bytes BPS    bytes per second likewise (default PPS * 1500)\n"
+	    "  --dh-rate N         X25519 per second for new keys, all sources together\n"
+	    "                      (default %u; each source IP also gets %u/s)\n"
 	    "  --log-level L       default info: one line per registration, at most one per\n"
 	    "                      second per rejection reason\n"
 	    "  -f                  stay in the foreground (always the case)\n"
@@ -133,7 +139,7 @@ static void usage(FILE *f)
 	    "`status` prints registrations (key, observed address, age), per-pair packet and\n"
 	    "byte counters (`pair SRC -> DST packets N bytes M`) and rejection counters\n"
 	    "(`reject REASON N`).\n",
-	    DEFAULT_MAX_PEERS, DEFAULT_RATE_PPS);
+	    DEFAULT_MAX_PEERS, DEFAULT_RATE_PPS, DEFAULT_DH_RATE, RELAY_DH_IP_PPS);
 }
 
 static bool parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
@@ -375,54 +381,100 @@ static void send_to(struct relay *r, const uint8_t *buf, size_t len, const struc
 	logmsg(LOG_DEBUG, "sendmsg: %s", strerror(errno));
 }
 
-static void send_error(struct relay *r, struct relay_addr_slot *slot, uint8_t code,
-		       const uint8_t key[TSR_KEY_LEN], const struct sockaddr *sa, socklen_t salen,
+static void send_error(struct relay *r, uint8_t code, const uint8_t key[TSR_KEY_LEN],
+		       const struct sockaddr *sa, socklen_t salen, const struct tsr_addr *from,
 		       const struct relay_local *local, uint64_t now)
 {
+	struct relay_ip_slot *slot = relay_ip_slot(&r->t, from, now);
 	uint8_t e[TSR_ERROR_LEN];
 
-	if (slot->last_error_ns && now - slot->last_error_ns < ERROR_REPLY_INTERVAL)
+	if (slot->last_error_ns && now - slot->last_error_ns < RELAY_ERROR_INTERVAL_NS)
 		return;
 	slot->last_error_ns = now;
 	tsr_error_encode(e, code, key);
 	send_to(r, e, sizeof(e), sa, salen, local);
 }
 
+/* Return routability: the sender gets a cookie only if it receives at its address. */
+static void send_cookie(struct relay *r, const struct tsr_register *reg, const struct sockaddr *sa,
+			socklen_t salen, const struct tsr_addr *from,
+			const struct relay_local *local, uint64_t now)
+{
+	struct relay_ip_slot *slot = relay_ip_slot(&r->t, from, now);
+	uint8_t cookie[TSR_COOKIE_LEN], out[TSR_COOKIE_FRAME_LEN];
+
+	/* Per IP first: a flood from one IP must not use up everyone's budget. */
+	if (!relay_bucket_take(&r->t.rate_cookie_ip, &slot->cookie, 0, now) ||
+	    !relay_bucket_take(&r->t.rate_cookie, &r->t.cookie_bucket, 0, now)) {
+		reject(r, RJ_RATE_COOKIE, from, now);
+		return;
+	}
+	relay_cookie_make(&r->cookies, cookie, from);
+	tsr_cookie_reply_encode(out, reg->mac, cookie);
+	send_to(r, out, sizeof(out), sa, salen, local);
+	r->t.cookies_sent++;
+}
+
+/* A new key's K: one X25519, paid from the source IP's budget and the global one. */
+static int new_key(struct relay *r, uint8_t k[TSR_KEY_LEN], const uint8_t key[TSR_KEY_LEN],
+		   const struct tsr_addr *from, uint64_t now)
+{
+	struct relay_ip_slot *slot = relay_ip_slot(&r->t, from, now);
+	uint8_t dh[TSR_KEY_LEN];
+
+	if (!relay_bucket_take(&r->t.rate_dh_ip, &slot->dh, 0, now))
+		return RJ_RATE_DH_IP;
+	if (!relay_bucket_take(&r->t.rate_dh, &r->t.dh_bucket, 0, now))
+		return RJ_RATE_DH;
+	r->t.dh++;
+	if (tsr_dh(dh, r->private_key, key) != TSR_OK)
+		return RJ_BAD_KEY;
+	tsr_register_key(k, dh);
+	sodium_memzero(dh, sizeof(dh));
+	return -1;
+}
+
+/*
+ * docs/nat-traversal.md, "How the relay treats a REGISTER": cheap checks
+ * first, the cookie before any X25519 or any change of address.
+ */
 static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
 			    const struct sockaddr *sa, socklen_t salen, const struct tsr_addr *from,
-			    const struct relay_local *local, struct relay_bucket *reg_bucket,
-			    uint64_t now)
+			    const struct relay_local *local, uint64_t now)
 {
 	struct tsr_register reg;
 	struct tsr_replay replay;
 	struct tsr_register_ack ack = {0};
 	struct relay_reg *e;
-	uint8_t k[TSR_KEY_LEN], dh[TSR_KEY_LEN], out[TSR_REGISTER_ACK_LEN];
+	uint8_t k[TSR_KEY_LEN], out[TSR_REGISTER_ACK_LEN];
 	char kb[B64_LEN], a1[TSR_ADDR_STRLEN], a2[TSR_ADDR_STRLEN];
 	struct tsr_addr old;
-	bool is_new;
-	int res = tsr_register_decode(buf, len, &reg);
+	bool is_new, here;
+	int res = tsr_register_decode(buf, len, &reg), rj;
 
 	if (res) {
 		reject(r, decode_reject(res), from, now);
 		return;
 	}
 	e = relay_find_any_key(&r->t, reg.public_key);
+	/* A refresh from where the key already is needs no proof of the address. */
+	here = e && relay_reg_live(&r->t, e, now) && tsr_addr_equal(&e->addr, from);
+	if (!here) {
+		if (!relay_cookie_valid(&r->cookies, reg.cookie, from)) {
+			send_cookie(r, &reg, sa, salen, from, local, now);
+			return;
+		}
+		r->t.cookies_ok++;
+	}
 	if (e) {
 		memcpy(k, e->k, sizeof(k));
 		replay = e->replay;
 	} else {
-		/* An unknown key costs an X25519: that has its own, small bucket. */
-		if (!relay_bucket_take(&r->reg_cfg, reg_bucket, 0, now)) {
-			reject(r, RJ_RATE_ADDR, from, now);
-			return;
+		rj = new_key(r, k, reg.public_key, from, now);
+		if (rj >= 0) {
+			reject(r, (enum relay_reject)rj, from, now);
+			goto out;
 		}
-		if (tsr_dh(dh, r->private_key, reg.public_key) != TSR_OK) {
-			reject(r, RJ_BAD_KEY, from, now);
-			return;
-		}
-		tsr_register_key(k, dh);
-		sodium_memzero(dh, sizeof(dh));
 		replay.last_ns = r->t.replay_floor_ns;
 	}
 	res = tsr_register_verify(buf, len, k, clock_ns(CLOCK_REALTIME), &replay);
@@ -437,7 +489,7 @@ static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
 	}
 	is_new = !e;
 	if (is_new) {
-		e = relay_reg_add(&r->t, reg.public_key, now);
+		e = relay_reg_add(&r->t, reg.public_key, now, clock_ns(CLOCK_REALTIME));
 		if (!e) {
 			reject(r, RJ_TABLE_FULL, from, now);
 			goto out;
@@ -446,16 +498,21 @@ static void handle_register(struct relay *r, const uint8_t *buf, size_t len,
 		r->t.registers_new++;
 	}
 	e->replay = replay;
-	if (!relay_bucket_take(&r->t.cfg, &e->bucket, len, now)) {
+	if (!relay_bucket_take(&r->t.rate_key, &e->bucket, len, now)) {
 		reject(r, RJ_RATE_KEY, from, now);
 		goto out;
 	}
 	old = e->addr;
+	res = relay_reg_bind(&r->t, e, sa, salen, from, now);
+	if (res < 0) {
+		reject(r, RJ_ADDR_FULL, from, now);
+		goto out;
+	}
 	r->t.registers++;
 	e->local = *local;
-	if (relay_reg_bind(&r->t, e, sa, salen, from, now)) {
+	if (res > 0) {
 		key_b64(e->key, kb, sizeof(kb));
-		if (is_new || old.family == 0) {
+		if (old.family == 0) {
 			logmsg(LOG_INFO, "register %s from %s", kb,
 			       tsr_addr_format(from, a1, sizeof(a1)));
 		} else {
@@ -476,23 +533,31 @@ out:
 
 static void handle_send(struct relay *r, uint8_t *buf, size_t len, const struct sockaddr *sa,
 			socklen_t salen, const struct tsr_addr *from,
-			const struct relay_local *local, struct relay_addr_slot *slot, uint64_t now)
+			const struct relay_local *local, uint64_t now)
 {
 	struct tsr_data d;
 	struct relay_reg *src, *dst;
+	uint8_t *recv;
+	size_t recv_len;
+	bool any_here;
 	int res = tsr_data_decode(buf, len, TSR_SEND, &d);
 
 	if (res) {
 		reject(r, decode_reject(res), from, now);
 		return;
 	}
-	src = relay_find_addr(&r->t, from, now);
+	/* Authenticate before charging anything: junk from a peer's address costs it nothing. */
+	src = relay_find_sender(&r->t, from, d.token, now, &any_here);
 	if (!src) {
+		if (any_here) {
+			reject(r, RJ_BAD_TOKEN, from, now);
+			return;
+		}
 		reject(r, RJ_NOT_REGISTERED, from, now);
-		send_error(r, slot, TSR_ERR_NOT_REGISTERED, d.public_key, sa, salen, local, now);
+		send_error(r, TSR_ERR_NOT_REGISTERED, d.public_key, sa, salen, from, local, now);
 		return;
 	}
-	if (!relay_bucket_take(&r->t.cfg, &src->bucket, len, now)) {
+	if (!relay_bucket_take(&r->t.rate_key, &src->bucket, len, now)) {
 		reject(r, RJ_RATE_KEY, from, now);
 		return;
 	}
@@ -503,12 +568,19 @@ static void handle_send(struct relay *r, uint8_t *buf, size_t len, const struct 
 	dst = relay_find_key(&r->t, d.public_key, now);
 	if (!dst) {
 		reject(r, RJ_DST_UNKNOWN, from, now);
-		send_error(r, slot, TSR_ERR_DST_UNKNOWN, d.public_key, sa, salen, local, now);
+		send_error(r, TSR_ERR_DST_UNKNOWN, d.public_key, sa, salen, from, local, now);
 		return;
 	}
-	/* SEND -> RECV in place: same kind and payload, the sender's key instead. */
-	tsr_data_hdr_encode(buf, TSR_RECV, d.kind, src->key);
-	send_to(r, buf, len, (const struct sockaddr *)&dst->sa, dst->salen, &dst->local);
+	/* Per destination: nobody makes the relay pour more than --rate at one peer. */
+	recv_len = len - (TSR_SEND_HDR_LEN - TSR_RECV_HDR_LEN);
+	if (!relay_bucket_take(&r->t.rate_key, &dst->rx_bucket, recv_len, now)) {
+		reject(r, RJ_RATE_DST, from, now);
+		return;
+	}
+	/* SEND -> RECV in place: the RECV header ends where the SEND's did. */
+	recv = buf + (TSR_SEND_HDR_LEN - TSR_RECV_HDR_LEN);
+	tsr_recv_hdr_encode(recv, d.kind, src->key);
+	send_to(r, recv, recv_len, (const struct sockaddr *)&dst->sa, dst->salen, &dst->local);
 	r->t.forwarded++;
 	r->t.forwarded_bytes += d.payload_len;
 	relay_pair_count(&r->t, src->key, dst->key, d.payload_len, now);
@@ -518,17 +590,11 @@ static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const str
 			    socklen_t salen, const struct relay_local *local)
 {
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
-	struct relay_addr_slot *slot;
 	struct tsr_addr from;
 	uint8_t type;
 
 	if (tsr_addr_from_sockaddr(&from, sa, salen) != TSR_OK)
 		return;
-	slot = relay_addr_slot(&r->t, &from, now);
-	if (!relay_bucket_take(&r->t.cfg, &slot->bucket, len, now)) {
-		reject(r, RJ_RATE_ADDR, &from, now);
-		return;
-	}
 	if (!tsr_is_frame(buf, len, &type)) {
 		reject(r,
 		       len >= TSR_MAGIC_LEN && memcmp(buf, TSR_MAGIC, TSR_MAGIC_LEN) == 0
@@ -539,10 +605,11 @@ static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const str
 	}
 	switch (type) {
 	case TSR_REGISTER:
-		handle_register(r, buf, len, sa, salen, &from, local, &slot->reg_bucket, now);
+		relay_cookies_rotate(&r->cookies, now);
+		handle_register(r, buf, len, sa, salen, &from, local, now);
 		break;
 	case TSR_SEND:
-		handle_send(r, buf, len, sa, salen, &from, local, slot, now);
+		handle_send(r, buf, len, sa, salen, &from, local, now);
 		break;
 	default:
 		reject(r, RJ_UNKNOWN_TYPE, &from, now);
@@ -715,6 +782,7 @@ static int serve(struct relay *r)
 		now = clock_ns(CLOCK_MONOTONIC);
 		if (now - last_expire >= NS_PER_S) {
 			relay_table_expire(&r->t, now, clock_ns(CLOCK_REALTIME));
+			relay_cookies_rotate(&r->cookies, now);
 			last_expire = now;
 		}
 	}
@@ -762,19 +830,18 @@ static int cmd_status(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"ctl", required_argument, NULL, 'c'},
-	    {"max-peers", required_argument, NULL, 'm'},
-	    {"rate", required_argument, NULL, 'r'},
-	    {"rate-bytes", required_argument, NULL, 'b'},
-	    {"log-level", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},  {"key", required_argument, NULL, 'k'},
+	    {"ctl", required_argument, NULL, 'c'},     {"max-peers", required_argument, NULL, 'm'},
+	    {"rate", required_argument, NULL, 'r'},    {"rate-bytes", required_argument, NULL, 'b'},
+	    {"dh-rate", required_argument, NULL, 'd'}, {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	static struct relay r;
 	const char *listen_arg = NULL, *key_path = NULL;
 	unsigned long max_peers = DEFAULT_MAX_PEERS, rate = DEFAULT_RATE_PPS, rate_bytes = 0;
+	unsigned long dh_rate = DEFAULT_DH_RATE, scale = 1;
+	uint64_t cookie_rotate_ns;
+	const char *scale_env;
 	struct relay_config cfg;
 	int c, ret = 1;
 
@@ -817,6 +884,15 @@ int main(int argc, char **argv)
 				fprintf(
 				    stderr,
 				    "tinescale-relay: --rate-bytes: expected >= 1500, got '%s'\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			if (!parse_uint(optarg, 1, 1000000, &dh_rate)) {
+				fprintf(
+				    stderr,
+				    "tinescale-relay: --dh-rate: expected 1..1000000, got '%s'\n",
 				    optarg);
 				return 2;
 			}
@@ -870,8 +946,20 @@ int main(int argc, char **argv)
 	cfg.max_peers = (unsigned)max_peers;
 	cfg.rate_pps = (unsigned)rate;
 	cfg.rate_bps = rate_bytes ? rate_bytes : rate * 1500;
-	r.reg_cfg.rate_pps = REGISTER_RATE;
-	r.reg_cfg.rate_bps = 0; /* taken with 0 bytes: frames only */
+	cfg.dh_rate = (unsigned)dh_rate;
+	/* Tests only: shorter lifetimes, as the daemon's TS_TEST_TIME_SCALE does for its timers. */
+	scale_env = getenv("TS_TEST_TIME_SCALE");
+	if (scale_env && !parse_uint(scale_env, 1, 1000, &scale)) {
+		logmsg(LOG_WARN, "ignoring TS_TEST_TIME_SCALE=%s (expected 1..1000)", scale_env);
+		scale = 1;
+	}
+	if (scale > 1)
+		logmsg(LOG_WARN,
+		       "TS_TEST_TIME_SCALE=%lu: registrations and cookies live %lu times shorter "
+		       "(tests only)",
+		       scale, scale);
+	cfg.ttl_ns = (uint64_t)TSR_REGISTRATION_TTL_S * NS_PER_S / scale;
+	cookie_rotate_ns = (uint64_t)TSR_COOKIE_ROTATE_S * NS_PER_S / scale;
 	r.udp = r.ctl = -1;
 	for (int i = 0; i < MAX_CTL_CLIENTS; i++)
 		r.clients[i].fd = -1;
@@ -882,6 +970,7 @@ int main(int argc, char **argv)
 	if (open_udp(&r) < 0 || open_ctl(&r) < 0)
 		goto out;
 	r.started_ns = clock_ns(CLOCK_MONOTONIC);
+	relay_cookies_init(&r.cookies, cookie_rotate_ns, r.started_ns);
 	ret = serve(&r) < 0 ? 1 : 0;
 out:
 	for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
@@ -896,5 +985,6 @@ out:
 		close(r.udp);
 	relay_table_free(&r.t);
 	sodium_memzero(r.private_key, sizeof(r.private_key));
+	relay_cookies_wipe(&r.cookies);
 	return ret;
 }

@@ -8,14 +8,14 @@
  */
 #include "relay_server.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_PER_S       1000000000ULL
-#define PAIR_IDLE_NS   (300 * NS_PER_S) /* an idle pair's counters are forgotten */
-#define REG_TTL_NS     ((uint64_t)TSR_REGISTRATION_TTL_S * NS_PER_S)
-#define ADDR_SLOTS_MIN 1024
+#define NS_PER_S     1000000000ULL
+#define PAIR_IDLE_NS (300 * NS_PER_S) /* an idle pair's counters are forgotten */
+#define IP_SLOTS_MIN 1024
 
 static const char *const reject_names[RJ_COUNT] = {
     [RJ_GARBAGE] = "garbage",
@@ -27,9 +27,14 @@ static const char *const reject_names[RJ_COUNT] = {
     [RJ_CLOCK] = "clock",
     [RJ_BAD_KEY] = "bad_key",
     [RJ_TABLE_FULL] = "table_full",
-    [RJ_RATE_ADDR] = "rate_addr",
+    [RJ_ADDR_FULL] = "addr_full",
+    [RJ_RATE_COOKIE] = "rate_cookie",
+    [RJ_RATE_DH] = "rate_dh",
+    [RJ_RATE_DH_IP] = "rate_dh_ip",
     [RJ_RATE_KEY] = "rate_key",
+    [RJ_RATE_DST] = "rate_dst",
     [RJ_NOT_REGISTERED] = "not_registered",
+    [RJ_BAD_TOKEN] = "bad_token",
     [RJ_DST_UNKNOWN] = "dst_unknown",
     [RJ_BAD_KIND] = "bad_kind",
 };
@@ -76,6 +81,11 @@ int relay_table_init(struct relay_table *t, const struct relay_config *cfg)
 {
 	memset(t, 0, sizeof(*t));
 	t->cfg = *cfg;
+	t->rate_key = (struct relay_rate){cfg->rate_pps, cfg->rate_pps, (double)cfg->rate_bps};
+	t->rate_dh = (struct relay_rate){cfg->dh_rate, cfg->dh_rate, 0};
+	t->rate_dh_ip = (struct relay_rate){RELAY_DH_IP_PPS, RELAY_DH_IP_BURST, 0};
+	t->rate_cookie = (struct relay_rate){RELAY_COOKIE_PPS, RELAY_COOKIE_PPS, 0};
+	t->rate_cookie_ip = (struct relay_rate){RELAY_COOKIE_IP_PPS, RELAY_COOKIE_IP_BURST, 0};
 	randombytes_buf(t->hash_key, sizeof(t->hash_key));
 	t->nbuckets = pow2_at_least(cfg->max_peers * 2);
 	t->regs = calloc(cfg->max_peers, sizeof(*t->regs));
@@ -86,11 +96,11 @@ int relay_table_init(struct relay_table *t, const struct relay_config *cfg)
 	t->npair_buckets = pow2_at_least(t->max_pairs * 2);
 	t->pairs = calloc(t->max_pairs, sizeof(*t->pairs));
 	t->pair_buckets = malloc(t->npair_buckets * sizeof(*t->pair_buckets));
-	t->naddr_slots = pow2_at_least(cfg->max_peers * 2 > ADDR_SLOTS_MIN ? cfg->max_peers * 2
-									   : ADDR_SLOTS_MIN);
-	t->addr_slots = calloc(t->naddr_slots, sizeof(*t->addr_slots));
+	t->nip_slots =
+	    pow2_at_least(cfg->max_peers * 2 > IP_SLOTS_MIN ? cfg->max_peers * 2 : IP_SLOTS_MIN);
+	t->ip_slots = calloc(t->nip_slots, sizeof(*t->ip_slots));
 	if (!t->regs || !t->by_key || !t->by_addr || !t->pairs || !t->pair_buckets ||
-	    !t->addr_slots) {
+	    !t->ip_slots) {
 		relay_table_free(t);
 		return -1;
 	}
@@ -114,13 +124,13 @@ void relay_table_free(struct relay_table *t)
 	free(t->by_addr);
 	free(t->pairs);
 	free(t->pair_buckets);
-	free(t->addr_slots);
+	free(t->ip_slots);
 	memset(t, 0, sizeof(*t));
 }
 
-bool relay_reg_live(const struct relay_reg *r, uint64_t now_ns)
+bool relay_reg_live(const struct relay_table *t, const struct relay_reg *r, uint64_t now_ns)
 {
-	return r->used && r->addr.family != 0 && now_ns - r->last_ns < REG_TTL_NS;
+	return r->used && r->addr.family != 0 && now_ns - r->last_ns < t->cfg.ttl_ns;
 }
 
 struct relay_reg *relay_find_any_key(struct relay_table *t, const uint8_t key[TSR_KEY_LEN])
@@ -137,25 +147,42 @@ struct relay_reg *relay_find_key(struct relay_table *t, const uint8_t key[TSR_KE
 {
 	struct relay_reg *r = relay_find_any_key(t, key);
 
-	return r && relay_reg_live(r, now_ns) ? r : NULL;
+	return r && relay_reg_live(t, r, now_ns) ? r : NULL;
 }
 
-static struct relay_reg *find_addr_any(struct relay_table *t, const struct tsr_addr *a)
+struct relay_reg *relay_find_sender(struct relay_table *t, const struct tsr_addr *a,
+				    const uint8_t token[TSR_TOKEN_LEN], uint64_t now_ns,
+				    bool *any_here)
 {
 	unsigned b = (unsigned)addr_hash(t, a) & (t->nbuckets - 1);
+	struct relay_reg *found = NULL;
 
+	*any_here = false;
 	for (int32_t i = t->by_addr[b]; i >= 0; i = t->regs[i].next_addr) {
-		if (tsr_addr_equal(&t->regs[i].addr, a))
-			return &t->regs[i];
+		struct relay_reg *r = &t->regs[i];
+
+		if (!tsr_addr_equal(&r->addr, a) || !relay_reg_live(t, r, now_ns))
+			continue;
+		*any_here = true;
+		/* Every candidate compared: the time says nothing about which matched. */
+		if (sodium_memcmp(r->token, token, TSR_TOKEN_LEN) == 0)
+			found = r;
 	}
-	return NULL;
+	return found;
 }
 
-struct relay_reg *relay_find_addr(struct relay_table *t, const struct tsr_addr *a, uint64_t now_ns)
+/* Live registrations at a other than r. */
+static unsigned keys_at(struct relay_table *t, const struct tsr_addr *a,
+			const struct relay_reg *except, uint64_t now_ns)
 {
-	struct relay_reg *r = find_addr_any(t, a);
+	unsigned b = (unsigned)addr_hash(t, a) & (t->nbuckets - 1), n = 0;
 
-	return r && relay_reg_live(r, now_ns) ? r : NULL;
+	for (int32_t i = t->by_addr[b]; i >= 0; i = t->regs[i].next_addr) {
+		const struct relay_reg *r = &t->regs[i];
+
+		n += r != except && tsr_addr_equal(&r->addr, a) && relay_reg_live(t, r, now_ns);
+	}
+	return n;
 }
 
 static void unlink_chain(struct relay_table *t, int32_t *head, int32_t idx, bool by_key)
@@ -191,7 +218,7 @@ static void remove_reg(struct relay_table *t, struct relay_reg *r)
 }
 
 struct relay_reg *relay_reg_add(struct relay_table *t, const uint8_t key[TSR_KEY_LEN],
-				uint64_t now_ns)
+				uint64_t now_ns, uint64_t now_realtime_ns)
 {
 	struct relay_reg *r = NULL;
 
@@ -202,14 +229,23 @@ struct relay_reg *relay_reg_add(struct relay_table *t, const uint8_t key[TSR_KEY
 		for (unsigned i = 0; i < t->cfg.max_peers; i++) {
 			struct relay_reg *c = &t->regs[i];
 
-			if (c->used && !relay_reg_live(c, now_ns) &&
+			if (c->used && !relay_reg_live(t, c, now_ns) &&
 			    (!victim || c->replay.last_ns < victim->replay.last_ns))
 				victim = c;
 		}
 		if (!victim)
 			return NULL;
-		if (victim->replay.last_ns > t->replay_floor_ns)
-			t->replay_floor_ns = victim->replay.last_ns;
+		/*
+		 * Accepted timestamps are at most TSR_MAX_FUTURE_NS ahead, so the
+		 * cap changes nothing for honest entries; it is the bound on how
+		 * long a stranger's timestamps can keep new keys out.
+		 */
+		uint64_t floor = victim->replay.last_ns;
+
+		if (floor > now_realtime_ns + TSR_MAX_FUTURE_NS)
+			floor = now_realtime_ns + TSR_MAX_FUTURE_NS;
+		if (floor > t->replay_floor_ns)
+			t->replay_floor_ns = floor;
 		remove_reg(t, victim);
 	}
 	for (unsigned i = 0; i < t->cfg.max_peers; i++) {
@@ -234,27 +270,31 @@ struct relay_reg *relay_reg_add(struct relay_table *t, const uint8_t key[TSR_KEY
 	return r;
 }
 
-bool relay_reg_bind(struct relay_table *t, struct relay_reg *r, const struct sockaddr *sa,
-		    socklen_t salen, const struct tsr_addr *a, uint64_t now_ns)
+int relay_reg_bind(struct relay_table *t, struct relay_reg *r, const struct sockaddr *sa,
+		   socklen_t salen, const struct tsr_addr *a, uint64_t now_ns)
 {
-	struct relay_reg *other;
 	unsigned b;
 
+	if (r->addr.family != 0 && tsr_addr_equal(&r->addr, a)) {
+		r->last_ns = now_ns;
+		return 0;
+	}
+	/*
+	 * Several keys may share an address (a rekeyed interface); none is ever
+	 * pushed out by a newcomer, which is refused once the address is full.
+	 */
+	if (keys_at(t, a, r, now_ns) >= RELAY_KEYS_PER_ADDR)
+		return -ENOSPC;
 	r->last_ns = now_ns;
-	if (r->addr.family != 0 && tsr_addr_equal(&r->addr, a))
-		return false;
-	/* One address speaks for one key: the newest registration takes it. */
-	other = find_addr_any(t, a);
-	if (other && other != r)
-		unbind_addr(t, other);
 	unbind_addr(t, r);
 	r->addr = *a;
 	memcpy(&r->sa, sa, (size_t)salen < sizeof(r->sa) ? (size_t)salen : sizeof(r->sa));
 	r->salen = salen;
+	tsr_send_token(r->token, r->k, a);
 	b = (unsigned)addr_hash(t, a) & (t->nbuckets - 1);
 	r->next_addr = t->by_addr[b];
 	t->by_addr[b] = (int32_t)(r - t->regs);
-	return true;
+	return 1;
 }
 
 static void remove_pair(struct relay_table *t, int32_t idx)
@@ -283,7 +323,7 @@ void relay_table_expire(struct relay_table *t, uint64_t now_ns, uint64_t now_rea
 	for (unsigned i = 0; i < t->cfg.max_peers; i++) {
 		struct relay_reg *r = &t->regs[i];
 
-		if (!r->used || relay_reg_live(r, now_ns))
+		if (!r->used || relay_reg_live(t, r, now_ns))
 			continue;
 		if (r->addr.family != 0) {
 			unbind_addr(t, r);
@@ -299,10 +339,10 @@ void relay_table_expire(struct relay_table *t, uint64_t now_ns, uint64_t now_rea
 	}
 }
 
-bool relay_bucket_take(const struct relay_config *cfg, struct relay_bucket *b, size_t bytes,
+bool relay_bucket_take(const struct relay_rate *rate, struct relay_bucket *b, size_t bytes,
 		       uint64_t now_ns)
 {
-	double burst_f = cfg->rate_pps, burst_b = (double)cfg->rate_bps;
+	double burst_f = rate->burst, burst_b = rate->bps;
 
 	if (b->last_ns == 0) {
 		b->frames = burst_f;
@@ -310,36 +350,53 @@ bool relay_bucket_take(const struct relay_config *cfg, struct relay_bucket *b, s
 	} else if (now_ns > b->last_ns) {
 		double dt = (double)(now_ns - b->last_ns) / 1e9;
 
-		b->frames += dt * cfg->rate_pps;
-		b->bytes += dt * (double)cfg->rate_bps;
+		b->frames += dt * rate->pps;
+		b->bytes += dt * rate->bps;
 		if (b->frames > burst_f)
 			b->frames = burst_f;
 		if (b->bytes > burst_b)
 			b->bytes = burst_b;
 	}
-	b->last_ns = now_ns;
-	if (b->frames < 1.0 || b->bytes < (double)bytes)
+	b->last_ns = now_ns ? now_ns : 1;
+	/* bps 0: a frame budget only (bytes are not counted). */
+	if (b->frames < 1.0 || (rate->bps > 0 && b->bytes < (double)bytes))
 		return false;
 	b->frames -= 1.0;
 	b->bytes -= (double)bytes;
 	return true;
 }
 
-struct relay_addr_slot *relay_addr_slot(struct relay_table *t, const struct tsr_addr *a,
-					uint64_t now_ns)
+struct relay_ip_slot *relay_ip_slot(struct relay_table *t, const struct tsr_addr *a,
+				    uint64_t now_ns)
 {
-	/* Two ways per set; a miss replaces the way used least recently. */
-	unsigned set = (unsigned)addr_hash(t, a) & (t->naddr_slots - 1) & ~1u;
-	struct relay_addr_slot *w0 = &t->addr_slots[set], *w1 = &t->addr_slots[set + 1], *s;
+	uint8_t prefix[8] = {0};
+	unsigned set;
+	struct relay_ip_slot *w0, *w1, *s;
 
-	if (w0->addr.family && tsr_addr_equal(&w0->addr, a))
-		return w0;
-	if (w1->addr.family && tsr_addr_equal(&w1->addr, a))
-		return w1;
-	s = w0->bucket.last_ns <= w1->bucket.last_ns ? w0 : w1;
-	memset(s, 0, sizeof(*s));
-	s->addr = *a;
-	(void)now_ns;
+	/* IPv4: the address; IPv6: the /64 a single subscriber usually gets. */
+	memcpy(prefix, a->addr, a->family == 4 ? 4 : 8);
+	{
+		uint8_t in[9];
+
+		in[0] = a->family;
+		memcpy(in + 1, prefix, 8);
+		set = (unsigned)hash_bytes(t, in, sizeof(in)) & (t->nip_slots - 1) & ~1u;
+	}
+	/* Two ways per set; a miss replaces the way used least recently. */
+	w0 = &t->ip_slots[set];
+	w1 = &t->ip_slots[set + 1];
+	if (w0->family == a->family && memcmp(w0->prefix, prefix, 8) == 0)
+		s = w0;
+	else if (w1->family == a->family && memcmp(w1->prefix, prefix, 8) == 0)
+		s = w1;
+	else {
+		s = w0->last_ns <= w1->last_ns ? w0 : w1;
+		t->ip_slot_evictions += s->family != 0;
+		memset(s, 0, sizeof(*s));
+		s->family = a->family;
+		memcpy(s->prefix, prefix, 8);
+	}
+	s->last_ns = now_ns;
 	return s;
 }
 
@@ -393,12 +450,12 @@ void relay_table_status(struct relay_table *t, FILE *f, uint64_t now_ns)
 	unsigned live = 0;
 
 	for (unsigned i = 0; i < t->cfg.max_peers; i++)
-		live += relay_reg_live(&t->regs[i], now_ns);
+		live += relay_reg_live(t, &t->regs[i], now_ns);
 	fprintf(f, "registrations %u entries %u max %u\n", live, t->nregs, t->cfg.max_peers);
 	for (unsigned i = 0; i < t->cfg.max_peers; i++) {
 		const struct relay_reg *r = &t->regs[i];
 
-		if (!relay_reg_live(r, now_ns))
+		if (!relay_reg_live(t, r, now_ns))
 			continue;
 		fprintf(f, "key %s addr %s age_s %llu last_register_s %llu\n",
 			b64(r->key, k1, sizeof(k1)), tsr_addr_format(&r->addr, addr, sizeof(addr)),
@@ -422,6 +479,11 @@ void relay_table_status(struct relay_table *t, FILE *f, uint64_t now_ns)
 		(unsigned long long)t->forwarded_bytes);
 	fprintf(f, "stat send_errors %llu\nstat pairs_untracked %llu\n",
 		(unsigned long long)t->send_errors, (unsigned long long)t->pairs_untracked);
+	fprintf(f, "stat dh %llu\nstat cookies_sent %llu\nstat cookies_ok %llu\n",
+		(unsigned long long)t->dh, (unsigned long long)t->cookies_sent,
+		(unsigned long long)t->cookies_ok);
+	fprintf(f, "stat ip_slot_evictions %llu\nstat replay_floor_ns %llu\n",
+		(unsigned long long)t->ip_slot_evictions, (unsigned long long)t->replay_floor_ns);
 	for (unsigned i = 0; i < RJ_COUNT; i++)
 		fprintf(f, "reject %s %llu\n", reject_names[i], (unsigned long long)t->rejects[i]);
 }

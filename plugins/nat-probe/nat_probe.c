@@ -19,15 +19,19 @@
  *    ones) to every relayed peer through the relay (SEND kind 1; the relay
  *    address comes from relay-redirect's interface note "relay"), asking for
  *    theirs in reply: both sides then punch at once.
- *  - Punching: PINGs to each of the peer's candidates, 5 rounds 200 ms
- *    apart.  A PONG proves the path: the peer's endpoint moves there and its
+ *  - Punching: PINGs to each of the peer's candidates that pass the filter
+ *    (candfilter.h), 5 rounds 200 ms apart.  A PONG from the address its
+ *    PING went to proves the path: the peer's endpoint moves there and its
  *    note "path" says direct (relay-redirect then stops wrapping).  After a
  *    path has failed once, it takes 2 PONGs in a row (hysteresis).
+ *  - Messages are version 2 (probe.h): per-direction keys, a counter per
+ *    peer and direction checked against a replay window (window.h), and
+ *    rate limits on PONGs, punch rounds and candidates (ratelimit.h).
  *  - A direct path is PINGed every probe_interval_ms; probe_misses missed
  *    PONGs in a row put the peer back on the relay.
  *
  * Notes written: interface "nat_mapping", "stun_mapped", "probe_rejects";
- * per peer "path", "path_since", "direct_endpoint".
+ * per peer "path", "path_since", "direct_endpoint", "probe_refused".
  *
  * Threads and locks: the hook runs on data-path threads, the tick on the
  * host's timer thread; `lock` guards all mutable state and is held only for
@@ -49,9 +53,12 @@
 #include <time.h>
 #include <tinescale/plugin.h>
 
+#include "candfilter.h"
 #include "probe.h"
+#include "ratelimit.h"
 #include "relay_proto.h"
 #include "stun.h"
+#include "window.h"
 
 #define NP_TICK_MS	     100
 #define NP_MAX_SERVERS	     4
@@ -64,9 +71,23 @@
 #define NP_STUN_GRACE_NS     3000000000ULL /* send candidates without STUN after this */
 #define NP_EXCHANGE_FIRST_MS 1000	   /* first retries are quick: the peer may register late */
 #define NP_SCAN_NS	     1000000000ULL /* peers and local addresses re-read */
-#define NP_HOOK_ACTIONS	     8		   /* a path change is 6 */
-#define NP_FRAME_MAX	     (TSR_DATA_HDR_LEN + CAND_MAX_LEN)
+#define NP_HOOK_ACTIONS	     16		   /* a path change is 6; refusal logs are capped */
+#define NP_FRAME_MAX	     (TSR_SEND_HDR_LEN + CAND_MAX_LEN)
 #define NP_MS		     1000000ULL
+#define NP_PEER_CANDS	     (CAND_MAX + 4) /* 4 learnt from PINGs or PONGs */
+/* Limits (docs/nat-traversal.md, "Rules"): rate per second, burst. */
+#define NP_PONG_PEER_RATE   10
+#define NP_PONG_PEER_BURST  20
+#define NP_PONG_DEST_RATE   10
+#define NP_PONG_DEST_BURST  20
+#define NP_PONG_ALL_RATE    200
+#define NP_PONG_ALL_BURST   400
+#define NP_PING_DEST_RATE   10
+#define NP_PING_DEST_BURST  20
+#define NP_CAND_PEER_RATE   1
+#define NP_CAND_PEER_BURST  5
+#define NP_REFUSE_LOG_LINES 5 /* refused-candidate log lines per NP_REFUSE_LOG_NS */
+#define NP_REFUSE_LOG_NS    10000000000ULL
 
 enum np_action_type {
 	ACT_SEND,	  /* send buf to ep */
@@ -115,9 +136,15 @@ struct np_cand {
 
 struct np_peer {
 	uint8_t pub[32];
-	uint8_t pk[PROBE_KEY_LEN]; /* probe mac key for this pair */
-	bool pk_ok;		   /* static_dh worked: without it the peer is ignored */
-	bool present;		   /* seen in the last scan */
+	struct probe_keys keys; /* this pair's keys, both directions */
+	bool pk_ok;		/* static_dh worked: without it the peer is ignored */
+	bool present;		/* seen in the last scan */
+	uint64_t tx_counter;	/* the last counter we sent this peer */
+	struct np_window rx;	/* counters this peer sent us */
+	struct np_bucket pong_bucket, cand_bucket;
+	/* Refusals of this peer's messages and candidates: the note "probe_refused". */
+	uint64_t replay, rate_limited, pong_wrong_src, cand_refused;
+	char refused_shown[TS_NOTE_VALUE_MAX + 1];
 
 	bool direct;
 	bool failed_once; /* hysteresis: 2 PONGs needed to return */
@@ -127,14 +154,15 @@ struct np_peer {
 	int missed;
 	uint64_t next_ping_ns;
 
-	struct np_cand cand[CAND_MAX + 1]; /* + 1: a peer-reflexive one */
+	struct np_cand cand[NP_PEER_CANDS];
 	int ncand;
+	int nlearnt; /* of those, learnt from PINGs or PONGs (peer-reflexive) */
 	int punch_left;
 	uint64_t next_punch_ns;
+	uint64_t last_round_ns; /* rounds stay NP_PUNCH_GAP_NS apart, restarts included */
 
 	uint64_t next_exchange_ns;
 	uint32_t exchange_ms;
-	uint8_t last_cand_txid[PROBE_TXID_LEN]; /* a replayed candidates message is ignored */
 };
 
 struct nat_probe {
@@ -157,15 +185,26 @@ struct nat_probe {
 	bool have_relay;
 	union ts_plugin_endpoint relay_ep;
 	char relay_str[TS_NOTE_VALUE_MAX + 1];
+	bool have_relay_token;
+	uint8_t relay_token[TSR_TOKEN_LEN]; /* relay protocol v2: what our SENDs carry */
 	uint16_t listen_port;
 	struct tsr_addr local[CAND_MAX];
 	int nlocal;
+	struct cf_self cf; /* for the candidate filter: local prefixes (scan), services */
 	struct tsr_addr ours[CAND_MAX]; /* the candidates we publish */
 	int nours;
 	const char *mapping; /* the verdict last published */
 	char stun_mapped[TSR_ADDR_STRLEN];
 	uint64_t start_ns, next_scan_ns;
+	uint64_t next_token_ns; /* timer thread only */
 	bool warned_no_relay, warned_no_key;
+
+	/* Limits shared by all peers. */
+	struct np_dest_table pong_dest, ping_dest;
+	struct np_bucket pong_all;
+	uint64_t refuse_log_ns;
+	int refuse_log_lines;
+	uint64_t refuse_log_quiet; /* refusals not logged in the current period */
 
 	/* Counters (under lock), shown as the note "probe_rejects". */
 	uint64_t bad_mac, unknown_key, malformed, stun_bad;
@@ -194,6 +233,14 @@ static void ep_from_addr(union ts_plugin_endpoint *ep, const struct tsr_addr *a)
 static bool addr_from_ep(struct tsr_addr *a, const union ts_plugin_endpoint *ep)
 {
 	return tsr_addr_from_sockaddr(a, &ep->sa, sizeof(*ep)) == TSR_OK;
+}
+
+static uint64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void iso_time(char *buf, size_t len)
@@ -383,11 +430,17 @@ static void set_path(struct nat_probe *np, struct np_outbox *ob, struct np_peer 
 
 /* ---- candidates ---- */
 
+/* Lock held.  The next counter for a message to p (docs: "Counter"). */
+static uint64_t next_counter(struct np_peer *p)
+{
+	return ++p->tx_counter;
+}
+
 /* Lock held.  SEND kind 1 to the peer over the relay, carrying our candidates. */
 static void send_candidates(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p,
 			    uint8_t flags)
 {
-	uint8_t frame[NP_FRAME_MAX], txid[PROBE_TXID_LEN];
+	uint8_t frame[NP_FRAME_MAX];
 	size_t n;
 
 	if (!np->have_relay) {
@@ -398,19 +451,26 @@ static void send_candidates(struct nat_probe *np, struct np_outbox *ob, struct n
 		np->warned_no_relay = true;
 		return;
 	}
-	randombytes_buf(txid, sizeof(txid));
-	tsr_data_hdr_encode(frame, TSR_SEND, TSR_KIND_CANDIDATES, p->pub);
-	n = cand_encode(frame + TSR_DATA_HDR_LEN, sizeof(frame) - TSR_DATA_HDR_LEN, p->pk, txid,
-			flags, np->ours, (size_t)np->nours);
+	if (!np->have_relay_token)
+		return; /* not registered yet: the next exchange retries */
+	tsr_send_hdr_encode(frame, TSR_KIND_CANDIDATES, p->pub, np->relay_token);
+	n = cand_encode(frame + TSR_SEND_HDR_LEN, sizeof(frame) - TSR_SEND_HDR_LEN, p->keys.cand_tx,
+			next_counter(p), flags, np->ours, (size_t)np->nours);
 	if (n)
-		out_send(ob, &np->relay_ep, frame, TSR_DATA_HDR_LEN + n);
+		out_send(ob, &np->relay_ep, frame, TSR_SEND_HDR_LEN + n);
 }
 
-/* Lock held.  Start (or restart) punching toward every candidate of p. */
+/*
+ * Lock held.  Start (or restart) punching toward every candidate of p; a
+ * restart never brings the next round closer than NP_PUNCH_GAP_NS after the
+ * last one, so messages that restart it cannot speed the rounds up.
+ */
 static void start_punch(struct nat_probe *np, struct np_peer *p)
 {
+	uint64_t now = now_ns(np), earliest = p->last_round_ns + NP_PUNCH_GAP_NS;
+
 	p->punch_left = NP_PUNCH_ROUNDS;
-	p->next_punch_ns = now_ns(np);
+	p->next_punch_ns = p->last_round_ns && earliest > now ? earliest : now;
 }
 
 static bool have_cand(const struct np_peer *p, const struct tsr_addr *a)
@@ -421,18 +481,95 @@ static bool have_cand(const struct np_peer *p, const struct tsr_addr *a)
 	return false;
 }
 
-/* Lock held.  One PING to a; its txid is kept in *txid. */
-static void send_ping(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p,
-		      const struct tsr_addr *a, uint8_t txid[PROBE_TXID_LEN])
+/* Lock held.  The filter's view of us: scan's prefixes, and the services now. */
+static const struct cf_self *cf_self_now(struct nat_probe *np)
+{
+	struct cf_self *cf = &np->cf;
+
+	cf->nservice = 0;
+	for (int i = 0; i < np->nsrv && cf->nservice < CF_SERVICE_MAX; i++) {
+		cf->service[cf->nservice++] = np->srv[i].addr;
+		if (np->srv[i].have && cf->nservice < CF_SERVICE_MAX)
+			cf->service[cf->nservice++] = np->srv[i].mapped;
+	}
+	if (np->have_relay && cf->nservice < CF_SERVICE_MAX &&
+	    addr_from_ep(&cf->service[cf->nservice], &np->relay_ep))
+		cf->nservice++;
+	return cf;
+}
+
+/* Lock held.  A candidate the filter refused: counted, and logged within a budget. */
+static void refused(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p,
+		    const struct tsr_addr *a, enum cf_verdict v, const char *from)
+{
+	uint64_t now = now_ns(np);
+	char astr[TSR_ADDR_STRLEN], k[9];
+
+	p->cand_refused++;
+	/* The peer's own LAN addresses are routine, not an attack: counted, not logged. */
+	if (v == CF_PRIVATE_REMOTE)
+		return;
+	if (now - np->refuse_log_ns >= NP_REFUSE_LOG_NS) {
+		if (np->refuse_log_quiet)
+			out_log(ob, TS_LOG_WARN, "%llu more candidates refused (not logged)",
+				(unsigned long long)np->refuse_log_quiet);
+		np->refuse_log_ns = now;
+		np->refuse_log_lines = 0;
+		np->refuse_log_quiet = 0;
+	}
+	if (np->refuse_log_lines >= NP_REFUSE_LOG_LINES) {
+		np->refuse_log_quiet++;
+		return;
+	}
+	np->refuse_log_lines++;
+	short_key(k, p->pub);
+	tsr_addr_format(a, astr, sizeof(astr));
+	out_log(ob, TS_LOG_WARN, "peer %s: candidate %s refused (%s, from its %s)", k, astr,
+		cf_verdict_name(v), from);
+}
+
+/*
+ * Lock held.  An address the peer was seen at (an authentic PING's source,
+ * or a PONG from somewhere else than its PING went): a peer-reflexive
+ * candidate, if the filter and the cap allow; it gets PINGs of its own.
+ */
+static void learn_cand(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p,
+		       const struct tsr_addr *a, const char *from)
+{
+	enum cf_verdict v;
+
+	if (p->direct || have_cand(p, a))
+		return;
+	v = cf_check(a, cf_self_now(np));
+	if (v != CF_OK) {
+		refused(np, ob, p, a, v, from);
+		return;
+	}
+	if (p->nlearnt >= NP_PEER_CANDS - CAND_MAX || p->ncand >= NP_PEER_CANDS)
+		return;
+	p->cand[p->ncand++] = (struct np_cand){.addr = *a};
+	p->nlearnt++;
+	start_punch(np, p);
+}
+
+/* Lock held.  One PING to a, if that destination's budget allows; its txid in *txid. */
+static bool send_ping(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p,
+		      const struct tsr_addr *a, uint8_t txid[PROBE_TXID_LEN], uint64_t now)
 {
 	uint8_t msg[PROBE_PING_LEN];
 	union ts_plugin_endpoint ep;
 
-	randombytes_buf(txid, PROBE_TXID_LEN);
-	probe_ping_encode(msg, p->pk, np->self, txid);
 	ep_from_addr(&ep, a);
-	if (ep.sa.sa_family)
-		out_send(ob, &ep, msg, sizeof(msg));
+	if (!ep.sa.sa_family)
+		return false;
+	if (!np_dest_take(&np->ping_dest, a, NP_PING_DEST_RATE, NP_PING_DEST_BURST, now)) {
+		p->rate_limited++;
+		return false;
+	}
+	randombytes_buf(txid, PROBE_TXID_LEN);
+	probe_ping_encode(msg, p->keys.mac_tx, np->self, next_counter(p), txid);
+	out_send(ob, &ep, msg, sizeof(msg));
+	return true;
 }
 
 /* ---- the hook ---- */
@@ -456,7 +593,78 @@ static void on_stun(struct nat_probe *np, struct np_server *s, const uint8_t *bu
 	s->seen_ns = now_ns(np);
 }
 
-/* Lock held.  A PING or PONG from src. */
+/* Lock held.  An authentic, fresh PING from src: one PONG, within the limits. */
+static void on_ping(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p,
+		    const struct probe_msg *m, const struct tsr_addr *src)
+{
+	uint64_t now = now_ns(np);
+	uint8_t pong[PROBE_PONG_LEN];
+	union ts_plugin_endpoint ep;
+
+	if (!np->have_self)
+		return;
+	/* Peer first, then destination, then all: a noisy peer spends only its own budget. */
+	if (!np_bucket_take(&p->pong_bucket, NP_PONG_PEER_RATE, NP_PONG_PEER_BURST, now) ||
+	    !np_dest_take(&np->pong_dest, src, NP_PONG_DEST_RATE, NP_PONG_DEST_BURST, now) ||
+	    !np_bucket_take(&np->pong_all, NP_PONG_ALL_RATE, NP_PONG_ALL_BURST, now)) {
+		p->rate_limited++;
+		return;
+	}
+	if (probe_pong_encode(pong, p->keys.mac_tx, np->self, next_counter(p), m->txid, src))
+		return;
+	ep_from_addr(&ep, src);
+	out_send(ob, &ep, pong, sizeof(pong));
+	/*
+	 * The peer reached us from src: if that is new (a peer-reflexive
+	 * address, e.g. a port its NAT chose), punch back there too.
+	 */
+	learn_cand(np, ob, p, src, "PING");
+}
+
+/*
+ * Lock held.  An authentic PONG, fresh so far.  ICE's rule: it counts only
+ * when it comes from the address its PING was sent to; from anywhere else
+ * it proves nothing about that address (a copy re-sent by someone on the
+ * path), so it is at most a new candidate with a check of its own.  Only a
+ * PONG that counts uses up its counter: the genuine one is still welcome.
+ */
+static void on_pong(struct nat_probe *np, struct np_outbox *ob, struct np_peer *p,
+		    const struct probe_msg *m, const struct tsr_addr *src)
+{
+	if (p->direct) {
+		if (!p->direct_outstanding ||
+		    sodium_memcmp(m->txid, p->direct_txid, PROBE_TXID_LEN))
+			return;
+		if (!tsr_addr_equal(src, &p->direct_addr)) {
+			p->pong_wrong_src++;
+			return;
+		}
+		np_window_accept(&p->rx, m->counter);
+		p->direct_outstanding = false;
+		p->missed = 0;
+		return;
+	}
+	for (int i = 0; i < p->ncand; i++) {
+		struct np_cand *c = &p->cand[i];
+
+		if (!c->outstanding || sodium_memcmp(m->txid, c->txid, PROBE_TXID_LEN))
+			continue;
+		if (!tsr_addr_equal(src, &c->addr)) {
+			p->pong_wrong_src++;
+			learn_cand(np, ob, p, src, "PONG");
+			return;
+		}
+		np_window_accept(&p->rx, m->counter);
+		c->outstanding = false;
+		c->streak++;
+		if (c->streak >= (p->failed_once ? 2 : 1))
+			set_path(np, ob, p, true, &c->addr,
+				 p->failed_once ? "2 PONGs in a row" : "PONG received");
+		return;
+	}
+}
+
+/* Lock held.  A datagram starting "TSP" (any version) from src. */
 static void on_probe(struct nat_probe *np, struct np_outbox *ob, const uint8_t *buf, size_t len,
 		     const struct tsr_addr *src)
 {
@@ -473,51 +681,19 @@ static void on_probe(struct nat_probe *np, struct np_outbox *ob, const uint8_t *
 		np->unknown_key++;
 		return;
 	}
-	if (probe_decode(buf, len, p->pk, &m) != PROBE_OK) {
+	if (probe_decode(buf, len, p->keys.mac_rx, &m) != PROBE_OK) {
 		np->bad_mac++;
 		return;
 	}
+	if (!np_window_fresh(&p->rx, m.counter)) {
+		p->replay++;
+		return;
+	}
 	if (m.type == PROBE_PING) {
-		uint8_t pong[PROBE_PONG_LEN];
-		union ts_plugin_endpoint ep;
-
-		if (!np->have_self || probe_pong_encode(pong, p->pk, np->self, m.txid, src))
-			return;
-		ep_from_addr(&ep, src);
-		out_send(ob, &ep, pong, sizeof(pong));
-		/*
-		 * The peer reached us from src: if that is new (a peer-reflexive
-		 * address, e.g. a port its NAT chose), punch back there too.
-		 */
-		if (!p->direct && !have_cand(p, src) && p->ncand <= CAND_MAX) {
-			p->cand[p->ncand++] = (struct np_cand){.addr = *src};
-			start_punch(np, p);
-		}
-		return;
-	}
-
-	/* PONG: the keepalive of a direct path, or a punch that worked. */
-	if (p->direct) {
-		if (p->direct_outstanding &&
-		    !sodium_memcmp(m.txid, p->direct_txid, PROBE_TXID_LEN)) {
-			p->direct_outstanding = false;
-			p->missed = 0;
-		}
-		return;
-	}
-	for (int i = 0; i < p->ncand; i++) {
-		struct np_cand *c = &p->cand[i];
-
-		if (!c->outstanding || sodium_memcmp(m.txid, c->txid, PROBE_TXID_LEN))
-			continue;
-		c->outstanding = false;
-		c->streak++;
-		if (c->streak >= (p->failed_once ? 2 : 1)) {
-			/* Where the PONG came from is the proven address. */
-			set_path(np, ob, p, true, src,
-				 p->failed_once ? "2 PONGs in a row" : "PONG received");
-		}
-		return;
+		np_window_accept(&p->rx, m.counter);
+		on_ping(np, ob, p, &m, src);
+	} else {
+		on_pong(np, ob, p, &m, src);
 	}
 }
 
@@ -526,13 +702,14 @@ static void on_candidates(struct nat_probe *np, struct np_outbox *ob, const stru
 {
 	struct cand_msg cm;
 	struct np_peer *p = find_keyed_peer(np, d->public_key);
+	const struct cf_self *cf;
 	int r;
 
 	if (!p) {
 		np->unknown_key++;
 		return;
 	}
-	r = cand_decode(d->payload, d->payload_len, p->pk, &cm);
+	r = cand_decode(d->payload, d->payload_len, p->keys.cand_rx, &cm);
 	if (r != PROBE_OK) {
 		if (r == PROBE_E_MAC)
 			np->bad_mac++;
@@ -540,18 +717,32 @@ static void on_candidates(struct nat_probe *np, struct np_outbox *ob, const stru
 			np->malformed++;
 		return;
 	}
-	if (!sodium_memcmp(cm.txid, p->last_cand_txid, PROBE_TXID_LEN))
-		return; /* the same message again */
-	memcpy(p->last_cand_txid, cm.txid, PROBE_TXID_LEN);
+	if (!np_window_accept(&p->rx, cm.counter)) {
+		p->replay++;
+		return;
+	}
+	/* After authentication: strangers cannot spend a peer's budget. */
+	if (!np_bucket_take(&p->cand_bucket, NP_CAND_PEER_RATE, NP_CAND_PEER_BURST, now_ns(np))) {
+		p->rate_limited++;
+		return;
+	}
 	if (cm.flags & CAND_FLAG_REPLY)
 		send_candidates(np, ob, p, 0);
 	if (p->direct)
 		return; /* our PONGs will prove the path to them */
+	cf = cf_self_now(np);
 	p->ncand = 0;
-	for (int i = 0; i < cm.count && p->ncand < CAND_MAX; i++)
-		if (!have_cand(p, &cm.cand[i]))
+	p->nlearnt = 0;
+	for (int i = 0; i < cm.count && p->ncand < CAND_MAX; i++) {
+		enum cf_verdict v = cf_check(&cm.cand[i], cf);
+
+		if (v != CF_OK)
+			refused(np, ob, p, &cm.cand[i], v, "candidates");
+		else if (!have_cand(p, &cm.cand[i]))
 			p->cand[p->ncand++] = (struct np_cand){.addr = cm.cand[i]};
-	start_punch(np, p);
+	}
+	if (p->ncand)
+		start_punch(np, p);
 }
 
 static enum ts_verdict np_ciphertext_in(void *state, struct ts_packet *pkt)
@@ -573,7 +764,8 @@ static enum ts_verdict np_ciphertext_in(void *state, struct ts_packet *pkt)
 		return TS_PASS;
 
 	pthread_mutex_lock(&np->lock);
-	if (probe_is_probe(pkt->data, pkt->len)) {
+	/* "TSP" of any version: ours to judge (version 1 is refused and counted). */
+	if (!memcmp(pkt->data, PROBE_MAGIC, PROBE_MAGIC_LEN - 1)) {
 		on_probe(np, &ob, pkt->data, pkt->len, &src);
 		v = TS_STOLEN;
 	} else if (tsr_is_frame(pkt->data, pkt->len, &type) && type == TSR_RECV) {
@@ -701,8 +893,7 @@ static void peer_tick(struct nat_probe *np, struct np_outbox *ob, struct np_peer
 			set_path(np, ob, p, false, NULL, why);
 			return;
 		}
-		send_ping(np, ob, p, &p->direct_addr, p->direct_txid);
-		p->direct_outstanding = true;
+		p->direct_outstanding = send_ping(np, ob, p, &p->direct_addr, p->direct_txid, now);
 		p->next_ping_ns = now + (uint64_t)np->probe_interval_ms * NP_MS;
 		return;
 	}
@@ -712,10 +903,10 @@ static void peer_tick(struct nat_probe *np, struct np_outbox *ob, struct np_peer
 
 			if (c->outstanding)
 				c->streak = 0; /* the last one went unanswered */
-			send_ping(np, ob, p, &c->addr, c->txid);
-			c->outstanding = true;
+			c->outstanding = send_ping(np, ob, p, &c->addr, c->txid, now);
 		}
 		p->punch_left--;
+		p->last_round_ns = now;
 		p->next_punch_ns = now + NP_PUNCH_GAP_NS;
 	}
 	if (may_exchange && now >= p->next_exchange_ns) {
@@ -734,28 +925,66 @@ static bool is_v6_loopback(const uint8_t a[16])
 	return !memcmp(a, lo, 16);
 }
 
-/* Local addresses of the daemon's namespace, with the listen port.  No lock. */
-static int read_local(struct nat_probe *np, struct tsr_addr *out, uint16_t port)
+/* The prefix length of a netmask (contiguous or not: its bits are counted). */
+static uint8_t mask_len(const struct sockaddr *m, int family)
+{
+	const uint8_t *b;
+	size_t n;
+	uint8_t len = 0;
+
+	if (!m || m->sa_family != family)
+		return family == AF_INET ? 32 : 128;
+	if (family == AF_INET) {
+		b = (const uint8_t *)&((const struct sockaddr_in *)(const void *)m)->sin_addr;
+		n = 4;
+	} else {
+		b = (const uint8_t *)&((const struct sockaddr_in6 *)(const void *)m)->sin6_addr;
+		n = 16;
+	}
+	for (size_t i = 0; i < n; i++)
+		len = (uint8_t)(len + __builtin_popcount(b[i]));
+	return len;
+}
+
+/*
+ * Local addresses of the daemon's namespace: the ones to publish (with the
+ * listen port) in out, and every address of every interface with its
+ * prefix (loopback and the tunnel included: all are "ours" to the
+ * candidate filter) in cf.  No lock.
+ */
+static int read_local(struct nat_probe *np, struct tsr_addr *out, uint16_t port, struct cf_self *cf)
 {
 	const char *tun = np->host->ifname(np->host);
 	struct ifaddrs *ifa, *i;
 	int n = 0;
 
-	if (!port || getifaddrs(&ifa))
+	cf->nlocal = 0;
+	if (getifaddrs(&ifa))
 		return 0;
-	for (i = ifa; i && n < CAND_MAX; i = i->ifa_next) {
+	for (i = ifa; i; i = i->ifa_next) {
 		struct tsr_addr a;
 
-		if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
-			continue;
-		if (tun && i->ifa_name && !strcmp(i->ifa_name, tun))
-			continue;
-		if (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6)
+		if (!i->ifa_addr ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
 			continue;
 		if (tsr_addr_from_sockaddr(&a, i->ifa_addr,
 					   i->ifa_addr->sa_family == AF_INET
 					       ? sizeof(struct sockaddr_in)
 					       : sizeof(struct sockaddr_in6)) != TSR_OK)
+			continue;
+		if (cf->nlocal < CF_LOCAL_MAX) {
+			cf->local[cf->nlocal].addr = a;
+			cf->local[cf->nlocal].plen =
+			    mask_len(i->ifa_netmask, i->ifa_addr->sa_family);
+			/* A v4-mapped address became family 4: its mask no longer fits. */
+			if (a.family == 4 && cf->local[cf->nlocal].plen > 32)
+				cf->local[cf->nlocal].plen = 32;
+			cf->nlocal++;
+		}
+		if (!port || n >= CAND_MAX || !(i->ifa_flags & IFF_UP) ||
+		    (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		if (tun && i->ifa_name && !strcmp(i->ifa_name, tun))
 			continue;
 		if (a.family == 4 && (a.addr[0] == 127 || (a.addr[0] == 169 && a.addr[1] == 254)))
 			continue;
@@ -803,11 +1032,13 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 	struct scan_ctx sc = {.np = np};
 	struct tsr_addr local[CAND_MAX], relay;
 	char relay_str[TS_NOTE_VALUE_MAX + 1];
-	uint8_t self[32], (*pks)[PROBE_KEY_LEN] = NULL;
+	uint8_t self[32];
+	struct probe_keys *pks = NULL;
 	bool *pk_ok = NULL;
 	bool have_self = h->public_key(h, self), have_relay;
 	uint16_t port = h->listen_port(h);
-	int nlocal = read_local(np, local, port);
+	struct cf_self cf;
+	int nlocal = read_local(np, local, port, &cf);
 	char since[32];
 
 	have_relay = h->note_get(h, NULL, "relay", relay_str, sizeof(relay_str)) == 0 &&
@@ -819,8 +1050,8 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 		uint8_t dh[32];
 
 		/* A low-order key, or no private key yet: no probe key, the peer is left alone. */
-		if (h->static_dh(h, sc.keys[i], dh) == 0) {
-			probe_key(pks[i], dh);
+		if (have_self && h->static_dh(h, sc.keys[i], dh) == 0) {
+			probe_keys(&pks[i], dh, self, sc.keys[i]);
 			pk_ok[i] = true;
 		}
 		sodium_memzero(dh, sizeof(dh));
@@ -843,6 +1074,8 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 	np->listen_port = port;
 	memcpy(np->local, local, sizeof(local));
 	np->nlocal = nlocal;
+	memcpy(np->cf.local, cf.local, sizeof(cf.local));
+	np->cf.nlocal = cf.nlocal;
 	for (size_t i = 0; i < np->npeers; i++)
 		np->peers[i].present = false;
 	for (size_t i = 0; i < sc.n; i++) {
@@ -860,11 +1093,18 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 			memcpy(p->pub, sc.keys[i], 32);
 			p->exchange_ms = NP_EXCHANGE_FIRST_MS;
 			p->next_exchange_ns = 0;
+			/*
+			 * Counters grow across restarts: they start from the clock, in
+			 * ms << 14 (16,384 messages per ms of uptime before a restart
+			 * could repeat one; 2^55 today, far from wrapping).
+			 */
+			p->tx_counter = realtime_ms() << 14;
+			np_window_init(&p->rx);
 			out_note(ob, p->pub, "path", "relay");
 			out_note(ob, p->pub, "path_since", since);
 		}
 		/* The key may change (our private key set later): always refresh it. */
-		memcpy(p->pk, pks[i], PROBE_KEY_LEN);
+		p->keys = pks[i];
 		p->pk_ok = pk_ok[i];
 		p->present = true;
 	}
@@ -885,6 +1125,59 @@ static void scan(struct nat_probe *np, struct np_outbox *ob)
 	free(sc.keys);
 }
 
+/*
+ * Relay protocol v2: a SEND carries a token that only the registered key can
+ * make, from K (static_dh with the relay's key, note "relay_key") and the
+ * address the relay sees us at (note "relay_mapped", from relay-redirect's
+ * last REGISTER_ACK).  Host calls: no lock held.
+ */
+static bool relay_send_token(const struct ts_host_services *h, uint8_t token[TSR_TOKEN_LEN])
+{
+	char key_str[TS_NOTE_VALUE_MAX + 1], mapped_str[TS_NOTE_VALUE_MAX + 1];
+	uint8_t relay_key[32], dh[32], k[TSR_KEY_LEN];
+	struct tsr_addr mapped;
+	size_t klen = 0;
+	bool ok = false;
+
+	if (h->note_get(h, NULL, "relay_key", key_str, sizeof(key_str)) != 0 ||
+	    h->note_get(h, NULL, "relay_mapped", mapped_str, sizeof(mapped_str)) != 0 ||
+	    tsr_addr_parse(&mapped, mapped_str) != TSR_OK ||
+	    sodium_base642bin(relay_key, sizeof(relay_key), key_str, strlen(key_str), NULL, &klen,
+			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    klen != sizeof(relay_key))
+		return false;
+	if (h->static_dh(h, relay_key, dh) == 0) {
+		tsr_register_key(k, dh);
+		tsr_send_token(token, k, &mapped);
+		ok = true;
+	}
+	sodium_memzero(dh, sizeof(dh));
+	sodium_memzero(k, sizeof(k));
+	return ok;
+}
+
+/* Timer thread: a new or changed token sends the candidates at once. */
+static void refresh_relay_token(struct nat_probe *np, uint64_t now)
+{
+	uint8_t token[TSR_TOKEN_LEN] = {0};
+	bool have = relay_send_token(np->host, token);
+
+	pthread_mutex_lock(&np->lock);
+	if (have &&
+	    (!np->have_relay_token || sodium_memcmp(token, np->relay_token, TSR_TOKEN_LEN) != 0)) {
+		for (size_t i = 0; i < np->npeers; i++) {
+			np->peers[i].exchange_ms = NP_EXCHANGE_FIRST_MS;
+			np->peers[i].next_exchange_ns = now;
+		}
+	}
+	np->have_relay_token = have;
+	memcpy(np->relay_token, token, TSR_TOKEN_LEN);
+	pthread_mutex_unlock(&np->lock);
+	sodium_memzero(token, sizeof(token));
+	/* Quickly until registered, then with the scan. */
+	np->next_token_ns = now + (have ? NP_SCAN_NS : NP_SCAN_NS / 10);
+}
+
 static void np_tick(void *arg)
 {
 	struct nat_probe *np = arg;
@@ -898,6 +1191,8 @@ static void np_tick(void *arg)
 		scan(np, ob);
 		np->next_scan_ns = now + NP_SCAN_NS;
 	}
+	if (now >= np->next_token_ns)
+		refresh_relay_token(np, now);
 
 	pthread_mutex_lock(&np->lock);
 	stun_tick(np, ob, now);
@@ -937,6 +1232,21 @@ static void np_tick(void *arg)
 	for (size_t i = 0; i < np->npeers; i++)
 		peer_tick(np, ob, &np->peers[i], now, stun_settled && np->have_self);
 
+	for (size_t i = 0; i < np->npeers; i++) {
+		struct np_peer *p = &np->peers[i];
+		char refused[TS_NOTE_VALUE_MAX + 1];
+
+		if (!(p->replay || p->rate_limited || p->pong_wrong_src || p->cand_refused))
+			continue;
+		snprintf(refused, sizeof(refused), "replay %llu rate %llu pong_src %llu cand %llu",
+			 (unsigned long long)p->replay, (unsigned long long)p->rate_limited,
+			 (unsigned long long)p->pong_wrong_src,
+			 (unsigned long long)p->cand_refused);
+		if (strcmp(refused, p->refused_shown)) {
+			out_note(ob, p->pub, "probe_refused", refused);
+			memcpy(p->refused_shown, refused, sizeof(refused));
+		}
+	}
 	snprintf(rejects, sizeof(rejects), "bad_mac %llu unknown_key %llu malformed %llu stun %llu",
 		 (unsigned long long)np->bad_mac, (unsigned long long)np->unknown_key,
 		 (unsigned long long)np->malformed, (unsigned long long)np->stun_bad);
@@ -1023,6 +1333,8 @@ static int np_create(const struct ts_host_services *h, const struct ts_config_no
 	np->host = h;
 	np->tick_out.growable = true;
 	pthread_mutex_init(&np->lock, NULL);
+	np_dest_init(&np->pong_dest);
+	np_dest_init(&np->ping_dest);
 
 	n = h->config_list_len(h, cfg, "stun");
 	if (n == -EINVAL || n > NP_MAX_SERVERS) {
@@ -1076,7 +1388,7 @@ TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(struct ts_plugin_v1),
     .name = "nat-probe",
-    .version = "1.0",
+    .version = "2.0",
     .create = np_create,
     .destroy = np_destroy,
     .ciphertext_in = np_ciphertext_in,

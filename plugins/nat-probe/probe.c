@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * PING/PONG and candidates codecs with their macs (probe.h).  Both arrive
- * from the network (probes from anyone on the internet, candidates through
- * the relay): lengths are checked before any read, and the mac is checked
- * before any field is believed.
+ * PING/PONG and candidates codecs, version 2, with their keys, macs and
+ * AEAD (probe.h).  Both arrive from the network (probes from anyone on the
+ * internet, candidates through the relay): lengths are checked before any
+ * read, and the mac (or the AEAD tag) is checked before any field is
+ * believed.
  */
 #include "probe.h"
 
@@ -13,29 +14,67 @@
 
 #define OFF_TYPE     4
 #define OFF_SENDER   8
-#define OFF_TXID     40
-#define OFF_OBSERVED 52
-#define PING_OFF_MAC 52
-#define PONG_OFF_MAC 72
+#define OFF_COUNTER  40
+#define OFF_TXID     48
+#define OFF_OBSERVED 60
+#define PING_OFF_MAC 60
+#define PONG_OFF_MAC 80
 
-#define CAND_OFF_TXID  4
-#define CAND_OFF_FLAGS 16
-#define CAND_OFF_COUNT 17
+#define CAND_OFF_COUNTER 4
+#define CAND_OFF_NONCE	 12
+#define IN_OFF_FLAGS	 0
+#define IN_OFF_COUNT	 1
+#define IN_OFF_RECS	 CAND_INNER_LEN
 
-static const char probe_label[] = "tinescale-probe-v1";
+_Static_assert(PROBE_MAC_LEN == TSR_MAC_LEN && PROBE_KEY_LEN == TSR_KEY_LEN, "mac sizes");
+_Static_assert(PROBE_PONG_LEN == PONG_OFF_MAC + PROBE_MAC_LEN, "pong layout");
+_Static_assert(PROBE_PING_LEN == PING_OFF_MAC + PROBE_MAC_LEN, "ping layout");
+_Static_assert(CAND_HDR_LEN == CAND_OFF_NONCE + CAND_NONCE_LEN, "candidates layout");
+_Static_assert(CAND_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES &&
+		   CAND_TAG_LEN == crypto_aead_xchacha20poly1305_ietf_ABYTES &&
+		   PROBE_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+	       "AEAD sizes");
 
-void probe_key(uint8_t pk[PROBE_KEY_LEN], const uint8_t dh[32])
+static const char mac_label[] = "tinescale-probe-v2 mac";
+static const char cand_label[] = "tinescale-probe-v2 cand";
+
+/* BLAKE2s-256 keyed with the shared secret over label || from || to. */
+static void derive(uint8_t out[PROBE_KEY_LEN], const uint8_t dh[32], const char *label,
+		   size_t label_len, const uint8_t from[32], const uint8_t to[32])
 {
-	uint8_t in[sizeof(probe_label) - 1 + 32];
+	blake2s_state st;
 
-	memcpy(in, probe_label, sizeof(probe_label) - 1);
-	memcpy(in + sizeof(probe_label) - 1, dh, 32);
-	blake2s(pk, in, NULL, PROBE_KEY_LEN, sizeof(in), 0);
-	sodium_memzero(in, sizeof(in));
+	blake2s_init_key(&st, PROBE_KEY_LEN, dh, 32);
+	blake2s_update(&st, (const uint8_t *)label, label_len);
+	blake2s_update(&st, from, 32);
+	blake2s_update(&st, to, 32);
+	blake2s_final(&st, out, PROBE_KEY_LEN);
+	sodium_memzero(&st, sizeof(st));
 }
 
-/* The macs are the relay frames' (relay_proto.h): keyed BLAKE2s-128. */
-_Static_assert(PROBE_MAC_LEN == TSR_MAC_LEN && PROBE_KEY_LEN == TSR_KEY_LEN, "mac sizes");
+void probe_keys(struct probe_keys *k, const uint8_t dh[32], const uint8_t self[32],
+		const uint8_t peer[32])
+{
+	derive(k->mac_tx, dh, mac_label, sizeof(mac_label) - 1, self, peer);
+	derive(k->mac_rx, dh, mac_label, sizeof(mac_label) - 1, peer, self);
+	derive(k->cand_tx, dh, cand_label, sizeof(cand_label) - 1, self, peer);
+	derive(k->cand_rx, dh, cand_label, sizeof(cand_label) - 1, peer, self);
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
 
 /*
  * An address record: a reserved byte is PROBE_E_RESERVED (checked first),
@@ -84,37 +123,39 @@ bool cand_is_cand(const uint8_t *buf, size_t len)
 }
 
 static void put_probe_header(uint8_t *out, uint8_t type, const uint8_t sender[PROBE_KEY_LEN],
-			     const uint8_t txid[PROBE_TXID_LEN])
+			     uint64_t counter, const uint8_t txid[PROBE_TXID_LEN])
 {
 	memcpy(out, PROBE_MAGIC, PROBE_MAGIC_LEN);
 	out[OFF_TYPE] = type;
 	memset(out + OFF_TYPE + 1, 0, 3);
 	memcpy(out + OFF_SENDER, sender, PROBE_KEY_LEN);
+	put_u64(out + OFF_COUNTER, counter);
 	memcpy(out + OFF_TXID, txid, PROBE_TXID_LEN);
 }
 
-void probe_ping_encode(uint8_t out[PROBE_PING_LEN], const uint8_t pk[PROBE_KEY_LEN],
-		       const uint8_t sender[PROBE_KEY_LEN], const uint8_t txid[PROBE_TXID_LEN])
+void probe_ping_encode(uint8_t out[PROBE_PING_LEN], const uint8_t key[PROBE_KEY_LEN],
+		       const uint8_t sender[PROBE_KEY_LEN], uint64_t counter,
+		       const uint8_t txid[PROBE_TXID_LEN])
 {
-	put_probe_header(out, PROBE_PING, sender, txid);
-	tsr_mac(out + PING_OFF_MAC, out, PING_OFF_MAC, pk);
+	put_probe_header(out, PROBE_PING, sender, counter, txid);
+	tsr_mac(out + PING_OFF_MAC, out, PING_OFF_MAC, key);
 }
 
-int probe_pong_encode(uint8_t out[PROBE_PONG_LEN], const uint8_t pk[PROBE_KEY_LEN],
-		      const uint8_t sender[PROBE_KEY_LEN], const uint8_t txid[PROBE_TXID_LEN],
-		      const struct tsr_addr *observed)
+int probe_pong_encode(uint8_t out[PROBE_PONG_LEN], const uint8_t key[PROBE_KEY_LEN],
+		      const uint8_t sender[PROBE_KEY_LEN], uint64_t counter,
+		      const uint8_t txid[PROBE_TXID_LEN], const struct tsr_addr *observed)
 {
 	uint8_t rec[TSR_ADDR_LEN];
 
 	if (tsr_addr_put(rec, observed) != TSR_OK)
 		return PROBE_E_FIELD;
-	put_probe_header(out, PROBE_PONG, sender, txid);
+	put_probe_header(out, PROBE_PONG, sender, counter, txid);
 	memcpy(out + OFF_OBSERVED, rec, TSR_ADDR_LEN);
-	tsr_mac(out + PONG_OFF_MAC, out, PONG_OFF_MAC, pk);
+	tsr_mac(out + PONG_OFF_MAC, out, PONG_OFF_MAC, key);
 	return PROBE_OK;
 }
 
-int probe_decode(const uint8_t *buf, size_t len, const uint8_t *pk, struct probe_msg *out)
+int probe_decode(const uint8_t *buf, size_t len, const uint8_t *key, struct probe_msg *out)
 {
 	struct probe_msg m;
 	size_t want, mac_off;
@@ -143,6 +184,7 @@ int probe_decode(const uint8_t *buf, size_t len, const uint8_t *pk, struct probe
 	memset(&m, 0, sizeof(m));
 	m.type = buf[OFF_TYPE];
 	memcpy(m.sender, buf + OFF_SENDER, PROBE_KEY_LEN);
+	m.counter = get_u64(buf + OFF_COUNTER);
 	memcpy(m.txid, buf + OFF_TXID, PROBE_TXID_LEN);
 	if (m.type == PROBE_PONG) {
 		int r = get_addr(&m.observed, buf + OFF_OBSERVED);
@@ -150,61 +192,86 @@ int probe_decode(const uint8_t *buf, size_t len, const uint8_t *pk, struct probe
 		if (r != PROBE_OK)
 			return r;
 	}
-	if (pk && !tsr_mac_ok(buf, mac_off, pk))
+	if (key && !tsr_mac_ok(buf, mac_off, key))
 		return PROBE_E_MAC;
 	*out = m;
 	return PROBE_OK;
 }
 
-size_t cand_encode(uint8_t *out, size_t outlen, const uint8_t pk[PROBE_KEY_LEN],
-		   const uint8_t txid[PROBE_TXID_LEN], uint8_t flags, const struct tsr_addr *c,
-		   size_t n)
+size_t cand_encode_nonce(uint8_t *out, size_t outlen, const uint8_t key[PROBE_KEY_LEN],
+			 uint64_t counter, const uint8_t nonce[CAND_NONCE_LEN], uint8_t flags,
+			 const struct tsr_addr *c, size_t n)
 {
-	size_t len = CAND_LEN(n);
+	uint8_t plain[CAND_INNER_LEN + CAND_MAX * TSR_ADDR_LEN];
+	size_t plen = CAND_INNER_LEN + n * TSR_ADDR_LEN, len = CAND_LEN(n);
+	unsigned long long clen;
 
 	if (!out || n > CAND_MAX || outlen < len)
 		return 0;
-	memcpy(out, CAND_MAGIC, PROBE_MAGIC_LEN);
-	memcpy(out + CAND_OFF_TXID, txid, PROBE_TXID_LEN);
-	out[CAND_OFF_FLAGS] = flags;
-	out[CAND_OFF_COUNT] = (uint8_t)n;
+	plain[IN_OFF_FLAGS] = flags;
+	plain[IN_OFF_COUNT] = (uint8_t)n;
+	plain[2] = plain[3] = 0;
 	for (size_t i = 0; i < n; i++)
-		if (tsr_addr_put(out + CAND_HDR_LEN + i * TSR_ADDR_LEN, &c[i]) != TSR_OK)
+		if (tsr_addr_put(plain + IN_OFF_RECS + i * TSR_ADDR_LEN, &c[i]) != TSR_OK)
 			return 0;
-	tsr_mac(out + len - PROBE_MAC_LEN, out, len - PROBE_MAC_LEN, pk);
-	return len;
+	memcpy(out, CAND_MAGIC, PROBE_MAGIC_LEN);
+	put_u64(out + CAND_OFF_COUNTER, counter);
+	memcpy(out + CAND_OFF_NONCE, nonce, CAND_NONCE_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + CAND_HDR_LEN, &clen, plain, plen, out,
+						   CAND_HDR_LEN, NULL, nonce, key);
+	sodium_memzero(plain, sizeof(plain));
+	return clen == plen + CAND_TAG_LEN ? len : 0;
 }
 
-int cand_decode(const uint8_t *buf, size_t len, const uint8_t pk[PROBE_KEY_LEN],
+size_t cand_encode(uint8_t *out, size_t outlen, const uint8_t key[PROBE_KEY_LEN], uint64_t counter,
+		   uint8_t flags, const struct tsr_addr *c, size_t n)
+{
+	uint8_t nonce[CAND_NONCE_LEN];
+
+	/* Random 192-bit nonces never repeat in practice: no state to keep. */
+	randombytes_buf(nonce, sizeof(nonce));
+	return cand_encode_nonce(out, outlen, key, counter, nonce, flags, c, n);
+}
+
+int cand_decode(const uint8_t *buf, size_t len, const uint8_t key[PROBE_KEY_LEN],
 		struct cand_msg *out)
 {
+	uint8_t plain[CAND_INNER_LEN + CAND_MAX * TSR_ADDR_LEN];
+	unsigned long long plen;
 	struct cand_msg m;
 	size_t n;
+	int r = PROBE_OK;
 
 	if (!buf || len < CAND_LEN(0))
 		return PROBE_E_SHORT;
 	if (memcmp(buf, CAND_MAGIC, PROBE_MAGIC_LEN))
 		return PROBE_E_MAGIC;
-	n = buf[CAND_OFF_COUNT];
+	/* The length fixes the count: whole records only, at most CAND_MAX. */
+	if ((len - CAND_LEN(0)) % TSR_ADDR_LEN)
+		return PROBE_E_LENGTH;
+	n = (len - CAND_LEN(0)) / TSR_ADDR_LEN;
 	if (n > CAND_MAX)
-		return PROBE_E_FIELD;
-	/* The count fixes the length exactly. */
-	if (len != CAND_LEN(n))
-		return len < CAND_LEN(n) ? PROBE_E_SHORT : PROBE_E_LENGTH;
-	if (buf[CAND_OFF_FLAGS] & ~CAND_FLAG_REPLY)
-		return PROBE_E_RESERVED;
-	if (!tsr_mac_ok(buf, len - PROBE_MAC_LEN, pk))
+		return PROBE_E_LENGTH;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, buf + CAND_HDR_LEN,
+						       len - CAND_HDR_LEN, buf, CAND_HDR_LEN,
+						       buf + CAND_OFF_NONCE, key) != 0 ||
+	    plen != CAND_INNER_LEN + n * TSR_ADDR_LEN)
 		return PROBE_E_MAC;
 	memset(&m, 0, sizeof(m));
-	memcpy(m.txid, buf + CAND_OFF_TXID, PROBE_TXID_LEN);
-	m.flags = buf[CAND_OFF_FLAGS];
-	m.count = (uint8_t)n;
-	for (size_t i = 0; i < n; i++) {
-		int r = get_addr(&m.cand[i], buf + CAND_HDR_LEN + i * TSR_ADDR_LEN);
-
-		if (r != PROBE_OK)
-			return r;
-	}
-	*out = m;
-	return PROBE_OK;
+	m.counter = get_u64(buf + CAND_OFF_COUNTER);
+	memcpy(m.nonce, buf + CAND_OFF_NONCE, CAND_NONCE_LEN);
+	m.flags = plain[IN_OFF_FLAGS];
+	m.count = plain[IN_OFF_COUNT];
+	/* Authentic, so these are the sender's bugs, not forgeries: still refused. */
+	if (m.count != n)
+		r = PROBE_E_FIELD;
+	else if ((m.flags & ~CAND_FLAG_REPLY) || plain[2] || plain[3])
+		r = PROBE_E_RESERVED;
+	for (size_t i = 0; r == PROBE_OK && i < n; i++)
+		r = get_addr(&m.cand[i], plain + IN_OFF_RECS + i * TSR_ADDR_LEN);
+	sodium_memzero(plain, sizeof(plain));
+	if (r == PROBE_OK)
+		*out = m;
+	sodium_memzero(&m, sizeof(m));
+	return r;
 }

@@ -16,16 +16,21 @@
  * - Registers this interface's public key with the relay from create() and
  *   then on a timer (every second until acknowledged, then every
  *   register_interval_ms).  The mac key comes from host->static_dh: the
- *   private key never leaves the engine.
+ *   private key never leaves the engine.  Protocol version 2: the relay
+ *   answers a REGISTER from an address it has not proven with a COOKIE; the
+ *   cookie is taken only when it echoes our last REGISTER's mac, and a
+ *   REGISTER carrying it goes out at once.  Each REGISTER_ACK gives the
+ *   address the relay sees, from which the SEND token is derived.
  * - ciphertext_out: a served peer's datagram whose destination is the relay
- *   (or any, in mode always) is wrapped in SEND kind 0 in the headroom and
- *   sent to the relay.  In mode fallback a peer whose note "path" is
- *   "direct" (set by nat-probe) is left alone.  A cookie reply (no peer)
- *   toward the relay is dropped: the relay could not route it.
+ *   (or any, in mode always) is wrapped in SEND kind 0 (with the token) in
+ *   the headroom and sent to the relay; before the first REGISTER_ACK there
+ *   is no token and the datagram is dropped (WireGuard retries).  In mode fallback a peer whose
+ * note "path" is "direct" (set by nat-probe) is left alone.  A cookie reply (no peer) toward the
+ * relay is dropped: the relay could not route it.
  * - ciphertext_in: frames from the relay address: REGISTER_ACK -> notes,
- *   RECV kind 0 -> unwrapped in place and handed on with the relay (or the
- *   direct endpoint) as source, RECV kind 1 -> passed to nat-probe
- *   untouched, anything else consumed.
+ *   COOKIE -> register again with it, RECV kind 0 -> unwrapped in place and
+ *   handed on with the relay (or the direct endpoint) as source, RECV kind
+ *   1 -> passed to nat-probe untouched, anything else consumed.
  * - Served peers without an endpoint get the relay as endpoint (at create,
  *   on events, on each timer tick), so WireGuard has somewhere to send; in
  *   mode fallback, at create and whenever nat-probe's "path" note says
@@ -74,10 +79,15 @@ struct relay_redirect {
 
 	pthread_mutex_t lock; /* protects the fields up to the next comment */
 	bool have_k;
-	uint8_t k[TSR_KEY_LEN];	      /* REGISTER/ACK mac key */
-	uint8_t own_key[TSR_KEY_LEN]; /* the public key k was made for */
-	uint64_t last_sent_ts;	      /* CLOCK_REALTIME timestamp of the last REGISTER */
-	uint64_t last_acked_ts;	      /* ... of the last acknowledged one */
+	uint8_t k[TSR_KEY_LEN];	       /* REGISTER/ACK mac key */
+	uint8_t own_key[TSR_KEY_LEN];  /* the public key k was made for */
+	uint64_t last_sent_ts;	       /* CLOCK_REALTIME timestamp of the last REGISTER */
+	uint64_t last_acked_ts;	       /* ... of the last acknowledged one */
+	uint8_t last_mac[TSR_MAC_LEN]; /* of the last REGISTER: a COOKIE must echo it */
+	bool have_cookie;
+	uint8_t cookie[TSR_COOKIE_LEN]; /* the relay's, for our address */
+	bool have_token;
+	uint8_t token[TSR_TOKEN_LEN]; /* SEND token for mapped */
 	struct tsr_addr mapped;	      /* from the last ACK */
 
 	/* Timer thread only. */
@@ -91,7 +101,8 @@ struct relay_redirect {
 	atomic_bool reregister; /* the relay said it does not know us */
 
 	atomic_uint_fast64_t wrapped, unwrapped, passed_kind1, dropped_cookie, dropped_headroom,
-	    stolen_other, acks, bad_acks, errors, registers_sent, register_fail;
+	    dropped_no_token, stolen_other, acks, bad_acks, errors, registers_sent, register_fail,
+	    cookies, bad_cookies;
 };
 
 static const char *const known_keys[] = {"relay", "mode", "peers", "relay_public_key",
@@ -160,13 +171,16 @@ static int update_key_locked(struct relay_redirect *rr)
 	memcpy(rr->own_key, pub, TSR_KEY_LEN);
 	rr->have_k = true;
 	rr->last_acked_ts = 0;
+	/* The token is made from k; the cookie is for the address, but start clean. */
+	rr->have_token = false;
+	rr->have_cookie = false;
+	sodium_memzero(rr->token, sizeof(rr->token));
 	return 0;
 }
 
-/* Timer thread or create(). */
-static void send_register(struct relay_redirect *rr)
+/* A REGISTER with the current key, timestamp and cookie.  0 or -errno. */
+static int build_register(struct relay_redirect *rr, uint8_t frame[TSR_REGISTER_LEN])
 {
-	uint8_t frame[TSR_REGISTER_LEN];
 	uint64_t ts;
 	int r;
 
@@ -178,9 +192,20 @@ static void send_register(struct relay_redirect *rr)
 		if (ts <= rr->last_sent_ts)
 			ts = rr->last_sent_ts + 1;
 		rr->last_sent_ts = ts;
-		tsr_register_encode(frame, rr->own_key, ts, rr->k);
+		tsr_register_encode(frame, rr->own_key, ts, rr->have_cookie ? rr->cookie : NULL,
+				    rr->k);
+		memcpy(rr->last_mac, frame + TSR_REGISTER_LEN - TSR_MAC_LEN, TSR_MAC_LEN);
 	}
 	pthread_mutex_unlock(&rr->lock);
+	return r;
+}
+
+/* Timer thread or create(). */
+static void send_register(struct relay_redirect *rr)
+{
+	uint8_t frame[TSR_REGISTER_LEN];
+	int r = build_register(rr, frame);
+
 	rr->last_register_ns = rr->host->now_ns(rr->host);
 	if (r < 0) {
 		if (!rr->logged_no_key)
@@ -248,12 +273,14 @@ static void log_stats(struct relay_redirect *rr, enum ts_log_level lvl)
 {
 	rr->host->log(rr->host, lvl,
 		      "relay %s: wrapped %llu unwrapped %llu candidates %llu acks %llu "
-		      "bad_acks %llu errors %llu registers %llu register_fail %llu "
-		      "dropped cookie %llu headroom %llu other %llu",
+		      "bad_acks %llu cookies %llu bad_cookies %llu errors %llu registers %llu "
+		      "register_fail %llu dropped cookie_reply %llu headroom %llu no_token %llu "
+		      "other %llu",
 		      rr->relay_str, get(&rr->wrapped), get(&rr->unwrapped), get(&rr->passed_kind1),
-		      get(&rr->acks), get(&rr->bad_acks), get(&rr->errors),
-		      get(&rr->registers_sent), get(&rr->register_fail), get(&rr->dropped_cookie),
-		      get(&rr->dropped_headroom), get(&rr->stolen_other));
+		      get(&rr->acks), get(&rr->bad_acks), get(&rr->cookies), get(&rr->bad_cookies),
+		      get(&rr->errors), get(&rr->registers_sent), get(&rr->register_fail),
+		      get(&rr->dropped_cookie), get(&rr->dropped_headroom),
+		      get(&rr->dropped_no_token), get(&rr->stolen_other));
 }
 
 static void tick(void *arg)
@@ -288,7 +315,8 @@ static void tick(void *arg)
 static enum ts_verdict rr_out(void *state, struct ts_packet *pkt)
 {
 	struct relay_redirect *rr = state;
-	bool to_relay = ep_is_relay(rr, &pkt->endpoint);
+	bool to_relay = ep_is_relay(rr, &pkt->endpoint), have_token;
+	uint8_t token[TSR_TOKEN_LEN];
 	char path[16];
 
 	if (!pkt->peer_public_key) {
@@ -306,14 +334,24 @@ static enum ts_verdict rr_out(void *state, struct ts_packet *pkt)
 		if (strcmp(path, "direct") == 0)
 			return TS_PASS;
 	}
-	if (pkt->headroom < TSR_DATA_HDR_LEN) {
+	if (pkt->headroom < TSR_SEND_HDR_LEN) {
 		cnt(&rr->dropped_headroom);
 		return TS_DROP;
 	}
-	pkt->data -= TSR_DATA_HDR_LEN;
-	pkt->headroom -= TSR_DATA_HDR_LEN;
-	pkt->len += TSR_DATA_HDR_LEN;
-	tsr_data_hdr_encode(pkt->data, TSR_SEND, TSR_KIND_WIREGUARD, pkt->peer_public_key);
+	pthread_mutex_lock(&rr->lock);
+	have_token = rr->have_token;
+	memcpy(token, rr->token, sizeof(token));
+	pthread_mutex_unlock(&rr->lock);
+	if (!have_token) {
+		/* Not registered yet: the relay would refuse it.  WireGuard retries. */
+		cnt(&rr->dropped_no_token);
+		return TS_DROP;
+	}
+	pkt->data -= TSR_SEND_HDR_LEN;
+	pkt->headroom -= TSR_SEND_HDR_LEN;
+	pkt->len += TSR_SEND_HDR_LEN;
+	tsr_send_hdr_encode(pkt->data, TSR_KIND_WIREGUARD, pkt->peer_public_key, token);
+	sodium_memzero(token, sizeof(token));
 	pkt->endpoint = rr->relay_ep;
 	cnt(&rr->wrapped);
 	return TS_PASS;
@@ -333,6 +371,8 @@ static void handle_ack(struct relay_redirect *rr, const uint8_t *buf, size_t len
 		rr->last_acked_ts = ack.timestamp_ns;
 		changed = !tsr_addr_equal(&rr->mapped, &ack.observed);
 		rr->mapped = ack.observed;
+		tsr_send_token(rr->token, rr->k, &ack.observed);
+		rr->have_token = true;
 	}
 	pthread_mutex_unlock(&rr->lock);
 	if (!ok) {
@@ -352,6 +392,35 @@ static void handle_ack(struct relay_redirect *rr, const uint8_t *buf, size_t len
 	}
 }
 
+/* Data-path thread: take the cookie if it answers our last REGISTER, and register again. */
+static void handle_cookie(struct relay_redirect *rr, const uint8_t *buf, size_t len)
+{
+	struct tsr_cookie_reply c;
+	uint8_t frame[TSR_REGISTER_LEN];
+	bool ok = false;
+
+	if (tsr_cookie_reply_decode(buf, len, &c) == TSR_OK) {
+		pthread_mutex_lock(&rr->lock);
+		/* Only the relay (or someone on the path) saw that mac: off-path forgeries fail. */
+		if (rr->have_k && sodium_memcmp(c.echo, rr->last_mac, TSR_MAC_LEN) == 0) {
+			memcpy(rr->cookie, c.cookie, TSR_COOKIE_LEN);
+			rr->have_cookie = true;
+			ok = true;
+		}
+		pthread_mutex_unlock(&rr->lock);
+	}
+	if (!ok) {
+		cnt(&rr->bad_cookies);
+		return;
+	}
+	cnt(&rr->cookies);
+	if (build_register(rr, frame) == 0 &&
+	    rr->host->send_datagram(rr->host, &rr->relay_ep, frame, sizeof(frame)) == 0)
+		cnt(&rr->registers_sent);
+	else
+		cnt(&rr->register_fail);
+}
+
 static enum ts_verdict rr_in(void *state, struct ts_packet *pkt)
 {
 	struct relay_redirect *rr = state;
@@ -367,6 +436,9 @@ static enum ts_verdict rr_in(void *state, struct ts_packet *pkt)
 	case TSR_REGISTER_ACK:
 		handle_ack(rr, pkt->data, pkt->len);
 		return TS_STOLEN;
+	case TSR_COOKIE:
+		handle_cookie(rr, pkt->data, pkt->len);
+		return TS_STOLEN;
 	case TSR_RECV:
 		if (tsr_data_decode(pkt->data, pkt->len, TSR_RECV, &d) != TSR_OK)
 			break;
@@ -376,9 +448,9 @@ static enum ts_verdict rr_in(void *state, struct ts_packet *pkt)
 		}
 		if (d.kind != TSR_KIND_WIREGUARD)
 			break;
-		pkt->data += TSR_DATA_HDR_LEN;
-		pkt->headroom += TSR_DATA_HDR_LEN;
-		pkt->len -= TSR_DATA_HDR_LEN;
+		pkt->data += TSR_RECV_HDR_LEN;
+		pkt->headroom += TSR_RECV_HDR_LEN;
+		pkt->len -= TSR_RECV_HDR_LEN;
 		pkt->endpoint = rr->relay_ep;
 		/* A late relayed packet must not roam a direct peer back to the relay. */
 		peer_path(rr, d.public_key, path, sizeof(path));
@@ -604,7 +676,7 @@ TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(struct ts_plugin_v1),
     .name = "relay-redirect",
-    .version = "1.0",
+    .version = "2.0",
     .create = rr_create,
     .destroy = rr_destroy,
     .ciphertext_out = rr_out,

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer target for every decoder of the relay wire format
+ * libFuzzer target for every decoder of the relay wire format, version 2
  * (core/relay/relay_proto.c): the input is one datagram as the
- * relay or a peer would receive it.  Decoders must never read outside it,
- * and whatever they accept must re-encode to the same bytes.
+ * relay or a peer would receive it (REGISTER with its cookie, COOKIE,
+ * REGISTER_ACK, SEND with its token, RECV, ERROR, the address record).  Decoders must never read
+ * outside it, and whatever they accept must re-encode to the same bytes.
  */
 #include "relay_proto.h"
 
@@ -24,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *buf, out[TSR_REGISTER_LEN];
 	struct tsr_register reg;
+	struct tsr_cookie_reply cr;
 	struct tsr_register_ack ack;
 	struct tsr_data d;
 	struct tsr_error e;
@@ -42,7 +44,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)tsr_is_frame(buf, size, &type);
 	if (tsr_register_decode(buf, size, &reg) == TSR_OK) {
 		check(size == TSR_REGISTER_LEN);
+		check(memcmp(reg.mac, buf + TSR_REGISTER_LEN - TSR_MAC_LEN, TSR_MAC_LEN) == 0);
 		(void)tsr_register_verify(buf, size, fixed_k, reg.timestamp_ns, &replay);
+		/* Re-encoded with its own fields, only the mac may differ. */
+		tsr_register_encode(out, reg.public_key, reg.timestamp_ns, reg.cookie, fixed_k);
+		check(memcmp(out, buf, TSR_REGISTER_LEN - TSR_MAC_LEN) == 0);
+	}
+	if (tsr_cookie_reply_decode(buf, size, &cr) == TSR_OK) {
+		uint8_t again[TSR_COOKIE_FRAME_LEN];
+
+		check(size == TSR_COOKIE_FRAME_LEN);
+		tsr_cookie_reply_encode(again, cr.echo, cr.cookie);
+		check(memcmp(again, buf, sizeof(again)) == 0);
 	}
 	(void)tsr_register_verify(buf, size, fixed_k, 1700000000000000000ULL, &replay);
 	if (tsr_register_ack_decode(buf, size, fixed_k, &ack) == TSR_OK) {
@@ -52,11 +65,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(memcmp(again, buf, sizeof(again)) == 0);
 	}
 	for (uint8_t want = TSR_SEND; want <= TSR_RECV; want++) {
+		size_t hdr = want == TSR_SEND ? TSR_SEND_HDR_LEN : TSR_RECV_HDR_LEN;
+
 		if (tsr_data_decode(buf, size, want, &d) == TSR_OK) {
-			check(d.payload == buf + TSR_DATA_HDR_LEN);
-			check(d.payload_len == size - TSR_DATA_HDR_LEN && d.payload_len > 0);
-			tsr_data_hdr_encode(out, d.type, d.kind, d.public_key);
-			check(memcmp(out, buf, TSR_DATA_HDR_LEN) == 0);
+			check(d.payload == buf + hdr);
+			check(d.payload_len == size - hdr && d.payload_len > 0);
+			if (want == TSR_SEND)
+				tsr_send_hdr_encode(out, d.kind, d.public_key, d.token);
+			else
+				tsr_recv_hdr_encode(out, d.kind, d.public_key);
+			check(memcmp(out, buf, hdr) == 0);
 		}
 	}
 	if (tsr_error_decode(buf, size, &e) == TSR_OK) {

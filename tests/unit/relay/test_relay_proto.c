@@ -2,7 +2,8 @@
 /*
  * Unit test of the relay wire format (core/relay/relay_proto.c):
  * round trips of every frame, rejection of every truncation and every
- * single-bit flip of a REGISTER, replay and clock checks, the address record
+ * single-bit flip of a REGISTER, replay and clock checks (asymmetric in v2),
+ * the COOKIE frame and the cookie, the SEND token, the address record
  * and its text form, and known answers computed independently in Python
  * (hashlib.blake2s and cryptography's X25519; the script is in the comment
  * above the vectors).
@@ -31,23 +32,28 @@
  * Known answers, from this Python (python3-cryptography, hashlib):
  *   pp = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
  *   rp = X25519PrivateKey.from_private_bytes(bytes(range(0x40, 0x60)))
- *   dh = pp.exchange(rp.public_key());  K = blake2s(b"tinescale-relay-v1 register" + dh)
- *   ts = 1700000000123456789
- *   body = b"TSR\x01" + bytes([1,0,0,0]) + ppub + struct.pack(">Q", ts)
+ *   dh = pp.exchange(rp.public_key());  K = blake2s(b"tinescale-relay-v2 register" + dh)
+ *   ts = 1700000000123456789;  cookie = bytes(range(0xa0, 0xb0))
+ *   body = b"TSR\x02" + bytes([1,0,0,0]) + ppub + struct.pack(">Q", ts) + cookie
  *   reg  = body + blake2s(body, key=K, digest_size=16)
- *   ack  = b"TSR\x01" + bytes([2,0,0,0]) + pack(">Q", ts) + bytes([4,0]) + pack(">H", 51820)
- *          + bytes([192,0,2,7]) + bytes(12) + pack(">H", 30) + bytes(2);  ack += mac(ack)
+ *   rec  = bytes([4,0]) + pack(">H", 51820) + bytes([192,0,2,7]) + bytes(12)
+ *   ack  = b"TSR\x02" + bytes([2,0,0,0]) + pack(">Q", ts) + rec + pack(">H", 30)
+ *          + bytes(2);  ack += mac(ack)
+ *   token  = blake2s(b"tinescale-relay-v2 send" + rec, key=K, digest_size=16)
+ *   secret = bytes(range(0x10, 0x30));  cookie_for_rec = blake2s(rec, key=secret, digest_size=16)
  */
 static const char kat_peer_pub[] =
     "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c";
 static const char kat_relay_pub[] =
     "79a631eede1bf9c98f12032cdeadd0e7a079398fc786b88cc846ec89af85a51a";
-static const char kat_k[] = "8416ddb0b0af957f34281cfe650e85474cc0f88de5fd59f815105e235931306e";
+static const char kat_k[] = "78712ed5c237c3cacc52166b53fb845e9742d8ca1c0f83b11a8c9a9e03b06dc5";
 static const char kat_register[] =
-    "545352010100000007a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
-    "17979cfe3d85cd152ded6352df0f772cb9214959cb82b1e9";
-static const char kat_ack[] = "545352010200000017979cfe3d85cd150400ca6cc0000207000000000000"
-			      "000000000000001e0000d13839c81aedc9c6c2ecabd7abeb4e1e";
+    "545352020100000007a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c"
+    "17979cfe3d85cd15a0a1a2a3a4a5a6a7a8a9aaabacadaeaf325eae1e417c3062a13c23b7993ce48d";
+static const char kat_ack[] = "545352020200000017979cfe3d85cd150400ca6cc0000207000000000000"
+			      "000000000000001e0000c303cfeb73e83c943792a0112d5c916f";
+static const char kat_token[] = "085835963f047c9501fad0a103e6ce80";
+static const char kat_cookie[] = "1a6473fd6a98699c2b6caf2a076086ac";
 static const uint64_t kat_ts = 1700000000123456789ULL;
 
 static void test_known_answer(void)
@@ -59,6 +65,7 @@ static void test_known_answer(void)
 	struct tsr_register_ack a = {.timestamp_ns = kat_ts, .expires_s = 30};
 	struct tsr_register_ack got;
 	struct tsr_replay replay = {0};
+	uint8_t cookie[TSR_COOKIE_LEN], token[TSR_TOKEN_LEN], want16[16], secret[32];
 
 	for (int i = 0; i < 32; i++) {
 		peer_priv[i] = (uint8_t)(1 + i);
@@ -79,7 +86,9 @@ static void test_known_answer(void)
 	unhex_exact(want_k, 32, kat_k);
 	CHECK(memcmp(k, want_k, 32) == 0);
 
-	tsr_register_encode(reg, peer_pub, kat_ts, k);
+	for (int i = 0; i < TSR_COOKIE_LEN; i++)
+		cookie[i] = (uint8_t)(0xa0 + i);
+	tsr_register_encode(reg, peer_pub, kat_ts, cookie, k);
 	unhex_exact(want_reg, sizeof(want_reg), kat_register);
 	CHECK(memcmp(reg, want_reg, sizeof(reg)) == 0);
 	CHECK_EQ(
@@ -97,6 +106,16 @@ static void test_known_answer(void)
 	CHECK(got.timestamp_ns == kat_ts);
 	CHECK_EQ(got.expires_s, 30);
 	CHECK(tsr_addr_equal(&got.observed, &a.observed));
+
+	/* The SEND token and the relay's cookie for that address. */
+	tsr_send_token(token, k, &a.observed);
+	unhex_exact(want16, 16, kat_token);
+	CHECK(memcmp(token, want16, 16) == 0);
+	for (int i = 0; i < 32; i++)
+		secret[i] = (uint8_t)(0x10 + i);
+	tsr_cookie_make(cookie, secret, &a.observed);
+	unhex_exact(want16, 16, kat_cookie);
+	CHECK(memcmp(cookie, want16, 16) == 0);
 
 	/* A low-order public key (all zero) is refused. */
 	memset(want_pub, 0, 32);
@@ -124,10 +143,13 @@ static void test_register(void)
 	const uint64_t now = 1700000000000000000ULL, sec = 1000000000ULL;
 
 	make_keys(k, pub);
-	tsr_register_encode(buf, pub, now, k);
+	tsr_register_encode(buf, pub, now, NULL, k);
 	CHECK_EQ(tsr_register_decode(buf, TSR_REGISTER_LEN, &reg), TSR_OK);
 	CHECK(memcmp(reg.public_key, pub, 32) == 0);
 	CHECK(reg.timestamp_ns == now);
+	CHECK(memcmp(reg.mac, buf + TSR_REGISTER_LEN - TSR_MAC_LEN, TSR_MAC_LEN) == 0);
+	for (int i = 0; i < TSR_COOKIE_LEN; i++)
+		CHECK_EQ(reg.cookie[i], 0); /* none given: zeros */
 	uint8_t type = 0;
 	CHECK(tsr_is_frame(buf, TSR_REGISTER_LEN, &type) && type == TSR_REGISTER);
 
@@ -161,33 +183,40 @@ static void test_register(void)
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, &replay), TSR_E_REPLAY);
 	make_keys(k, pub);
 	replay.last_ns = 0;
-	tsr_register_encode(buf, pub, now + 5 * sec, k);
+	tsr_register_encode(buf, pub, now + 5 * sec, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, &replay), TSR_OK);
-	tsr_register_encode(buf, pub, now + 4 * sec, k);
+	tsr_register_encode(buf, pub, now + 4 * sec, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, &replay), TSR_E_REPLAY);
 	CHECK(replay.last_ns == now + 5 * sec);
-	tsr_register_encode(buf, pub, now + 6 * sec, k);
+	tsr_register_encode(buf, pub, now + 6 * sec, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, &replay), TSR_OK);
 
-	/* Clock: 120 s either way is fine, one nanosecond more is not. */
-	tsr_register_encode(buf, pub, now + 120 * sec, k);
+	/*
+	 * Clock: 120 s behind and 10 s ahead are fine, one nanosecond more is
+	 * not (issue 14 finding 9: far-future stamps must not raise the state).
+	 */
+	tsr_register_encode(buf, pub, now + 10 * sec, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, NULL), TSR_OK);
-	tsr_register_encode(buf, pub, now + 120 * sec + 1, k);
+	tsr_register_encode(buf, pub, now + 10 * sec + 1, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, NULL), TSR_E_CLOCK);
-	tsr_register_encode(buf, pub, now - 120 * sec, k);
+	tsr_register_encode(buf, pub, now + 115 * sec, NULL, k);
+	replay.last_ns = 7;
+	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, &replay), TSR_E_CLOCK);
+	CHECK(replay.last_ns == 7);
+	tsr_register_encode(buf, pub, now - 120 * sec, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, NULL), TSR_OK);
-	tsr_register_encode(buf, pub, now - 120 * sec - 1, k);
+	tsr_register_encode(buf, pub, now - 120 * sec - 1, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, NULL), TSR_E_CLOCK);
-	tsr_register_encode(buf, pub, 0, k);
+	tsr_register_encode(buf, pub, 0, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, NULL), TSR_E_CLOCK);
 	/* A clock failure does not advance the replay state. */
 	replay.last_ns = 7;
-	tsr_register_encode(buf, pub, UINT64_MAX, k);
+	tsr_register_encode(buf, pub, UINT64_MAX, NULL, k);
 	CHECK_EQ(tsr_register_verify(buf, TSR_REGISTER_LEN, k, now, &replay), TSR_E_CLOCK);
 	CHECK(replay.last_ns == 7);
 
 	/* Reserved bytes, magic and type. */
-	tsr_register_encode(buf, pub, now, k);
+	tsr_register_encode(buf, pub, now, NULL, k);
 	buf[6] = 1;
 	CHECK_EQ(tsr_register_decode(buf, TSR_REGISTER_LEN, &reg), TSR_E_RESERVED);
 	buf[6] = 0;
@@ -236,44 +265,110 @@ static void test_ack(void)
 
 static void test_data(void)
 {
-	uint8_t key[32], buf[256], payload[100];
+	uint8_t key[32], token[TSR_TOKEN_LEN], buf[256], payload[100];
 	struct tsr_data d;
 
 	randombytes_buf(key, 32);
+	randombytes_buf(token, sizeof(token));
 	randombytes_buf(payload, sizeof(payload));
 	for (uint8_t type = TSR_SEND; type <= TSR_RECV; type++) {
+		size_t hdr = type == TSR_SEND ? TSR_SEND_HDR_LEN : TSR_RECV_HDR_LEN;
+
 		for (uint8_t kind = 0; kind < 3; kind++) {
-			tsr_data_hdr_encode(buf, type, kind, key);
-			memcpy(buf + TSR_DATA_HDR_LEN, payload, sizeof(payload));
-			size_t len = TSR_DATA_HDR_LEN + sizeof(payload);
+			if (type == TSR_SEND)
+				tsr_send_hdr_encode(buf, kind, key, token);
+			else
+				tsr_recv_hdr_encode(buf, kind, key);
+			memcpy(buf + hdr, payload, sizeof(payload));
+			size_t len = hdr + sizeof(payload);
 
 			CHECK_EQ(tsr_data_decode(buf, len, type, &d), TSR_OK);
 			CHECK(d.type == type && d.kind == kind);
 			CHECK(memcmp(d.public_key, key, 32) == 0);
-			CHECK(d.payload == buf + TSR_DATA_HDR_LEN);
+			if (type == TSR_SEND)
+				CHECK(memcmp(d.token, token, sizeof(token)) == 0);
+			CHECK(d.payload == buf + hdr);
 			CHECK(d.payload_len == sizeof(payload));
 			CHECK(memcmp(d.payload, payload, sizeof(payload)) == 0);
 			/* The other type, truncations, an empty payload. */
 			CHECK_EQ(
 			    tsr_data_decode(buf, len, type == TSR_SEND ? TSR_RECV : TSR_SEND, &d),
 			    TSR_E_TYPE);
-			for (size_t n = 0; n < TSR_DATA_HDR_LEN; n++)
+			for (size_t n = 0; n < hdr; n++)
 				CHECK(tsr_data_decode(buf, n, type, &d) != TSR_OK);
-			CHECK_EQ(tsr_data_decode(buf, TSR_DATA_HDR_LEN, type, &d), TSR_E_FIELD);
+			CHECK_EQ(tsr_data_decode(buf, hdr, type, &d), TSR_E_FIELD);
 			buf[7] = 1;
 			CHECK_EQ(tsr_data_decode(buf, len, type, &d), TSR_E_RESERVED);
 		}
 	}
-	/* The relay's in-place SEND -> RECV rewrite. */
+	/* The relay's in-place SEND -> RECV rewrite: the RECV ends where the SEND header did. */
 	uint8_t src[32];
+	const size_t shift = TSR_SEND_HDR_LEN - TSR_RECV_HDR_LEN;
 
 	randombytes_buf(src, 32);
-	tsr_data_hdr_encode(buf, TSR_SEND, TSR_KIND_WIREGUARD, key);
-	memcpy(buf + TSR_DATA_HDR_LEN, payload, 10);
-	tsr_data_hdr_encode(buf, TSR_RECV, buf[5], src);
-	CHECK_EQ(tsr_data_decode(buf, TSR_DATA_HDR_LEN + 10, TSR_RECV, &d), TSR_OK);
-	CHECK(memcmp(d.public_key, src, 32) == 0 && d.kind == TSR_KIND_WIREGUARD);
-	CHECK_EQ(tsr_data_decode(buf, TSR_DATA_HDR_LEN + 10, TSR_REGISTER, &d), TSR_E_TYPE);
+	tsr_send_hdr_encode(buf, TSR_KIND_CANDIDATES, key, token);
+	memcpy(buf + TSR_SEND_HDR_LEN, payload, 10);
+	tsr_recv_hdr_encode(buf + shift, buf[5], src);
+	CHECK_EQ(tsr_data_decode(buf + shift, TSR_RECV_HDR_LEN + 10, TSR_RECV, &d), TSR_OK);
+	CHECK(memcmp(d.public_key, src, 32) == 0 && d.kind == TSR_KIND_CANDIDATES);
+	CHECK(d.payload_len == 10 && memcmp(d.payload, payload, 10) == 0);
+	CHECK_EQ(tsr_data_decode(buf + shift, TSR_RECV_HDR_LEN + 10, TSR_REGISTER, &d), TSR_E_TYPE);
+	/* Tokens differ by address and by key. */
+	{
+		uint8_t k1[32], k2[32], pub[32], t1[16], t2[16];
+		struct tsr_addr a1 = {.family = 4, .port = 1, .addr = {10, 0, 0, 1}}, a2 = a1;
+
+		make_keys(k1, pub);
+		make_keys(k2, pub);
+		a2.port = 2;
+		tsr_send_token(t1, k1, &a1);
+		tsr_send_token(t2, k1, &a2);
+		CHECK(memcmp(t1, t2, 16) != 0);
+		tsr_send_token(t2, k2, &a1);
+		CHECK(memcmp(t1, t2, 16) != 0);
+		tsr_send_token(t2, k1, &a1);
+		CHECK(memcmp(t1, t2, 16) == 0);
+	}
+}
+
+static void test_cookie(void)
+{
+	uint8_t secret[32], secret2[32], c1[16], c2[16], echo[16], buf[TSR_COOKIE_FRAME_LEN + 1];
+	struct tsr_addr a = {.family = 4, .port = 51820, .addr = {198, 51, 100, 1}}, b = a;
+	struct tsr_cookie_reply got;
+
+	randombytes_buf(secret, sizeof(secret));
+	randombytes_buf(secret2, sizeof(secret2));
+	randombytes_buf(echo, sizeof(echo));
+	tsr_cookie_make(c1, secret, &a);
+	/* Bound to the port as well as the IP, and to the secret. */
+	b.port++;
+	tsr_cookie_make(c2, secret, &b);
+	CHECK(memcmp(c1, c2, 16) != 0);
+	b = a;
+	b.addr[3]++;
+	tsr_cookie_make(c2, secret, &b);
+	CHECK(memcmp(c1, c2, 16) != 0);
+	tsr_cookie_make(c2, secret2, &a);
+	CHECK(memcmp(c1, c2, 16) != 0);
+	tsr_cookie_make(c2, secret, &a);
+	CHECK(memcmp(c1, c2, 16) == 0);
+
+	tsr_cookie_reply_encode(buf, echo, c1);
+	CHECK_EQ(tsr_cookie_reply_decode(buf, TSR_COOKIE_FRAME_LEN, &got), TSR_OK);
+	CHECK(memcmp(got.echo, echo, 16) == 0 && memcmp(got.cookie, c1, 16) == 0);
+	uint8_t type = 0;
+	CHECK(tsr_is_frame(buf, TSR_COOKIE_FRAME_LEN, &type) && type == TSR_COOKIE);
+	for (size_t n = 0; n < TSR_COOKIE_FRAME_LEN; n++)
+		CHECK(tsr_cookie_reply_decode(buf, n, &got) != TSR_OK);
+	CHECK_EQ(tsr_cookie_reply_decode(buf, TSR_COOKIE_FRAME_LEN + 1, &got), TSR_E_LENGTH);
+	buf[5] = 1;
+	CHECK_EQ(tsr_cookie_reply_decode(buf, TSR_COOKIE_FRAME_LEN, &got), TSR_E_RESERVED);
+	buf[5] = 0;
+	buf[3] = 1; /* a version 1 frame is not ours */
+	CHECK_EQ(tsr_cookie_reply_decode(buf, TSR_COOKIE_FRAME_LEN, &got), TSR_E_MAGIC);
+	/* No amplification: the answer is smaller than what causes it. */
+	CHECK(TSR_COOKIE_FRAME_LEN < TSR_REGISTER_LEN);
 }
 
 static void test_error(void)
@@ -367,6 +462,7 @@ int main(void)
 	test_register();
 	test_ack();
 	test_data();
+	test_cookie();
 	test_error();
 	test_addr();
 	if (failures) {
