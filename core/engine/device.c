@@ -820,3 +820,92 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 	}
 	ts_device_read_unlock(dev);
 }
+
+/* The functions above, with dev as ctx, for the plugin host (base/seam.h). */
+static int et_send_datagram(void *ctx, const union ts_endpoint *dst, const uint8_t *buf, size_t len)
+{
+	return ts_device_send_datagram(ctx, dst, buf, len);
+}
+
+static int et_inject_datagram(void *ctx, const union ts_endpoint *src, const uint8_t *buf,
+			      size_t len)
+{
+	return ts_device_inject_datagram(ctx, src, buf, len);
+}
+
+static int et_peer_info(void *ctx, const uint8_t public_key[32], struct ts_peer_info *out)
+{
+	return ts_device_peer_info(ctx, public_key, out);
+}
+
+static int et_peer_foreach(void *ctx, int (*cb)(void *cb_ctx, const struct ts_peer_info *peer),
+			   void *cb_ctx)
+{
+	return ts_device_peer_foreach(ctx, cb, cb_ctx);
+}
+
+static int et_peer_set_endpoint(void *ctx, const uint8_t public_key[32],
+				const union ts_endpoint *ep)
+{
+	return ts_device_peer_set_endpoint(ctx, public_key, ep);
+}
+
+static int et_peer_by_index(void *ctx, uint32_t local_index, uint8_t public_key_out[32])
+{
+	return ts_device_peer_by_index(ctx, local_index, public_key_out);
+}
+
+static uint16_t et_listen_port(void *ctx)
+{
+	return ts_device_listen_port(ctx);
+}
+
+static const char *et_ifname(void *ctx)
+{
+	return ts_device_ifname(ctx);
+}
+
+static bool et_public_key(void *ctx, uint8_t out[32])
+{
+	return ts_device_public_key(ctx, out);
+}
+
+static int et_note_set(void *ctx, const uint8_t *public_key, const char *key, const char *value)
+{
+	return ts_device_note_set(ctx, public_key, key, value);
+}
+
+static int et_note_get(void *ctx, const uint8_t *public_key, const char *key, char *buf, size_t len)
+{
+	return ts_device_note_get(ctx, public_key, key, buf, len);
+}
+
+static int et_static_dh(void *ctx, const uint8_t remote_public[32], uint8_t out[32])
+{
+	return ts_device_static_dh(ctx, remote_public, out);
+}
+
+static void et_format_status(void *ctx, FILE *out)
+{
+	ts_device_format_status(ctx, out);
+}
+
+void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out)
+{
+	*out = (struct ts_engine_table){
+	    .ctx = dev,
+	    .send_datagram = et_send_datagram,
+	    .inject_datagram = et_inject_datagram,
+	    .peer_info = et_peer_info,
+	    .peer_foreach = et_peer_foreach,
+	    .peer_set_endpoint = et_peer_set_endpoint,
+	    .peer_by_index = et_peer_by_index,
+	    .listen_port = et_listen_port,
+	    .ifname = et_ifname,
+	    .public_key = et_public_key,
+	    .note_set = et_note_set,
+	    .note_get = et_note_get,
+	    .static_dh = et_static_dh,
+	    .format_status = et_format_status,
+	};
+}

@@ -34,6 +34,7 @@
 #include "index.h"
 #include "noise.h"
 #include "peer.h"
+#include "seam.h"
 
 #define TS_PEER_HASH_BUCKETS 256
 #define TS_BATCH	     64
@@ -41,8 +42,6 @@
 #define TS_HEADROOM   128
 #define TS_TAILROOM   128
 #define TS_MAX_PACKET 65535
-
-struct ts_pipeline_host;
 
 struct ts_hs_item {
 	union ts_endpoint src;
@@ -83,7 +82,7 @@ struct ts_device {
 	unsigned hs_head, hs_count;
 	uint64_t last_under_load_ns; /* hs_lock */
 
-	struct ts_pipeline_host *pipeline; /* set before the threads start, or NULL */
+	struct ts_hook_table hooks; /* set before the threads start; .run NULL = none */
 	pthread_mutex_t notes_lock;
 	struct ts_note notes[TS_NOTES_MAX]; /* interface notes (notes_lock) */
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Where the data path meets the plugin pipeline: the four hook points of
- * DESIGN.md section 4, as the engine calls them.  Without a pipeline each
- * call is one pointer test.
+ * DESIGN.md section 4, as the engine calls them, forwarded to the hook
+ * table the daemon gave the device (base/seam.h, ts_device_set_hooks).
+ * Without one each call is one pointer test.
  */
 #ifndef TS_HOOKS_H
 #define TS_HOOKS_H
@@ -14,24 +15,10 @@
 #include <tinescale/plugin.h>
 
 #include "endpoint.h"
+#include "seam.h"
 
 struct ts_device;
 struct ts_peer;
-
-enum ts_hook_point {
-	TS_HP_PLAINTEXT_OUT,
-	TS_HP_CIPHERTEXT_OUT,
-	TS_HP_CIPHERTEXT_IN,
-	TS_HP_PLAINTEXT_IN,
-};
-
-struct ts_hook_pkt {
-	uint8_t *data;
-	size_t len, headroom, tailroom;
-	union ts_endpoint *ep; /* destination (out) or source (in); NULL on plaintext hooks */
-	const struct ts_endpoint_src *local; /* our address on ciphertext hooks, or NULL */
-	const uint8_t *peer_key;	     /* NULL when the peer is not known */
-};
 
 /* True: go on with (possibly rewritten) p.  False: dropped or stolen by a plugin. */
 bool ts_hooks_run(struct ts_device *dev, enum ts_hook_point point, struct ts_hook_pkt *p);

@@ -17,17 +17,9 @@
 #include <stdio.h>
 
 #include "endpoint.h"
+#include "seam.h" /* struct ts_peer_info, struct ts_engine_table */
 
 struct ts_device;
-
-/* A snapshot of one peer, for plugins and for `tinescale ctl status`. */
-struct ts_peer_info {
-	uint8_t public_key[32];
-	union ts_endpoint endpoint; /* sa_family 0 when unknown */
-	uint64_t rx_bytes, tx_bytes;
-	uint64_t last_handshake_ns; /* CLOCK_REALTIME ns, 0 = never */
-	bool has_session;	    /* a current keypair usable for sending */
-};
 
 /* Send a datagram from the device's own UDP socket (bypasses every hook). */
 int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
@@ -69,5 +61,10 @@ int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const c
 int ts_device_static_dh(struct ts_device *dev, const uint8_t remote_public[32], uint8_t out[32]);
 /* The engine part of `tinescale ctl IFNAME status`: interface and per-peer lines. */
 void ts_device_format_status(struct ts_device *dev, FILE *out);
+
+/* The functions above as the engine table the plugin host gets (ctx = dev). */
+void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out);
+/* The host's hook table (copied); before the device's threads start. */
+void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hooks);
 
 #endif
