@@ -58,8 +58,8 @@ struct ts_hook_pkt {
 struct ts_engine_event {
 	enum ts_event_type type;
 	uint8_t public_key[32];
-	union ts_endpoint endpoint;			/* family 0 when none */
-	const struct ts_handshake_secrets *secrets;	/* TS_EVENT_HANDSHAKE_SECRETS only */
+	union ts_endpoint endpoint;		    /* family 0 when none */
+	const struct ts_handshake_secrets *secrets; /* TS_EVENT_HANDSHAKE_SECRETS only */
 };
 
 struct ts_hook_table {
