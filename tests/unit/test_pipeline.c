@@ -1108,6 +1108,11 @@ static void *hook_reader(void *arg)
 		(void)ht->want_secrets(ht->ctx);
 		if (++n % 8 == 0)
 			ts_rcu_quiescent();
+		if (n % 4096 == 0) { /* as around a blocking poll(): 4 readers, 2 cores */
+			ts_rcu_offline();
+			sched_yield();
+			ts_rcu_online();
+		}
 	}
 	ts_rcu_thread_unregister();
 	atomic_fetch_add(&r->calls, n);
