@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -236,6 +237,8 @@ static char *format(struct ts_pipeline_host *ph)
 	fclose(f);
 	return buf;
 }
+
+#define EVENT_QUEUE_LEN 1024 /* the host's event queue (host_internal.h) */
 
 /* The engine's way in: the host's hook table. */
 static void send_event(struct ts_pipeline_host *ph, struct ts_engine_event *e)
@@ -986,22 +989,11 @@ static void test_events(struct ts_pipeline_host *ph)
 	{
 		struct ts_handshake_secrets sec;
 		struct ts_engine_event se = {.type = TS_EVENT_HANDSHAKE_SECRETS, .secrets = &sec};
-		uint64_t dropped = ts_pipeline_events_dropped(ph);
-		char *out;
-
 		memset(&sec, 0x5a, sizeof(sec));
 		ev = cg->events;
 		send_event(ph, &se);
 		ts_pipeline_event_sync(ph);
 		CHECK(cg->events == ev, "secrets delivered to an instance that did not ask");
-		/* Hold the event thread in a callback?  Simpler: flood faster than it drains. */
-		for (int i = 0; i < 20000; i++)
-			send_event(ph, &e);
-		ts_pipeline_event_sync(ph);
-		CHECK(ts_pipeline_events_dropped(ph) >= dropped, "drop counter went backwards");
-		out = format(ph);
-		CHECK(strstr(out, "events: dropped "), "no events line:\n%s", out);
-		free(out);
 	}
 	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
 	free(path);
@@ -1047,8 +1039,9 @@ static void test_cancel_in_event(struct ts_pipeline_host *ph)
 {
 	struct ts_engine_event e = {.type = TS_EVENT_PEER_DOWN};
 	struct watchdog w;
-	char err[1024], *path;
+	char err[1024], *path, *out;
 	long cancels = cg->event_cancels;
+	uint64_t dropped;
 	int spins = 0;
 
 	path = write_file("cancel.yaml",
@@ -1065,6 +1058,15 @@ static void test_cancel_in_event(struct ts_pipeline_host *ph)
 	CHECK(cg->timer_in_peer_info == 1, "the timer callback never reached peer_info");
 	send_event(ph, &e); /* the engine reports with its lock held */
 	sleep_ms(20);	    /* let the event thread enter timer_cancel */
+	/* The event thread is stuck for now: the queue fills, then drops (counted). */
+	dropped = ts_pipeline_events_dropped(ph);
+	for (int i = 0; i < EVENT_QUEUE_LEN + 100; i++)
+		send_event(ph, &e);
+	CHECK(ts_pipeline_events_dropped(ph) - dropped >= 100, "%" PRIu64 " events dropped",
+	      ts_pipeline_events_dropped(ph) - dropped);
+	out = format(ph);
+	CHECK(strstr(out, "events: dropped "), "no events line:\n%s", out);
+	free(out);
 	pthread_mutex_unlock(&fake_dev.lock);
 	ts_pipeline_event_sync(ph);
 	watchdog_stop(&w);
