@@ -191,13 +191,21 @@ void events_stop(struct ts_pipeline_host *ph)
 	pthread_cond_broadcast(&ph->qdone);
 	pthread_mutex_unlock(&ph->qlock);
 	pthread_join(ph->qthread, NULL);
-	/* Undelivered events may hold session secrets. */
+	/* Undelivered events may hold session secrets.  Later ones are dropped. */
+	pthread_mutex_lock(&ph->qlock);
 	sodium_memzero(ph->queue, EVENT_QUEUE * sizeof(*ph->queue));
-	free(ph->queue);
-	ph->queue = NULL;
 	ph->qlen = 0;
+	pthread_mutex_unlock(&ph->qlock);
+	ph->qstarted = false;
+}
+
+void events_free(struct ts_pipeline_host *ph)
+{
+	if (!ph->queue)
+		return;
 	pthread_cond_destroy(&ph->qcond);
 	pthread_cond_destroy(&ph->qdone);
 	pthread_mutex_destroy(&ph->qlock);
-	ph->qstarted = false;
+	free(ph->queue);
+	ph->queue = NULL;
 }

@@ -13,10 +13,12 @@
  *   host timer thread      timer callbacks, one at a time   yes, from its start
  *   plugin's own threads   services only                    no
  *
- * No host lock is held while plugin code runs.  Locks, all leaves except
- * load_lock: load_lock (loads, destroy) > snap_lock (format/path/secrets
- * readers, an instant for the writer) ; tlock (timer list) ; qlock (event
- * queue).  Engine table functions are called with no host lock held.
+ * Hooks, events and timer callbacks run with no host lock held.  create()
+ * and destroy() run under load_lock, which serialises loads and which no
+ * service takes.  Locks: load_lock (loads, destroy) > snap_lock (readers:
+ * format/path/wants_secrets; the writer for an instant) and tlock (timer
+ * list); qlock (event queue) is a leaf taken by any thread, engine locks
+ * held or not.  Engine table functions are called with no host lock held.
  */
 #ifndef TS_HOST_INTERNAL_H
 #define TS_HOST_INTERNAL_H
@@ -198,7 +200,10 @@ ts_timer_id timer_add(struct instance *in, uint32_t interval_ms, void (*cb)(void
 
 /* ---- events.c ---- */
 int events_start(struct ts_pipeline_host *ph);
+/* Join the event thread, wipe undelivered events; events queued later are dropped. */
 void events_stop(struct ts_pipeline_host *ph);
+/* After the last instance is gone (a destroy() may still make the engine report). */
+void events_free(struct ts_pipeline_host *ph);
 void events_queue(void *ctx, const struct ts_engine_event *ev);
 bool events_want_secrets(void *ctx);
 

@@ -380,13 +380,15 @@ void ts_pipeline_host_destroy(struct ts_pipeline_host *ph)
 		return;
 	/*
 	 * Events first: the queue's undelivered events are dropped (and
-	 * wiped), so no event() runs while or after the instances go.
+	 * wiped), so no event() runs while or after the instances go; events
+	 * the engine still reports meanwhile are counted as dropped.
 	 */
 	events_stop(ph);
 	pthread_mutex_lock(&ph->load_lock);
 	publish(ph, NULL);
 	pthread_mutex_unlock(&ph->load_lock);
 	timers_stop(ph);
+	events_free(ph);
 	pthread_rwlock_destroy(&ph->snap_lock);
 	pthread_mutex_destroy(&ph->load_lock);
 	free(ph->default_dir);

@@ -33,9 +33,10 @@ void ts_pipeline_format(struct ts_pipeline_host *ph, FILE *out)
 	for (size_t i = 0; i < s->n_inst; i++) {
 		const struct instance *in = s->inst[i];
 
-		fprintf(out, "instance %s: plugin %s %s (%s) priority %d hooks %s%s\n", in->name,
+		fprintf(out, "instance %s: plugin %s %s (%s) priority %d hooks %s%s%s\n", in->name,
 			in->desc.name, in->desc.version, in->so_path, in->priority,
-			hooks_str(in->hooks, hb, sizeof(hb)), in->desc.event ? " +events" : "");
+			hooks_str(in->hooks, hb, sizeof(hb)), in->desc.event ? " +events" : "",
+			in->desc.abi == 1 ? " abi-v1" : "");
 	}
 	for (int h = 0; h < TS_HOOK_COUNT; h++) {
 		const struct chain *c = &s->chains[h];

@@ -976,6 +976,15 @@ static void test_events(struct ts_pipeline_host *ph)
 	CHECK(cg1->events == 1 && cg1->last_event == TS_EVENT_ENDPOINT_CHANGED,
 	      "v1 plugin's event: %ld", (long)cg1->events);
 	CHECK(!ts_pipeline_on_event_thread(ph), "the test thread is the event thread");
+	{
+		char *out = format(ph);
+
+		CHECK(strstr(out, "instance e1: plugin counter 1.0 (") &&
+			  strstr(out, "hooks plaintext_out +events abi-v1\n") &&
+			  strstr(out, "hooks plaintext_out +events\n"),
+		      "v1 instance not shown as such:\n%s", out);
+		free(out);
+	}
 	/* Both instances see the packet: the v1 one through the 1.x layout. */
 	{
 		uint8_t d[4] = {0};
