@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the engine offers the plugin host (core/host/pipeline.c, core/daemon/ctl.c).
+ * What the engine offers the plugin host, wrapped into its engine table (base/seam.h).
  * Implemented by the engine in core/engine/device.c and friends; the plugin host
  * wraps these into the public service table of include/tinescale/plugin.h.
  *
