@@ -4,10 +4,13 @@
  * ts_rcu_synchronize().
  *
  * State: a global grace-period counter gp (starts at 1, only incremented by
- * synchronize, under registry_lock) and per reader a counter ctr: 0 when
- * offline, otherwise the value of gp the reader saw at its last quiescent
- * point (or when it came online).  synchronize bumps gp to g and waits
- * until each reader's ctr is 0 or g.
+ * synchronize) and per reader a counter ctr: 0 when offline, otherwise the
+ * value of gp the reader saw at its last quiescent point (or when it came
+ * online).  synchronize bumps gp to g and waits until each reader's ctr is
+ * 0 or at least g (concurrent synchronize calls may push readers past g).
+ *
+ * Lock: registry_lock protects the list of readers only.  It is never held
+ * while waiting: a grace-period wait polls, releasing it between scans.
  */
 #include "rcu.h"
 
@@ -15,6 +18,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -27,6 +31,7 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rcu_reader *readers; /* protected by registry_lock */
 static _Atomic unsigned long gp = 1;
 static _Thread_local struct rcu_reader *self;
+static _Thread_local bool online; /* for ts_rcu_is_reader(), debug checks */
 
 int ts_rcu_thread_register(void)
 {
@@ -69,6 +74,7 @@ void ts_rcu_online(void)
 {
 	if (!self)
 		return;
+	online = true;
 	atomic_store_explicit(&self->ctr, atomic_load_explicit(&gp, memory_order_acquire),
 			      memory_order_relaxed);
 	/*
@@ -87,6 +93,7 @@ void ts_rcu_offline(void)
 {
 	if (!self)
 		return;
+	online = false;
 	/*
 	 * Release: every read of protected data before this point happens
 	 * before the writer's acquire load that sees 0 and frees the data.
@@ -115,6 +122,11 @@ void ts_rcu_quiescent(void)
 	atomic_store_explicit(&self->ctr, g, memory_order_release);
 }
 
+bool ts_rcu_is_reader(void)
+{
+	return online;
+}
+
 static void backoff(unsigned int round)
 {
 	struct timespec ts = {0, 20000};
@@ -128,9 +140,40 @@ static void backoff(unsigned int round)
 	nanosleep(&ts, NULL);
 }
 
-void ts_rcu_synchronize(void)
+/* Has the reader with counter c passed grace period g (offline, or quiescent since)? */
+static bool reader_done(unsigned long c, unsigned long g)
+{
+	/* Wrap-safe "c >= g": a reader may already be at a later period. */
+	return c == 0 || (long)(c - g) >= 0;
+}
+
+/*
+ * Scan the registry once: has every reader other than the caller passed g?
+ * Short, under registry_lock, never sleeps.
+ */
+static bool all_done(unsigned long g)
 {
 	struct rcu_reader *r;
+	bool done = true;
+
+	pthread_mutex_lock(&registry_lock);
+	for (r = readers; r && done; r = r->next) {
+		if (r == self)
+			continue; /* calling synchronize is our own quiescent point */
+		/*
+		 * Acquire pairs with the reader's release stores in
+		 * quiescent/offline: once we see 0 or g, its reads of the
+		 * old data are finished.
+		 */
+		done = reader_done(atomic_load_explicit(&r->ctr, memory_order_acquire), g);
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return done;
+}
+
+void ts_rcu_synchronize(void)
+{
+	unsigned int round = 0;
 	unsigned long g;
 
 	/*
@@ -140,22 +183,17 @@ void ts_rcu_synchronize(void)
 	 * loads of the readers' counters.
 	 */
 	atomic_thread_fence(memory_order_seq_cst);
-	pthread_mutex_lock(&registry_lock);
 	/* seq_cst RMW: a reader that acquires g also sees the unpublication. */
 	g = atomic_fetch_add_explicit(&gp, 1, memory_order_seq_cst) + 1;
-	for (r = readers; r; r = r->next) {
-		unsigned int round = 0;
-		unsigned long c;
-
-		if (r == self)
-			continue; /* calling synchronize is our own quiescent point */
-		/*
-		 * Acquire pairs with the reader's release stores in
-		 * quiescent/offline: once we see 0 or g, its reads of the
-		 * old data are finished.
-		 */
-		while ((c = atomic_load_explicit(&r->ctr, memory_order_acquire)) != 0 && c != g)
-			backoff(round++);
-	}
-	pthread_mutex_unlock(&registry_lock);
+	/*
+	 * registry_lock is held only for one scan at a time and released
+	 * before every sleep: a thread that registers or unregisters (possibly
+	 * while holding locks of its own that a reader waits for) never waits
+	 * for a grace period.  A reader that registers meanwhile starts
+	 * offline and reads gp >= g when it goes online, so it never holds
+	 * the old pointer; a reader that passed g stays past it, so
+	 * rescanning from the start is correct (and the list is short).
+	 */
+	while (!all_done(g))
+		backoff(round++);
 }

@@ -25,6 +25,8 @@
 #ifndef TS_RCU_H
 #define TS_RCU_H
 
+#include <stdbool.h>
+
 /* Register the calling thread as a reader; it starts offline.  0 or -ENOMEM. */
 int ts_rcu_thread_register(void);
 /* Unregister (goes offline first).  Idempotent. */
@@ -35,6 +37,12 @@ void ts_rcu_online(void);
 void ts_rcu_offline(void);
 /* Between batches: the thread holds no pointer read before this call. */
 void ts_rcu_quiescent(void);
+/*
+ * Is the calling thread a registered reader that is online now?  For
+ * debug assertions in functions that must only be called from a read-side
+ * section (ts_pipeline_run, the hook table's run/active).
+ */
+bool ts_rcu_is_reader(void);
 /*
  * Wait for a grace period.  Must not be called from inside a read-side
  * section (a registered, online thread calling it counts as quiescent at

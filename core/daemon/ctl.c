@@ -20,9 +20,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "device.h"
 #include "log.h"
 #include "pipeline.h"
+#include "seam.h"
 #include "unixsock.h"
 
 #define MAX_REQUEST 4096
@@ -31,7 +31,7 @@ struct ts_ctl_server {
 	int fd, stop_fd;
 	pthread_t thread;
 	struct ts_pipeline_host *ph;
-	struct ts_device *dev;
+	struct ts_engine_table eng; /* format_status NULL: the pipeline only */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -85,8 +85,8 @@ static void handle_request(struct ts_ctl_server *srv, const char *line, FILE *ou
 
 	if (!strcmp(line, "status")) {
 		fputs("ok\n", out);
-		if (srv->dev)
-			ts_device_format_status(srv->dev, out);
+		if (srv->eng.format_status)
+			srv->eng.format_status(srv->eng.ctx, out);
 		ts_pipeline_format(srv->ph, out);
 	} else if (!strcmp(line, "plugins")) {
 		fputs("ok\n", out);
@@ -196,7 +196,7 @@ static void *server_thread(void *arg)
 }
 
 int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
-			struct ts_device *dev, char *err, size_t errlen)
+			const struct ts_engine_table *engine, char *err, size_t errlen)
 {
 	struct ts_ctl_server *srv;
 	int r;
@@ -208,7 +208,8 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 	}
 	srv->fd = srv->stop_fd = -1;
 	srv->ph = ph;
-	srv->dev = dev;
+	if (engine)
+		srv->eng = *engine;
 	r = ts_ctl_socket_path(srv->path, sizeof(srv->path), ifname);
 	if (r) {
 		snprintf(err, errlen, "control socket for '%s': %s", ifname ? ifname : "",

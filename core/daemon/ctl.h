@@ -10,7 +10,7 @@
  *	response = ("ok" | "error: " message) "\n" body
  *
  * The server closes the connection after the body.
- * - status: the engine's interface and peer lines (ts_device_format_status),
+ * - status: the engine's interface and peer lines (the engine table's format_status),
  *   then the pipeline's (ts_pipeline_format).
  * - plugins: the pipeline's lines only.
  * - reload [ABSOLUTE-PATH]: ts_pipeline_load of the path, or of the
@@ -30,7 +30,7 @@
 #include <stddef.h>
 
 struct ts_ctl_server;
-struct ts_device;
+struct ts_engine_table;
 struct ts_pipeline_host;
 
 #define TS_CTL_DIR "/var/run/tinescale"
@@ -38,11 +38,12 @@ struct ts_pipeline_host;
 /*
  * Create the directory (0700) and the socket (0600), unlinking a stale one
  * (a socket nobody answers on); refuse when a live daemon owns it.  Starts
- * the accept thread.  dev may be NULL (status then shows the pipeline only).
+ * the accept thread.  engine (copied; its format_status gives the first lines
+ * of status) may be NULL: status then shows the pipeline only.
  * 0, or -errno with err filled.
  */
 int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
-			struct ts_device *dev, char *err, size_t errlen);
+			const struct ts_engine_table *engine, char *err, size_t errlen);
 /* Stop the thread (waits for a request in progress), close and unlink the socket. */
 void ts_ctl_server_stop(struct ts_ctl_server *srv);
 

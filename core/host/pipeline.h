@@ -1,39 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The plugin host as the engine sees it: load a YAML pipeline into an
- * immutable snapshot, publish it with one atomic store, run the chain of a
- * hook point on a packet, deliver engine events, report statistics.
+ * The plugin host as the daemon sees it: load a YAML pipeline into an
+ * immutable snapshot, publish it with one atomic store, and hand the engine
+ * a hook table (base/seam.h) that runs the chains and queues events.
  *
- * Threads:
- * - ts_pipeline_run / ts_pipeline_has_hook: data-path threads, between
- *   ts_rcu_online() and ts_rcu_quiescent()/ts_rcu_offline() (core/base/rcu.h).
- * - ts_pipeline_event / _format / _path: any engine thread (no RCU needed:
- *   they hold a read lock that only blocks a reload's final step).
- * - ts_pipeline_load / _host_destroy: any thread that is NOT a data-path
- *   thread in a read-side section (main thread, control thread); loads are
- *   serialised.
+ * Threads (see host_internal.h for the full table):
+ * - hook table run/active, ts_pipeline_run / ts_pipeline_has_hook: only
+ *   registered RCU readers that are online (engine data-path threads, from
+ *   their start); asserted in debug builds.
+ * - hook table event/want_secrets: any thread, any lock; event() copies the
+ *   event and the host's event thread delivers it.
+ * - ts_pipeline_format / _path_dup / _events_dropped: any thread.
+ * - ts_pipeline_load / _host_destroy: any thread that is NOT an online RCU
+ *   reader (main thread, control thread); loads are serialised.
  */
 #ifndef TS_PIPELINE_H
 #define TS_PIPELINE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <tinescale/plugin.h>
 
-struct ts_device;
+#include "seam.h"
+
 struct ts_pipeline_host;
 
 /*
- * One per device: the current snapshot, the timer thread, the statistics.
- * dev is what the host services forward to (core/host/engine_calls.h); it may be NULL
- * in tests, then the services answer -ENODEV / nothing.  0 or -errno.
+ * One per device: the current snapshot, the timer and event threads, the
+ * statistics.  engine (copied) is what the host services forward to; NULL
+ * in tests: then the services answer -ENODEV / nothing.  0 or -errno.
  */
-int ts_pipeline_host_create(struct ts_pipeline_host **out, struct ts_device *dev);
+int ts_pipeline_host_create(struct ts_pipeline_host **out, const struct ts_engine_table *engine);
+/* What the engine calls (valid until ts_pipeline_host_destroy). */
+const struct ts_hook_table *ts_pipeline_hook_table(struct ts_pipeline_host *ph);
 /*
- * Unpublishes and destroys the current pipeline (after a grace period),
- * stops the timer thread.  Call it after the data-path threads have stopped
- * calling ts_pipeline_run (the host's pointer is gone afterwards).
+ * Drops undelivered events, unpublishes and destroys the current pipeline
+ * (after a grace period), stops the host's threads.  Call it after the
+ * engine has stopped calling the hook table.
  */
 void ts_pipeline_host_destroy(struct ts_pipeline_host *ph);
 
@@ -59,10 +64,14 @@ bool ts_pipeline_has_hook(struct ts_pipeline_host *ph, enum ts_hook hook);
 /* Does any running instance take TS_EVENT_HANDSHAKE_SECRETS?  (Then the engine emits them.) */
 bool ts_pipeline_wants_secrets(struct ts_pipeline_host *ph);
 /*
- * Deliver an engine event to every instance that has an event callback
- * (secrets only to those that asked for them).
+ * Wait until every event queued before the call has been delivered (or
+ * the host stops).  Not from the event thread.  For tests and shutdown.
  */
-void ts_pipeline_event(struct ts_pipeline_host *ph, const struct ts_event *ev);
+void ts_pipeline_event_sync(struct ts_pipeline_host *ph);
+/* Events dropped because the queue was full. */
+uint64_t ts_pipeline_events_dropped(struct ts_pipeline_host *ph);
+/* Is the caller the host's event thread?  (Tests.) */
+bool ts_pipeline_on_event_thread(struct ts_pipeline_host *ph);
 
 /*
  * For `tinescale ctl IFNAME plugins` and status: per hook in order, instance

@@ -201,9 +201,9 @@ static void destroy(void *state)
 	free(c);
 }
 
-TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+TS_PLUGIN_EXPORT const struct ts_plugin_v2 tinescale_plugin_v2 = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof(struct ts_plugin_v1),
+    .struct_size = sizeof(struct ts_plugin_v2),
     .name = "icmp_counter",
     .version = "1.0",
     .create = create,

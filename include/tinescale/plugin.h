@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tinescale plugin ABI, version 1: the only header a plugin includes.
+ * The tinescale plugin ABI, version 2: the only header a plugin includes.
  *
  * A plugin is a shared object exporting one descriptor:
  *
@@ -8,9 +8,9 @@
  *
  *	static enum ts_verdict my_out(void *state, struct ts_packet *pkt) { ... }
  *
- *	TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+ *	TS_PLUGIN_EXPORT const struct ts_plugin_v2 tinescale_plugin_v2 = {
  *		.abi_version = TS_PLUGIN_ABI_VERSION,
- *		.struct_size = sizeof(struct ts_plugin_v1),
+ *		.struct_size = sizeof(struct ts_plugin_v2),
  *		.name = "example",
  *		.version = "1.0",
  *		.create = my_create,
@@ -30,25 +30,54 @@
  *      control thread), while the previous pipeline still carries traffic.
  *      Timers may be started here.
  *   3. The new pipeline is published with one atomic store: from then on the
- *      hooks run on the data-path threads and event() on engine threads.
- *   4. On reload or shutdown the pipeline is unpublished; once every
- *      data-path thread has passed a quiescent point (no hook of this
- *      instance is running or will run again), the host cancels the
+ *      hooks run on the data-path threads, event() on the host's event thread.
+ *   4. On reload or shutdown the pipeline is unpublished; once every thread
+ *      that runs plugin code has passed a quiescent point (no hook or event
+ *      of this instance is running or will run again), the host cancels the
  *      instance's remaining timers (waiting for a running callback), then
  *      calls destroy() on the loading thread, then dlclose.  No hook, event
  *      or timer callback of the instance runs during or after destroy().
  *
- * Threads: hooks run concurrently on several data-path threads (at least
- * one for sending, one for receiving), so a hook touching shared state must
+ * Threads: which thread runs what.
+ *
+ *   create(), destroy()   the loading thread (daemon main or control thread)
+ *   hooks                 the engine's data-path threads (tx, rx, handshake,
+ *                         timers), several at once: concurrently with each
+ *                         other, with event() and with timer callbacks
+ *   event()               the host's event thread: one per interface, so
+ *                         events of all instances are serialised, in the
+ *                         order the engine reported them
+ *   timer callbacks       the host's timer thread: one per interface, one
+ *                         callback at a time
+ *
+ * No engine lock and no host lock is held while any of them runs, so every
+ * service may be called from all of them (with timer_cancel's one rule
+ * below).  Hook code touching state shared with other threads must
  * synchronise it (atomics, or a lock held for a few instructions).
+ *
  * HOOKS MUST NOT BLOCK: no sleeping, no blocking I/O, no DNS, no waiting on
  * another thread.  Every packet waits for them.  event() and timer callbacks
- * must not block either (they run on engine threads and the host's single
- * timer thread, shared by all instances).
+ * must not block for long either: each has one thread shared by every
+ * instance (a slow event() delays other instances' events; when the queue of
+ * 1024 events is full, further events are dropped and counted in
+ * `tinescale ctl IFNAME plugins`).
  *
- * Compatibility: structs carrying struct_size are append-only; a newer host
- * accepts an older plugin's smaller descriptor (down to the v1 size), and a
- * plugin must check host->struct_size before using a service added after v1.
+ * A plugin MAY start threads of its own (a writer thread for a log file,
+ * say), started in create() and joined in destroy().  From them it may call
+ * every service; the host copies what it needs, and inject_datagram only
+ * queues the datagram for the engine's rx thread.  timer_cancel from such a
+ * thread waits for a running callback of that timer, so it must not hold a
+ * lock that the callback takes.
+ *
+ * Compatibility: structs carrying struct_size are append-only.  A host
+ * accepts a descriptor from its own version's first size up to the size it
+ * knows; a LARGER descriptor (a plugin built against a newer header) is
+ * refused with a message rather than half-honoured.  struct ts_packet and
+ * struct ts_event carry the host's struct_size: check it before reading a
+ * field appended after 2.0.  A plugin must check host->struct_size before
+ * using a service added after 2.0.  Plugins built for version 1 (symbol
+ * tinescale_plugin_v1, built against the 1.x header) still load: the host
+ * hands them packets and events in the 1.x layout.
  */
 #ifndef TINESCALE_PLUGIN_H
 #define TINESCALE_PLUGIN_H
@@ -63,9 +92,9 @@
 extern "C" {
 #endif
 
-#define TS_PLUGIN_ABI_VERSION 1
-/* The one symbol the host looks up in every plugin .so. */
-#define TS_PLUGIN_SYMBOL "tinescale_plugin_v1"
+#define TS_PLUGIN_ABI_VERSION 2
+/* The symbol the host looks up in every plugin .so (then the 1.x one, tinescale_plugin_v1). */
+#define TS_PLUGIN_SYMBOL "tinescale_plugin_v2"
 #define TS_PLUGIN_EXPORT __attribute__((visibility("default")))
 
 /* The hook points, named from this host's view of the tunnel. */
@@ -122,6 +151,7 @@ union ts_plugin_endpoint {
  * them after the hook returns (copy what you need, even on TS_STOLEN).
  */
 struct ts_packet {
+	size_t struct_size; /* set by the host: sizeof its struct ts_packet */
 	uint8_t *data;
 	size_t len;
 	size_t headroom;
@@ -138,7 +168,6 @@ struct ts_packet {
 	const uint8_t *peer_public_key;
 	enum ts_hook hook;
 	/*
-	 * Appended after 1.0 (the host always passes the full struct):
 	 * ciphertext hooks: our own address and port the datagram leaves from
 	 * or arrived on.  The port is the listen port; sa_family is 0 when the
 	 * address is not known (routing chooses it).  Plaintext hooks: zeroed.
@@ -169,6 +198,7 @@ struct ts_handshake_secrets {
 };
 
 struct ts_event {
+	size_t struct_size; /* set by the host: sizeof its struct ts_event */
 	enum ts_event_type type;
 	const uint8_t *public_key;	   /* the peer, 32 bytes */
 	union ts_plugin_endpoint endpoint; /* the peer's endpoint now (sa_family 0 if none) */
@@ -206,10 +236,11 @@ typedef uint64_t ts_timer_id;
  * valid until destroy() returns.
  *
  * Thread-safety: every service may be called from any thread that runs
- * plugin code (create, destroy, hooks, event, timer callbacks).  On the
- * data-path threads (inside hooks) all of them are safe and do not block,
- * except timer_cancel, which may wait for a running callback of that timer:
- * call it from create, destroy, event, or a timer callback.
+ * plugin code (create, destroy, hooks, event, timer callbacks) and from the
+ * plugin's own threads.  None of them blocks, except timer_cancel, which
+ * may wait for a running callback of that timer: call it from create,
+ * destroy, event, a timer callback or the plugin's own thread, not from a
+ * hook.
  * Errors are negative errno values.
  */
 struct ts_host_services {
@@ -228,7 +259,9 @@ struct ts_host_services {
 			     const union ts_plugin_endpoint *dst, const uint8_t *buf, size_t len);
 	/*
 	 * Hand a datagram to WireGuard processing as if it had arrived from
-	 * src; it does not pass the ciphertext_in hooks again.  0 or -errno.
+	 * src; it does not pass the ciphertext_in hooks again.  The datagram is
+	 * copied and queued for the engine's rx thread: 0, -EINVAL, or -EAGAIN
+	 * when that queue is full (dropped, as UDP would).
 	 */
 	int (*inject_datagram)(const struct ts_host_services *host,
 			       const union ts_plugin_endpoint *src, const uint8_t *buf, size_t len);
@@ -260,7 +293,8 @@ struct ts_host_services {
 
 	/*
 	 * Call cb(arg) every interval_ms milliseconds (first call one interval
-	 * from now) on the host's timer thread, until timer_cancel or the
+	 * from now) on the host's timer thread (one per interface, shared by all
+	 * instances, no lock held: cb may call every service), until timer_cancel or the
 	 * instance's teardown.  Returns the timer's id, or 0 on failure
 	 * (interval_ms 0, no memory, instance being torn down).
 	 */
@@ -351,10 +385,10 @@ struct ts_host_services {
 /* A hook: runs on a data-path thread, must not block, returns a verdict. */
 typedef enum ts_verdict (*ts_hook_fn)(void *state, struct ts_packet *pkt);
 
-/* The descriptor every plugin exports as `tinescale_plugin_v1`. */
-struct ts_plugin_v1 {
+/* The descriptor every plugin exports as `tinescale_plugin_v2`. */
+struct ts_plugin_v2 {
 	uint32_t abi_version; /* TS_PLUGIN_ABI_VERSION */
-	uint32_t struct_size; /* sizeof(struct ts_plugin_v1) as the plugin was built */
+	uint32_t struct_size; /* sizeof(struct ts_plugin_v2) as the plugin was built */
 	const char *name;     /* short name, e.g. "hexdump" */
 	const char *version;  /* free-form, e.g. "1.0" */
 
@@ -383,12 +417,16 @@ struct ts_plugin_v1 {
 
 	/*
 	 * Optional.  Engine events, delivered to every instance of the
-	 * current pipeline, whatever its hooks, on an engine thread (possibly
-	 * a data-path thread): must not block.  May run concurrently with
-	 * hooks and with itself.
+	 * current pipeline that has this callback, whatever its hooks, on the
+	 * host's event thread (never a data-path thread, never under an engine
+	 * lock), one event at a time.  Runs concurrently with hooks and timer
+	 * callbacks.  ev and everything it points to are valid during the call.
 	 */
 	void (*event)(void *state, const struct ts_event *ev);
 };
+
+/* The size of the 2.0 descriptor: the smallest a version 2 host accepts. */
+#define TS_PLUGIN_V2_MIN_SIZE (offsetof(struct ts_plugin_v2, event) + sizeof(void (*)(void)))
 
 #ifdef __cplusplus
 }

@@ -329,9 +329,9 @@ static void hd_destroy(void *state)
 	hd_free(h);
 }
 
-TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+TS_PLUGIN_EXPORT const struct ts_plugin_v2 tinescale_plugin_v2 = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof(struct ts_plugin_v1),
+    .struct_size = sizeof(struct ts_plugin_v2),
     .name = "hexdump",
     .version = "1.0",
     .create = hd_create,

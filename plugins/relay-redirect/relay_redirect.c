@@ -672,9 +672,9 @@ fail:
 	return -1;
 }
 
-TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+TS_PLUGIN_EXPORT const struct ts_plugin_v2 tinescale_plugin_v2 = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof(struct ts_plugin_v1),
+    .struct_size = sizeof(struct ts_plugin_v2),
     .name = "relay-redirect",
     .version = "2.0",
     .create = rr_create,

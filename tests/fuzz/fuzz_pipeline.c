@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for the pipeline YAML loader (core/host/pipeline.c): each
- * input is written to a file and loaded; a loaded pipeline is then run on
- * every hook, sent an event and formatted.  Plugins can only come from the
+ * libFuzzer harness for the pipeline YAML loader (core/host/): each input is
+ * written to a file and loaded; a loaded pipeline is then run on every hook
+ * (through the hook table, as the engine does), sent an event (delivered on
+ * the host's event thread, waited for) and formatted.  Plugins can only come from the
  * test plugin directory (the opener refuses every other path, after
  * resolving it), so arbitrary input never dlopens arbitrary files.
- * The host gets no device (dev NULL), so the services never reach the
- * engine (they answer -ENODEV); the engine is linked, not called.
+ * The host gets no engine table (NULL), so the services answer -ENODEV.
+ * The fuzzing thread is a registered RCU reader, online: the hot path is
+ * reader-only.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "pipeline.h"
+#include "rcu.h"
 
 #ifndef TS_TEST_PLUGIN_DIR
 #define TS_TEST_PLUGIN_DIR "/nonexistent-plugin-dir"
@@ -59,8 +62,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (!mkdtemp(dir))
 			abort();
 	}
-	if (ts_pipeline_host_create(&ph, NULL))
+	if (ts_pipeline_host_create(&ph, NULL) || ts_rcu_thread_register())
 		abort();
+	ts_rcu_online(); /* loads count as our quiescent points */
 	snprintf(yaml_path, sizeof(yaml_path), "%s/p.yaml", dir);
 	if (!realpath(TS_TEST_PLUGIN_DIR, plugin_dir))
 		plugin_dir[0] = '\0';
@@ -87,16 +91,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!memchr(err, '\0', sizeof(err)))
 		abort(); /* the error buffer must always be a string */
 	if (r == 0) {
+		const struct ts_hook_table *ht = ts_pipeline_hook_table(ph);
 		uint8_t buf[96] = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1};
-		struct ts_event ev = {.type = TS_EVENT_PEER_UP, .public_key = buf};
+		struct ts_engine_event ev = {.type = TS_EVENT_PEER_UP};
 
 		for (int h = 0; h < TS_HOOK_COUNT; h++) {
-			struct ts_packet pkt = {
-			    .data = buf + 32, .len = 28, .headroom = 32, .tailroom = 36};
+			union ts_endpoint ep = {.in = {.sin_family = AF_INET}};
+			struct ts_hook_pkt pkt = {
+			    .data = buf + 32,
+			    .len = 28,
+			    .headroom = 32,
+			    .tailroom = 36,
+			    .ep =
+				h == TS_HP_CIPHERTEXT_OUT || h == TS_HP_CIPHERTEXT_IN ? &ep : NULL,
+			    .listen_port = 51820};
 
-			ts_pipeline_run(ph, (enum ts_hook)h, &pkt);
+			if (ht->active(ht->ctx, (enum ts_hook_point)h))
+				ht->run(ht->ctx, (enum ts_hook_point)h, &pkt);
 		}
-		ts_pipeline_event(ph, &ev);
+		ht->event(ht->ctx, &ev);
+		ts_pipeline_event_sync(ph);
 		if (devnull)
 			ts_pipeline_format(ph, devnull);
 		if (!ts_pipeline_path(ph))

@@ -82,8 +82,8 @@ declare -A WANT=(
 	[bad_hook]="bad_hook.yaml:6:13:.*plaintext_sideways"
 	[bad_dup]="bad_dup.yaml:7:11:.*duplicate"
 	[bad_missing]="bad_missing.yaml:5:10:.*not found"
-	[bad_nodesc]="bad_nodesc.yaml:5:10:.*tinescale_plugin_v1"
-	[bad_abi]="bad_abi.yaml:5:10:.*ABI version 99, expected 1"
+	[bad_nodesc]="bad_nodesc.yaml:5:10:.*tinescale_plugin_v2"
+	[bad_abi]="bad_abi.yaml:5:10:.*ABI version 99, expected 2"
 	[bad_create]="bad_create.yaml:4:5: plugin 'x' \(fail_create\): needle is required"
 	[bad_syntax]="bad_syntax.yaml:[0-9]+:[0-9]+:"
 )

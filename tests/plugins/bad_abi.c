@@ -8,9 +8,9 @@ static int create(const struct ts_host_services *host, const struct ts_config_no
 	return -1;
 }
 
-TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+TS_PLUGIN_EXPORT const struct ts_plugin_v2 tinescale_plugin_v2 = {
     .abi_version = 99,
-    .struct_size = sizeof(struct ts_plugin_v1),
+    .struct_size = sizeof(struct ts_plugin_v2),
     .name = "bad_abi",
     .version = "9.9",
     .create = create,

@@ -6,11 +6,19 @@
  *   add: N         default 1
  *   verdict: pass | drop | stolen | bogus (returns 42)
  *   timer_ms: N    a periodic timer counting its firings
+ *   timer_peer_info: true   the timer callback calls peer_info (which a
+ *                  test's fake engine may block on its "engine lock")
+ *   cancel_on_event: true   event() cancels the timer (waiting for a running
+ *                  callback, as plugin.h allows)
+ * Built twice: against the current header, and with TS_TEST_V1 against the
+ * frozen 1.x header as counter_v1.so (proves v1 plugins still load and see
+ * their layouts).
  * Unknown keys are rejected (via config_key_at).  The test reads
  * counter_global through dlsym, holding its own reference to the .so.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +32,11 @@ struct counter_global {
 	/* filled by `probe: true` at create, from the host services */
 	long probe_port, probe_peers, probe_info_missing, probe_send, probe_key;
 	char probe_ifname[32];
+	/* appended: where and how events arrive */
+	_Atomic unsigned long event_thread; /* pthread_self() of the last event() */
+	_Atomic long event_struct_size;	    /* ev->struct_size of the last event (v2) */
+	_Atomic long event_cancels;	    /* timer_cancel calls from event() returned */
+	_Atomic long timer_in_peer_info;    /* timer callbacks inside peer_info now */
 };
 TS_PLUGIN_EXPORT struct counter_global counter_global;
 
@@ -31,6 +44,8 @@ struct cstate {
 	const struct ts_host_services *host;
 	long long id, slot, add;
 	int verdict;
+	bool timer_peer_info, cancel_on_event;
+	ts_timer_id timer;
 	_Atomic int dead;
 };
 
@@ -45,6 +60,14 @@ static void tick(void *arg)
 		atomic_fetch_add(&counter_global.timer_after_destroy, 1);
 	else
 		atomic_fetch_add(&counter_global.timer_fires, 1);
+	if (s->timer_peer_info) {
+		struct ts_plugin_peer p = {.struct_size = sizeof(p)};
+		static const uint8_t key[32] = {0x11, 0x11};
+
+		atomic_fetch_add(&counter_global.timer_in_peer_info, 1);
+		s->host->peer_info(s->host, key, &p);
+		atomic_fetch_sub(&counter_global.timer_in_peer_info, 1);
+	}
 }
 
 static int count_peer(void *ctx, const struct ts_plugin_peer *peer)
@@ -77,7 +100,14 @@ static void run_probe(const struct ts_host_services *host)
 static int create(const struct ts_host_services *host, const struct ts_config_node *config,
 		  void **state, char *err, size_t errlen)
 {
-	static const char *const known[] = {"id", "slot", "add", "verdict", "timer_ms", "probe"};
+	static const char *const known[] = {"id",
+					    "slot",
+					    "add",
+					    "verdict",
+					    "timer_ms",
+					    "probe",
+					    "timer_peer_info",
+					    "cancel_on_event"};
 	long used = atomic_fetch_add(&counter_global.pool_used, 1);
 	struct cstate *s;
 	const char *k, *v;
@@ -133,7 +163,11 @@ static int create(const struct ts_host_services *host, const struct ts_config_no
 		snprintf(err, errlen, "'timer_ms' must be 0..60000");
 		return -1;
 	}
-	if (ms && !host->timer_add(host, (uint32_t)ms, tick, s)) {
+	s->timer_peer_info = s->cancel_on_event = false;
+	host->config_bool(host, config, "timer_peer_info", &s->timer_peer_info);
+	host->config_bool(host, config, "cancel_on_event", &s->cancel_on_event);
+	s->timer = ms ? host->timer_add(host, (uint32_t)ms, tick, s) : 0;
+	if (ms && !s->timer) {
 		snprintf(err, errlen, "timer_add failed");
 		return -1;
 	}
@@ -169,13 +203,32 @@ static enum ts_verdict hook(void *state, struct ts_packet *pkt)
 
 static void event(void *state, const struct ts_event *ev)
 {
-	atomic_fetch_add(&counter_global.events, 1);
+	struct cstate *s = state;
+
+	atomic_store(&counter_global.event_thread, (unsigned long)pthread_self());
+#ifndef TS_TEST_V1
+	atomic_store(&counter_global.event_struct_size, (long)ev->struct_size);
+#endif
+	if (s->cancel_on_event && s->timer) {
+		s->host->timer_cancel(s->host, s->timer);
+		s->timer = 0;
+		atomic_fetch_add(&counter_global.event_cancels, 1);
+	}
 	atomic_store(&counter_global.last_event, (long)ev->type);
+	atomic_fetch_add(&counter_global.events, 1);
 }
 
-TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+#ifdef TS_TEST_V1
+#define DESC	 ts_plugin_v1
+#define DESC_SYM tinescale_plugin_v1
+#else
+#define DESC	 ts_plugin_v2
+#define DESC_SYM tinescale_plugin_v2
+#endif
+
+TS_PLUGIN_EXPORT const struct DESC DESC_SYM = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof(struct ts_plugin_v1),
+    .struct_size = sizeof(struct DESC),
     .name = "counter",
     .version = "1.0",
     .create = create,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Test plugin: a shared object without the tinescale_plugin_v1 symbol. */
+/* Test plugin: a shared object without the tinescale_plugin_v2 symbol. */
 #include <tinescale/plugin.h>
 
 TS_PLUGIN_EXPORT int not_a_plugin(void);

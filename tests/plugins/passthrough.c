@@ -19,9 +19,9 @@ static enum ts_verdict pass(void *state, struct ts_packet *pkt)
 	return TS_PASS;
 }
 
-TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+TS_PLUGIN_EXPORT const struct ts_plugin_v2 tinescale_plugin_v2 = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof(struct ts_plugin_v1),
+    .struct_size = sizeof(struct ts_plugin_v2),
     .name = "passthrough",
     .version = "1.0",
     .create = create,

@@ -92,9 +92,17 @@ static enum ts_verdict hook(void *state, struct ts_packet *pkt)
 	return TS_PASS;
 }
 
-TS_PLUGIN_EXPORT const struct ts_plugin_v1 tinescale_plugin_v1 = {
+#ifdef TS_TEST_V1 /* built against the frozen 1.x header too */
+#define DESC	 ts_plugin_v1
+#define DESC_SYM tinescale_plugin_v1
+#else
+#define DESC	 ts_plugin_v2
+#define DESC_SYM tinescale_plugin_v2
+#endif
+
+TS_PLUGIN_EXPORT const struct DESC DESC_SYM = {
     .abi_version = TS_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof(struct ts_plugin_v1),
+    .struct_size = sizeof(struct DESC),
     .name = "rewrite",
     .version = "0.2",
     .create = create,

@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit test of the plugin host (core/host/pipeline.c, core/base/rcu.c, core/daemon/ctl.c)
- * with the test plugins of tests/plugins and a fake device: this file
- * defines the core/host/engine_calls.h functions itself, so the host is tested
- * without the engine (the real engine is covered by the network tests).
+ * Unit test of the plugin host (core/host/, core/base/rcu.c, core/daemon/ctl.c)
+ * with the test plugins of tests/plugins and a fake engine: an engine table
+ * (base/seam.h) of this file's functions, so the host is tested without the
+ * engine (the real engine is covered by the network tests).
+ *
+ * The main thread is a registered RCU reader, online while it runs hooks
+ * (the host asserts it in debug builds), offline around loads.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,13 +24,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
-#include "engine_calls.h"
 #include "pipeline.h"
 #include "rcu.h"
+#include "seam.h"
 
 #ifndef TS_TEST_PLUGIN_DIR
 #error "TS_TEST_PLUGIN_DIR must be set by tests/plugins/CMakeLists.txt"
@@ -43,44 +49,55 @@ static int failures;
 		}                                                                                  \
 	} while (0)
 
-/* ---- the fake device ---- */
+/* ---- the fake engine (an engine table, as base/seam.h describes it) ---- */
 
-struct ts_device {
+struct fake_engine {
 	int sent;
 	size_t last_len;
 	union ts_endpoint last_dst;
+	/* "An engine lock": held by a test while it calls the hook table's event(). */
+	pthread_mutex_t lock;
 };
 
-static struct ts_device fake_dev;
+static struct fake_engine fake_dev = {.lock = PTHREAD_MUTEX_INITIALIZER};
 static const uint8_t fake_peer_key[32] = {0x11, 0x11};
 
-int ts_device_send_datagram(struct ts_device *dev, const union ts_endpoint *dst, const uint8_t *buf,
-			    size_t len)
+static int fake_send_datagram(void *ctx, const union ts_endpoint *dst, const uint8_t *buf,
+			      size_t len)
 {
+	struct fake_engine *dev = ctx;
+
 	dev->sent++;
 	dev->last_len = len;
 	dev->last_dst = *dst;
 	return 0;
 }
 
-int ts_device_inject_datagram(struct ts_device *dev, const union ts_endpoint *src,
-			      const uint8_t *buf, size_t len)
+static int fake_inject_datagram(void *ctx, const union ts_endpoint *src, const uint8_t *buf,
+				size_t len)
 {
 	return 0;
 }
 
-int ts_device_peer_info(struct ts_device *dev, const uint8_t public_key[32],
-			struct ts_peer_info *out)
+/* Takes the "engine lock", as the real engine takes its device lock. */
+static int fake_peer_info(void *ctx, const uint8_t public_key[32], struct ts_peer_info *out)
 {
-	if (memcmp(public_key, fake_peer_key, 32))
-		return -ENOENT;
-	memset(out, 0, sizeof(*out));
-	memcpy(out->public_key, fake_peer_key, 32);
-	return 0;
+	struct fake_engine *dev = ctx;
+	int r = 0;
+
+	pthread_mutex_lock(&dev->lock);
+	if (memcmp(public_key, fake_peer_key, 32)) {
+		r = -ENOENT;
+	} else {
+		memset(out, 0, sizeof(*out));
+		memcpy(out->public_key, fake_peer_key, 32);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return r;
 }
 
-int ts_device_peer_foreach(struct ts_device *dev,
-			   int (*cb)(void *ctx, const struct ts_peer_info *peer), void *ctx)
+static int fake_peer_foreach(void *ctx, int (*cb)(void *cb_ctx, const struct ts_peer_info *peer),
+			     void *cb_ctx)
 {
 	struct ts_peer_info pi;
 
@@ -89,61 +106,77 @@ int ts_device_peer_foreach(struct ts_device *dev,
 
 		memset(&pi, 0, sizeof(pi));
 		pi.public_key[0] = (uint8_t)i;
-		r = cb(ctx, &pi);
+		r = cb(cb_ctx, &pi);
 		if (r)
 			return r;
 	}
 	return 0;
 }
 
-int ts_device_peer_set_endpoint(struct ts_device *dev, const uint8_t public_key[32],
-				const union ts_endpoint *ep)
+static int fake_peer_set_endpoint(void *ctx, const uint8_t public_key[32],
+				  const union ts_endpoint *ep)
 {
 	return -ENOENT;
 }
 
-int ts_device_peer_by_index(struct ts_device *dev, uint32_t local_index, uint8_t public_key_out[32])
+static int fake_peer_by_index(void *ctx, uint32_t local_index, uint8_t public_key_out[32])
 {
 	return -ENOENT;
 }
 
-uint16_t ts_device_listen_port(struct ts_device *dev)
+static uint16_t fake_listen_port(void *ctx)
 {
 	return 51820;
 }
 
-const char *ts_device_ifname(struct ts_device *dev)
+static const char *fake_ifname(void *ctx)
 {
 	return "tstest0";
 }
 
-bool ts_device_public_key(struct ts_device *dev, uint8_t out[32])
+static bool fake_public_key(void *ctx, uint8_t out[32])
 {
 	memset(out, 0x42, 32);
 	return true;
 }
 
-int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const char *key,
-		       const char *value)
+static int fake_note_set(void *ctx, const uint8_t *public_key, const char *key, const char *value)
 {
 	return -ENOENT;
 }
 
-int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const char *key, char *buf,
-		       size_t len)
+static int fake_note_get(void *ctx, const uint8_t *public_key, const char *key, char *buf,
+			 size_t len)
 {
 	return -ENOENT;
 }
 
-int ts_device_static_dh(struct ts_device *dev, const uint8_t remote_public[32], uint8_t out[32])
+static int fake_static_dh(void *ctx, const uint8_t remote_public[32], uint8_t out[32])
 {
 	return -ENOKEY;
 }
 
-void ts_device_format_status(struct ts_device *dev, FILE *out)
+static void fake_format_status(void *ctx, FILE *out)
 {
 	fputs("interface: tstest0\n", out);
 }
+
+static const struct ts_engine_table fake_engine = {
+    .ctx = &fake_dev,
+    .send_datagram = fake_send_datagram,
+    .inject_datagram = fake_inject_datagram,
+    .peer_info = fake_peer_info,
+    .peer_foreach = fake_peer_foreach,
+    .peer_set_endpoint = fake_peer_set_endpoint,
+    .peer_by_index = fake_peer_by_index,
+    .listen_port = fake_listen_port,
+    .ifname = fake_ifname,
+    .public_key = fake_public_key,
+    .note_set = fake_note_set,
+    .note_get = fake_note_get,
+    .static_dh = fake_static_dh,
+    .format_status = fake_format_status,
+};
 
 /* ---- helpers ---- */
 
@@ -154,6 +187,8 @@ struct counter_global {
 	_Atomic long pool_used;
 	long probe_port, probe_peers, probe_info_missing, probe_send, probe_key;
 	char probe_ifname[32];
+	_Atomic unsigned long event_thread;
+	_Atomic long event_struct_size, event_cancels, timer_in_peer_info;
 };
 
 static struct counter_global *cg;
@@ -201,6 +236,75 @@ static char *format(struct ts_pipeline_host *ph)
 	ts_pipeline_format(ph, f);
 	fclose(f);
 	return buf;
+}
+
+#define EVENT_QUEUE_LEN 1024 /* the host's event queue (host_internal.h) */
+
+/* The engine's way in: the host's hook table. */
+static void send_event(struct ts_pipeline_host *ph, struct ts_engine_event *e)
+{
+	const struct ts_hook_table *ht = ts_pipeline_hook_table(ph);
+
+	memcpy(e->public_key, fake_peer_key, sizeof(e->public_key));
+	ht->event(ht->ctx, e);
+}
+
+/* Fail (and exit) when a scenario that must finish has not within seconds. */
+struct watchdog {
+	pthread_t t;
+	const char *what;
+	int seconds;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool done;
+};
+
+static void *watchdog_thread(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += w->seconds;
+	pthread_mutex_lock(&w->m);
+	while (!w->done && r == 0)
+		r = pthread_cond_timedwait(&w->c, &w->m, &ts);
+	if (!w->done) {
+		fprintf(stderr, "%s:%d: CHECK failed: %s did not finish within %d s (deadlock)\n",
+			__FILE__, __LINE__, w->what, w->seconds);
+		_exit(1);
+	}
+	pthread_mutex_unlock(&w->m);
+	return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, const char *what, int seconds)
+{
+	w->what = what;
+	w->seconds = seconds;
+	w->done = false;
+	pthread_mutex_init(&w->m, NULL);
+	pthread_cond_init(&w->c, NULL);
+	pthread_create(&w->t, NULL, watchdog_thread, w);
+}
+
+static void watchdog_stop(struct watchdog *w)
+{
+	pthread_mutex_lock(&w->m);
+	w->done = true;
+	pthread_cond_signal(&w->c);
+	pthread_mutex_unlock(&w->m);
+	pthread_join(w->t, NULL);
+	pthread_mutex_destroy(&w->m);
+	pthread_cond_destroy(&w->c);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
 }
 
 /*
@@ -311,10 +415,27 @@ static void test_errors(struct ts_pipeline_host *ph)
 		     4, 10, "not found");
 	snprintf(yaml, sizeof(yaml),
 		 ENTRY_HEAD "  - name: n\n    use: no_descriptor\n    hooks: []\n", pdir);
-	expect_error(ph, yaml, 5, 10, "has no symbol tinescale_plugin_v1");
+	expect_error(ph, yaml, 5, 10, "has no symbol tinescale_plugin_v2");
 	snprintf(yaml, sizeof(yaml), ENTRY_HEAD "  - name: b\n    use: bad_abi\n    hooks: []\n",
 		 pdir);
-	expect_error(ph, yaml, 5, 10, "has plugin ABI version 99, expected 1");
+	expect_error(ph, yaml, 5, 10, "has plugin ABI version 99, expected 2");
+	/* Built against a newer header (issue 12, defect 4): refused, for v2 and v1 alike. */
+	{
+		char want[256];
+
+		snprintf(yaml, sizeof(yaml),
+			 ENTRY_HEAD "  - name: big\n    use: big_struct\n    hooks: []\n", pdir);
+		snprintf(want, sizeof(want),
+			 "plugin 'big' (%s/big_struct.so) was built against a newer tinescale "
+			 "(descriptor %zu bytes, this host knows %zu)",
+			 pdir, sizeof(struct ts_plugin_v2) + 2 * sizeof(void *),
+			 sizeof(struct ts_plugin_v2));
+		expect_error(ph, yaml, 5, 10, want);
+		snprintf(yaml, sizeof(yaml),
+			 ENTRY_HEAD "  - name: big1\n    use: big_struct_v1\n    hooks: []\n",
+			 pdir);
+		expect_error(ph, yaml, 5, 10, "was built against a newer tinescale (descriptor");
+	}
 	snprintf(yaml, sizeof(yaml),
 		 ENTRY_HEAD "  - name: s\n    use: small_struct\n    hooks: []\n", pdir);
 	expect_error(ph, yaml, 5, 10, "has descriptor struct_size 8, expected at least");
@@ -528,7 +649,7 @@ static void test_behaviour(struct ts_pipeline_host *ph)
 	    pdir);
 	{
 		long ev = cg->events, fires = cg->timer_fires;
-		struct ts_event e = {.type = TS_EVENT_PEER_UP, .public_key = fake_peer_key};
+		struct ts_engine_event e = {.type = TS_EVENT_PEER_UP};
 		struct timespec ts = {0, 60 * 1000000};
 
 		fake_dev.sent = 0;
@@ -541,7 +662,8 @@ static void test_behaviour(struct ts_pipeline_host *ph)
 		      "send_datagram");
 		CHECK(cg->probe_key == 0x42, "public_key");
 		CHECK(!strcmp(cg->probe_ifname, "tstest0"), "ifname");
-		ts_pipeline_event(ph, &e);
+		send_event(ph, &e);
+		ts_pipeline_event_sync(ph);
 		CHECK(cg->events == ev + 2 && cg->last_event == TS_EVENT_PEER_UP, "events %ld",
 		      cg->events - ev);
 		nanosleep(&ts, NULL);
@@ -736,7 +858,7 @@ static void test_ctl(struct ts_pipeline_host *ph)
 			  "  - {name: seen, use: counter, hooks: [ciphertext_in]}\n",
 			  pdir);
 	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "ctl.yaml: %s", err);
-	r = ts_ctl_server_start(&srv, "tstest0", ph, &fake_dev, err, sizeof(err));
+	r = ts_ctl_server_start(&srv, "tstest0", ph, &fake_engine, err, sizeof(err));
 	CHECK(r == 0, "server start: %s", err);
 	if (r)
 		return;
@@ -744,7 +866,8 @@ static void test_ctl(struct ts_pipeline_host *ph)
 	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700, "dir mode %o", st.st_mode);
 	CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
 	      "socket mode %o", st.st_mode);
-	CHECK(ts_ctl_server_start(&srv2, "tstest0", ph, &fake_dev, err, sizeof(err)) == -EADDRINUSE,
+	CHECK(ts_ctl_server_start(&srv2, "tstest0", ph, &fake_engine, err, sizeof(err)) ==
+		  -EADDRINUSE,
 	      "second server on a live socket: %s", err);
 
 	resp = ctl_request("tstest0", "plugins\n");
@@ -819,6 +942,340 @@ static void test_ctl(struct ts_pipeline_host *ph)
 	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
 }
 
+/* ---- events on the host's thread, v1 plugins, lock-order regressions ---- */
+
+static void test_events(struct ts_pipeline_host *ph)
+{
+	struct counter_global *cg1;
+	struct ts_engine_event e = {.type = TS_EVENT_ENDPOINT_CHANGED};
+	char err[1024], *path;
+	void *v1;
+	long ev;
+
+	v1 = dlopen(TS_TEST_PLUGIN_DIR "/counter_v1.so", RTLD_NOW | RTLD_LOCAL);
+	cg1 = v1 ? dlsym(v1, "counter_global") : NULL;
+	CHECK(cg1, "counter_v1.so: %s", dlerror());
+	if (!cg1)
+		return;
+	path = write_file("events.yaml",
+			  "version: 1\nplugin_path: [%s]\nplugins:\n"
+			  "  - {name: e2, use: counter, hooks: [plaintext_out]}\n"
+			  "  - {name: e1, use: counter_v1, hooks: [plaintext_out]}\n",
+			  pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "events.yaml: %s", err);
+	ev = cg->events;
+	atomic_store(&cg->event_thread, 0);
+	send_event(ph, &e);
+	ts_pipeline_event_sync(ph);
+	CHECK(cg->events == ev + 1 && cg->last_event == TS_EVENT_ENDPOINT_CHANGED,
+	      "event not delivered (%ld)", cg->events - ev);
+	CHECK(cg->event_thread != 0 && cg->event_thread != (unsigned long)pthread_self(),
+	      "event() ran on the caller's thread, expected the host's event thread");
+	CHECK(cg->event_struct_size == (long)sizeof(struct ts_event), "ev->struct_size %ld",
+	      (long)cg->event_struct_size);
+	CHECK(cg1->events == 1 && cg1->last_event == TS_EVENT_ENDPOINT_CHANGED,
+	      "v1 plugin's event: %ld", (long)cg1->events);
+	CHECK(!ts_pipeline_on_event_thread(ph), "the test thread is the event thread");
+	{
+		char *out = format(ph);
+
+		CHECK(strstr(out, "instance e1: plugin counter 1.0 (") &&
+			  strstr(out, "hooks plaintext_out +events abi-v1\n") &&
+			  strstr(out, "hooks plaintext_out +events\n"),
+		      "v1 instance not shown as such:\n%s", out);
+		free(out);
+	}
+	/* Both instances see the packet: the v1 one through the 1.x layout. */
+	{
+		uint8_t d[4] = {0};
+		long a = cg->packets, b = cg1->packets;
+
+		CHECK(run1(ph, TS_HOOK_PLAINTEXT_OUT, d, sizeof(d)) == TS_PASS, "v1 + v2 chain");
+		CHECK(cg->packets == a + 1 && cg1->packets == b + 1, "v2 %ld v1 %ld",
+		      cg->packets - a, cg1->packets - b);
+	}
+	/* A secrets event goes to nobody that did not ask, and is dropped when full. */
+	{
+		struct ts_handshake_secrets sec;
+		struct ts_engine_event se = {.type = TS_EVENT_HANDSHAKE_SECRETS, .secrets = &sec};
+		memset(&sec, 0x5a, sizeof(sec));
+		ev = cg->events;
+		send_event(ph, &se);
+		ts_pipeline_event_sync(ph);
+		CHECK(cg->events == ev, "secrets delivered to an instance that did not ask");
+	}
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+	free(path);
+	dlclose(v1);
+}
+
+/* A v1 plugin (built against the 1.x header) rewrites packets through the old layout. */
+static void test_v1_rewrite(struct ts_pipeline_host *ph)
+{
+	struct ts_packet pkt;
+	uint8_t buf[64];
+	char err[1024], *path;
+
+	path = write_file("rw1.yaml",
+			  "version: 1\nplugin_path: [%s]\nplugins:\n"
+			  "  - name: rw\n    use: rewrite_v1\n    hooks: [ciphertext_out]\n"
+			  "    config: {offset: 0, xor: 0xff, prepend: 4, append: 3, "
+			  "redirect: 192.0.2.7:3478}\n",
+			  pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "rw1.yaml: %s", err);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)i;
+	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
+	pkt.endpoint.in.sin_family = AF_INET;
+	CHECK(ts_pipeline_run(ph, TS_HOOK_CIPHERTEXT_OUT, &pkt) == TS_PASS, "v1 rewrite pass");
+	CHECK(pkt.data == buf + 12 && pkt.headroom == 12 && pkt.len == 17 && pkt.tailroom == 35,
+	      "v1 bounds: off %td len %zu head %zu tail %zu", pkt.data - buf, pkt.len, pkt.headroom,
+	      pkt.tailroom);
+	CHECK(pkt.data[4] == (16 ^ 0xff) && ntohs(pkt.endpoint.in.sin_port) == 3478,
+	      "v1 rewritten bytes / redirect");
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+	free(path);
+}
+
+/*
+ * plugin.h tells plugins to call timer_cancel from event().  It used to run
+ * under the engine's device lock, while the timer callback waited for that
+ * lock inside a service: a deadlock by contract.  Now event() only queues:
+ * the caller holds the "engine lock" while it queues, the timer callback is
+ * blocked on that lock inside peer_info, and everything still finishes.
+ */
+static void test_cancel_in_event(struct ts_pipeline_host *ph)
+{
+	struct ts_engine_event e = {.type = TS_EVENT_PEER_DOWN};
+	struct watchdog w;
+	char err[1024], *path, *out;
+	long cancels = cg->event_cancels;
+	uint64_t dropped;
+	int spins = 0;
+
+	path = write_file("cancel.yaml",
+			  "version: 1\nplugin_path: [%s]\nplugins:\n"
+			  "  - {name: c, use: counter, hooks: [], config: {timer_ms: 1, "
+			  "timer_peer_info: yes, cancel_on_event: yes}}\n",
+			  pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "cancel.yaml: %s", err);
+	watchdog_start(&w, "timer_cancel from event() while the engine lock is held", 10);
+	pthread_mutex_lock(&fake_dev.lock);
+	/* Wait until the callback is running and stuck on our lock. */
+	while (atomic_load(&cg->timer_in_peer_info) == 0 && spins++ < 5000)
+		sleep_ms(1);
+	CHECK(cg->timer_in_peer_info == 1, "the timer callback never reached peer_info");
+	send_event(ph, &e); /* the engine reports with its lock held */
+	sleep_ms(20);	    /* let the event thread enter timer_cancel */
+	/* The event thread is stuck for now: the queue fills, then drops (counted). */
+	dropped = ts_pipeline_events_dropped(ph);
+	for (int i = 0; i < EVENT_QUEUE_LEN + 100; i++)
+		send_event(ph, &e);
+	CHECK(ts_pipeline_events_dropped(ph) - dropped >= 100, "%" PRIu64 " events dropped",
+	      ts_pipeline_events_dropped(ph) - dropped);
+	out = format(ph);
+	CHECK(strstr(out, "events: dropped "), "no events line:\n%s", out);
+	free(out);
+	pthread_mutex_unlock(&fake_dev.lock);
+	ts_pipeline_event_sync(ph);
+	watchdog_stop(&w);
+	CHECK(cg->event_cancels == cancels + 1, "event() did not cancel its timer");
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+	free(path);
+}
+
+/*
+ * The use-after-free regression (issue 9, defect 2): reader threads that
+ * ask the hook table active() and run() in a loop while reloads publish
+ * and free snapshots.  Run it under ASan: it must be clean.
+ */
+struct readers {
+	struct ts_pipeline_host *ph;
+	atomic_bool stop;
+	_Atomic long calls;
+};
+
+static void *hook_reader(void *arg)
+{
+	struct readers *r = arg;
+	const struct ts_hook_table *ht = ts_pipeline_hook_table(r->ph);
+	long n = 0;
+
+	if (ts_rcu_thread_register())
+		abort();
+	ts_rcu_online(); /* a reader from its start, as the engine's threads are */
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		uint8_t buf[96] = {0};
+		union ts_endpoint ep = {.in = {.sin_family = AF_INET}};
+		struct ts_hook_pkt p = {.data = buf + 32,
+					.len = 32,
+					.headroom = 32,
+					.tailroom = 32,
+					.ep = &ep,
+					.listen_port = 51820};
+
+		if (ht->active(ht->ctx, TS_HP_CIPHERTEXT_OUT))
+			ht->run(ht->ctx, TS_HP_CIPHERTEXT_OUT, &p);
+		(void)ht->want_secrets(ht->ctx);
+		if (++n % 8 == 0)
+			ts_rcu_quiescent();
+		if (n % 4096 == 0) { /* as around a blocking poll(): 4 readers, 2 cores */
+			ts_rcu_offline();
+			sched_yield();
+			ts_rcu_online();
+		}
+	}
+	ts_rcu_thread_unregister();
+	atomic_fetch_add(&r->calls, n);
+	return NULL;
+}
+
+static void test_reload_vs_readers(struct ts_pipeline_host *ph)
+{
+	struct readers r = {.ph = ph};
+	char err[1024], *a;
+	pthread_t t[4];
+	int fails = 0;
+
+	a = write_file("ra.yaml",
+		       "version: 1\nplugin_path: [%s]\nplugins:\n"
+		       "  - {name: r1, use: counter, hooks: [ciphertext_out]}\n"
+		       "  - {name: r2, use: rewrite, hooks: [ciphertext_out], config: {xor: 1, "
+		       "offset: 0}}\n",
+		       pdir);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, hook_reader, &r);
+	for (int i = 0; i < 400; i++)
+		fails += ts_pipeline_load(ph, i % 2 ? a : NULL, err, sizeof(err)) != 0;
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	CHECK(fails == 0, "%d reloads failed: %s", fails, err);
+	CHECK(r.calls > 0, "readers did not run");
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "NULL: %s", err);
+	printf("reload vs readers: 400 reloads, %ld hook calls\n", (long)r.calls);
+	free(a);
+}
+
+/*
+ * The deadlock regression (issue 9, defect 3): a reader goes online, then
+ * waits for a writer-preferring "device lock"; the writer holds it and
+ * registers a thread (as lazy registration under dev->lock did) while a
+ * reload waits for the grace period.  The grace-period wait used to hold
+ * the registry lock: all three stuck.  Also churn: threads registering and
+ * unregistering all the time.  Must finish within a bound.
+ */
+struct dl {
+	pthread_rwlock_t devlock;
+	atomic_int phase;
+	atomic_bool stop;
+};
+
+static void *dl_rx(void *arg)
+{
+	struct dl *d = arg;
+
+	ts_rcu_thread_register();
+	ts_rcu_online();
+	while (atomic_load(&d->phase) < 1) /* online, batch "started" */
+		sched_yield();
+	sleep_ms(10);
+	pthread_rwlock_rdlock(&d->devlock); /* blocks behind the writer */
+	pthread_rwlock_unlock(&d->devlock);
+	ts_rcu_quiescent();
+	ts_rcu_thread_unregister();
+	return NULL;
+}
+
+static void *dl_uapi(void *arg)
+{
+	struct dl *d = arg;
+
+	pthread_rwlock_wrlock(&d->devlock);
+	atomic_store(&d->phase, 1);
+	sleep_ms(30);		  /* the reload is in its grace period by now */
+	ts_rcu_thread_register(); /* lazy registration under the device lock */
+	ts_rcu_online();
+	ts_rcu_offline();
+	pthread_rwlock_unlock(&d->devlock);
+	ts_rcu_thread_unregister();
+	return NULL;
+}
+
+static void *dl_churn(void *arg)
+{
+	struct dl *d = arg;
+
+	while (!atomic_load(&d->stop)) {
+		ts_rcu_thread_register();
+		ts_rcu_online();
+		ts_rcu_quiescent();
+		ts_rcu_thread_unregister();
+	}
+	return NULL;
+}
+
+static void test_register_during_reload(struct ts_pipeline_host *ph)
+{
+	pthread_rwlockattr_t at;
+	struct watchdog w;
+	char err[1024];
+	pthread_t churn[2];
+	struct dl d;
+
+	pthread_rwlockattr_init(&at);
+	pthread_rwlockattr_setkind_np(&at, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&d.devlock, &at);
+	pthread_rwlockattr_destroy(&at);
+	atomic_init(&d.stop, false);
+	watchdog_start(&w, "reload while threads register under a lock a reader waits for", 10);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&churn[i], NULL, dl_churn, &d);
+	for (int round = 0; round < 5; round++) {
+		pthread_t rx, uapi;
+
+		atomic_init(&d.phase, 0);
+		pthread_create(&rx, NULL, dl_rx, &d);
+		pthread_create(&uapi, NULL, dl_uapi, &d);
+		while (atomic_load(&d.phase) < 1)
+			sched_yield();
+		sleep_ms(5);
+		CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "reload: %s", err);
+		pthread_join(rx, NULL);
+		pthread_join(uapi, NULL);
+	}
+	atomic_store(&d.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(churn[i], NULL);
+	watchdog_stop(&w);
+	pthread_rwlock_destroy(&d.devlock);
+}
+
+/* Debug builds catch a caller of the reader-only hot path that is not a reader. */
+static void test_non_reader_caught(struct ts_pipeline_host *ph)
+{
+#ifndef NDEBUG
+	int status = 0;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, 2); /* the expected assertion message */
+		ts_rcu_offline();
+		(void)ts_pipeline_has_hook(ph, TS_HOOK_PLAINTEXT_OUT);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+		  WTERMSIG(status) == SIGABRT,
+	      "a non-reader calling ts_pipeline_has_hook was not caught (status %d)", status);
+#else
+	printf("non-reader assertion: skipped (NDEBUG build)\n");
+#endif
+}
+
 int main(void)
 {
 	struct ts_pipeline_host *ph;
@@ -835,16 +1292,27 @@ int main(void)
 		fprintf(stderr, "cannot load the counter test plugin: %s\n", dlerror());
 		return 1;
 	}
-	if (ts_pipeline_host_create(&ph, &fake_dev)) {
+	if (ts_pipeline_host_create(&ph, &fake_engine)) {
 		fprintf(stderr, "ts_pipeline_host_create failed\n");
 		return 1;
 	}
 	ts_pipeline_set_default_dir(ph, "/nonexistent-default");
 	ts_pipeline_set_log_level(ph, TS_LOG_WARN);
+	/* The main thread runs hooks: a reader, online (loads count as its quiescent points). */
+	if (ts_rcu_thread_register())
+		abort();
+	ts_rcu_online();
 
 	test_errors(ph);
 	test_behaviour(ph);
+	test_events(ph);
+	test_v1_rewrite(ph);
+	test_cancel_in_event(ph);
 	test_hot_swap(ph);
+	test_reload_vs_readers(ph);
+	test_register_during_reload(ph);
+	test_non_reader_caught(ph);
+	ts_rcu_offline(); /* the control thread reloads while we wait for its answers */
 	test_ctl(ph);
 
 	ts_pipeline_host_destroy(ph);
