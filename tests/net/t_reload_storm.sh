@@ -108,24 +108,38 @@ storm_reload() {
 	done
 	echo $((i - 1)) >"$LOGDIR/reload.count"
 }
-# BIG_IPS: 4000 extra /32s.  Replacing a peer's allowed IPs with them keeps
-# A's device write lock for milliseconds (the trie inserts), long enough for
-# the rx thread to block on it in the middle of a batch (online) and for a
-# reload to start waiting for the rx thread's grace period.
+# BIG_IPS: 4000 extra /32s for `wg set ... allowed-ips` (an argument is at
+# most 128 KiB): replacing a peer's allowed IPs with them keeps A's device
+# write lock for a while (the trie's removals and inserts).
 BIG_IPS=$(for ((j = 0; j < 4000; j++)); do printf ',10.100.%d.%d/32' $((j / 250)) $((j % 250 + 1)); done)
+# cold.uapi: a raw UAPI set (as wg would send it) that turns on the peer's
+# persistent keepalive and replaces its allowed IPs with 65536 of them (the
+# most one peer may have), so that the write lock is held for tens of
+# milliseconds before the keepalive.
+{
+	printf 'set=1\npublic_key=%s\npersistent_keepalive_interval=2\n' \
+		"$(base64 -d <<<"$PB" | od -An -tx1 | tr -d ' \n')"
+	printf 'replace_allowed_ips=true\nallowed_ip=10.0.0.2/32\n'
+	seq 0 65534 | awk '{ printf "allowed_ip=10.101.%d.%d/32\n", int($1 / 256), $1 % 256 }'
+	printf '\n'
+} >"$CONFDIR/cold.uapi"
 storm_uapi() {
-	local i extra port
+	local i extra port t0
 	# The first set comes once reloads are under way, while A's UAPI thread
 	# has never run a hook: the keepalive this set sends (under the write
 	# lock, after the inserts) is that thread's first hook, where 145b067
 	# registered it as an RCU reader, taking registry_lock, which a reload
-	# holds while it waits for the rx thread, which waits for the write
-	# lock: the deadlock of poc_deadlock.c, at most once per daemon.
+	# holds while it waits for the rx thread (kept busy by the ping flood),
+	# which waits for the write lock: the deadlock of poc_deadlock.c.  The
+	# window opens once per thread, so it is made as wide as it goes.
 	sleep 0.5
-	local t0=$EPOCHREALTIME
-	run uapi 0 wg set "$IF_A" peer "$PB" persistent-keepalive 2 allowed-ips "10.0.0.2/32$BIG_IPS" ||
+	t0=$EPOCHREALTIME
+	# socat waits up to 30 s for the reply: run()'s bound decides.
+	run uapi 0 socat -t 30 - "UNIX-CONNECT:/var/run/wireguard/$IF_A.sock" <"$CONFDIR/cold.uapi" ||
 		{ echo 0 >"$LOGDIR/uapi.count" && return 0; }
-	echo "first set (4001 allowed IPs, keepalive): $(((${EPOCHREALTIME/./} - ${t0/./}) / 1000)) ms" >"$LOGDIR/cold.txt"
+	grep -q '^errno=0$' "$LOGDIR/uapi.out" ||
+		echo "uapi iteration 0: the set with 65536 allowed IPs failed: $(tr '\n' ' ' <"$LOGDIR/uapi.out")" >>"$LOGDIR/failed.txt"
+	echo "first set (65536 allowed IPs, keepalive on): $(((${EPOCHREALTIME/./} - ${t0/./}) / 1000)) ms" >"$LOGDIR/cold.txt"
 	for ((i = 1; SECONDS < END; i++)); do
 		case $((i % 3)) in
 		0) run uapi "$i" wg set "$IF_A" peer "$PB" persistent-keepalive $((i / 3 % 3 + 1)) || break ;;
