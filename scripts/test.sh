@@ -5,7 +5,10 @@
 #   3. build-asan/  ASan+UBSan: the unit tests, then the network scenarios
 #                   labelled net-sanitized against the sanitized daemon,
 #                   relay and plugins (a sanitizer report fails them)
-#   4. build-fuzz/  clang + libFuzzer, ctest -L fuzz (only if clang exists)
+#   4. build-tsan/  ThreadSanitizer: the unit tests, then the network
+#                   scenarios labelled net-tsan (reloads, UAPI sets, timers
+#                   and traffic at once); any report fails them
+#   5. build-fuzz/  clang + libFuzzer, ctest -L fuzz (only if clang exists)
 # Every stage runs even if an earlier one failed; the summary lists them all
 # and the exit status is non-zero if any failed.
 set -uo pipefail
@@ -59,6 +62,13 @@ build_and_test build "" --
 build_and_test build-asan unit -- -DTS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug &&
 	stage "test build-asan (net-sanitized)" \
 		ctest --test-dir "$SRC/build-asan" --output-on-failure -L net-sanitized
+# ThreadSanitizer: a unit test with a report exits 66 at its end (so ctest
+# fails it) but runs to completion; reports go to stderr, which ctest shows
+# and the net tests' lib.sh greps in each daemon's log.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0 second_deadlock_stack=1 log_path=stderr}
+build_and_test build-tsan unit -- -DTS_TSAN=ON &&
+	stage "test build-tsan (net-tsan)" \
+		ctest --test-dir "$SRC/build-tsan" --output-on-failure -L net-tsan
 if command -v clang >/dev/null; then
 	build_and_test build-fuzz fuzz -- -DTS_FUZZ=ON -DTS_SANITIZE=ON -DCMAKE_C_COMPILER=clang
 else

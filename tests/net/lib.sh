@@ -29,6 +29,11 @@ TS_PY=${TS_PY:-/usr/bin/python3}
 # The kernel here has WireGuard built in; Debian's wireguard-go refuses to run
 # then unless told this.
 export WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1
+# ThreadSanitizer builds (scripts/test.sh, build-tsan): every report goes to
+# the process's stderr, which is its log here, where cleanup() looks for it;
+# the process keeps running after a report so one run shows them all, and a
+# lock-order inversion shows both acquisitions.  Set TSAN_OPTIONS to override.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0 second_deadlock_stack=1 log_path=stderr}
 
 TEST_NAME=$(basename "$0" .sh)
 # Unique per run: /var/run/wireguard/IFNAME.sock is one directory for every
@@ -135,12 +140,13 @@ cleanup() {
 	for ifn in "${!IF_PID[@]}"; do
 		rm -f "/var/run/wireguard/$ifn.sock" "/var/run/tinescale/$ifn.ctl"
 	done
-	# Under a sanitizer build (scripts/test.sh runs the net tests against
-	# build-asan too) any report in a process's log fails the test.
-	if [[ $rc == 0 ]] && san=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer' \
+	# Under a sanitizer build (scripts/test.sh runs net tests against
+	# build-asan and build-tsan too) any report in a process's log fails the
+	# test; a test that failed anyway names them as well.
+	if san=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|(WARNING|ERROR|FATAL): ThreadSanitizer' \
 		"$LOGDIR"/*.log 2>/dev/null); then
 		printf '\n[%s] FAIL: sanitizer report in %s\n' "$TEST_NAME" "$san" >&2
-		rc=1
+		[[ $rc == 0 ]] && rc=1
 	fi
 	if [[ $rc != 0 && $rc != 77 ]] || [[ ${TS_KEEP_LOGS:-0} == 1 ]]; then
 		dump_logs
