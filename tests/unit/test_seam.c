@@ -31,6 +31,7 @@
 #include "crypto.h"
 #include "device.h"
 #include "fake_io.h"
+#include "fake_node.h"
 #include "key.h"
 #include "log.h"
 #include "messages.h"
@@ -102,12 +103,8 @@ static bool node_up(struct node *n, const char *addr, unsigned host)
 	memset(n, 0, sizeof(*n));
 	ts_x25519_generate(n->priv, n->pub);
 	n->host = host;
-	n->tun = fake_tun_new();
-	n->bind = fake_bind_new(net, addr);
-	if (!n->tun || !n->bind)
-		return false;
-	if (ts_device_create_with_io(&n->dev, "seam", 1420, &fake_tun_ops, n->tun, &fake_bind_ops,
-				     n->bind, err, sizeof(err)) < 0)
+	if (fake_device_new(net, "seam", addr, 1420, &n->dev, &n->tun, &n->bind, err, sizeof(err)) <
+	    0)
 		return false;
 	n->hooks = (struct ts_hook_table){.ctx = &n->rec,
 					  .active = rec_active,
@@ -122,14 +119,9 @@ static bool node_up(struct node *n, const char *addr, unsigned host)
 
 static int apply_text(struct node *n, const char *text)
 {
-	struct ts_config cfg;
 	char err[256];
-	int ret = ts_config_parse_uapi(text, strlen(text), 0, &cfg, err, sizeof(err));
+	int ret = fake_device_apply(n->dev, text, err, sizeof(err));
 
-	if (ret == 0) {
-		ret = ts_device_apply(n->dev, &cfg, err, sizeof(err));
-		ts_config_free(&cfg);
-	}
 	if (ret < 0)
 		fprintf(stderr, "config: %s\n", err);
 	return ret;
@@ -137,30 +129,21 @@ static int apply_text(struct node *n, const char *text)
 
 static bool add_peer(struct node *n, const struct node *p, bool with_endpoint)
 {
-	char text[512], priv[TS_KEY_HEX_LEN], pub[TS_KEY_HEX_LEN], ep[TS_ENDPOINT_STRLEN];
+	char allowed[32], err[256];
 
-	ts_key_to_hex(priv, n->priv);
-	ts_key_to_hex(pub, p->pub);
-	ts_endpoint_str(&p->ep, ep);
-	snprintf(text, sizeof(text),
-		 "private_key=%s\npublic_key=%s\nallowed_ip=10.0.0.%u/32\n%s%s%s", priv, pub,
-		 p->host, with_endpoint ? "endpoint=" : "", with_endpoint ? ep : "",
-		 with_endpoint ? "\n" : "");
-	return apply_text(n, text) == 0;
+	snprintf(allowed, sizeof(allowed), "10.0.0.%u/32", p->host);
+	if (fake_device_add_peer(n->dev, n->priv, p->pub, allowed, with_endpoint ? &p->ep : NULL,
+				 err, sizeof(err)) < 0) {
+		fprintf(stderr, "config: %s\n", err);
+		return false;
+	}
+	return true;
 }
 
 static size_t make_packet(uint8_t *p, unsigned from, unsigned to, uint32_t seq)
 {
-	size_t len = 28 + 32;
+	size_t len = fake_ipv4_udp(p, from, to, 32);
 
-	memset(p, 0, len);
-	p[0] = 0x45;
-	p[2] = (uint8_t)(len >> 8);
-	p[3] = (uint8_t)len;
-	p[8] = 64;
-	p[9] = 17;
-	p[12] = 10, p[15] = (uint8_t)from;
-	p[16] = 10, p[19] = (uint8_t)to;
 	memcpy(p + 28, &seq, sizeof(seq));
 	return len;
 }
@@ -168,19 +151,10 @@ static size_t make_packet(uint8_t *p, unsigned from, unsigned to, uint32_t seq)
 /* A packet into s's TUN comes out of r's TUN. */
 static bool carried(struct node *s, struct node *r, uint32_t seq)
 {
-	uint8_t pkt[128], got[2048];
+	uint8_t pkt[128];
 	size_t len = make_packet(pkt, s->host, r->host, seq);
-	int n;
 
-	if (fake_tun_inject(s->tun, pkt, len) < 0)
-		return false;
-	for (;;) {
-		n = fake_tun_take(r->tun, got, sizeof(got), WAIT_MS);
-		if (n < 0)
-			return false;
-		if ((size_t)n == len && memcmp(got, pkt, len) == 0)
-			return true;
-	}
+	return fake_tun_carried(s->tun, r->tun, pkt, len, WAIT_MS);
 }
 
 struct received_at_least {
