@@ -88,8 +88,9 @@ struct ts_device {
 	void *tun_ctx;
 	const struct ts_bind_ops *bind;
 	void *bind_ctx;
-	int wake_fd; /* eventfd: wakes the rx thread after a socket change, and on stop */
-	int stop_fd; /* eventfd: signalled when the device must go (TUN gone) */
+	int wake_fd;	/* eventfd: wakes the rx thread after a socket change, and on stop */
+	int tx_wake_fd; /* eventfd: wakes the tx thread on stop (only: rx's wake-ups are not its) */
+	int stop_fd;	/* eventfd: signalled when the device must go (TUN gone) */
 
 	pthread_rwlock_t lock;
 	struct noise_identity identity; /* dev->lock */

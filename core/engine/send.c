@@ -469,8 +469,13 @@ void *ts_tx_thread(void *arg)
 	for (unsigned i = 0; i < TS_BATCH; i++)
 		bufs[i] = slots[i].buf + TS_HEADROOM;
 	while (!atomic_load(&dev->stopping)) {
+		/*
+		 * Its own wake-up fd, never the rx thread's: that one stays
+		 * readable while rx works through injected datagrams, and tx
+		 * would spin on it.
+		 */
 		struct pollfd pfd[2] = {{.fd = dev->tun->wait_fd(dev->tun_ctx), .events = POLLIN},
-					{.fd = dev->wake_fd, .events = POLLIN}};
+					{.fd = dev->tx_wake_fd, .events = POLLIN}};
 		unsigned n_hs = 0;
 		int n;
 

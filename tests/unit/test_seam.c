@@ -18,7 +18,9 @@
  * - the room a hook is told it has (headroom, tailroom) never reaches past
  *   what the packet's previous hook point was told: encryption's padding
  *   and tag come out of the tailroom, and so does what a ciphertext_in
- *   hook used.
+ *   hook used;
+ * - datagrams a plugin injects keep only the rx thread busy: the tx thread
+ *   sleeps while the TUN is quiet.
  */
 #include <errno.h>
 #include <poll.h>
@@ -26,6 +28,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "crypto.h"
@@ -451,6 +454,49 @@ static void test_room(void)
 	ts_device_destroy(b.dev);
 }
 
+/* CPU time a thread used, in ns. */
+static uint64_t thread_cpu_ns(pthread_t t)
+{
+	struct timespec ts = {0};
+	clockid_t clock;
+
+	if (pthread_getcpuclockid(t, &clock) == 0)
+		clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Datagrams injected by a plugin are the rx thread's work: the tx thread,
+ * with nothing on the TUN, stays asleep meanwhile.
+ */
+static void test_inject_idle_tx(void)
+{
+	struct node a, b;
+	uint8_t junk[64] = {MESSAGE_DATA};
+	union ts_endpoint from = fake_ep("192.0.2.99:5000");
+	struct timespec t0, t1;
+	uint64_t cpu0, cpu, wall;
+
+	CHECK(node_up(&a, "192.0.2.31", 31) && node_up(&b, "192.0.2.32", 32));
+	CHECK(add_peer(&a, &b, true) && add_peer(&b, &a, false));
+	CHECK(ts_device_start(a.dev) == 0);
+	cpu0 = thread_cpu_ns(a.dev->tx_thread);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int i = 0; i < 256; i++)
+			a.table.inject_datagram(a.table.ctx, &from, junk, sizeof(junk));
+		poll(NULL, 0, 1);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		wall = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
+		       (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+	} while (wall < 300000000ull);
+	cpu = thread_cpu_ns(a.dev->tx_thread) - cpu0;
+	CHECK_MSG(cpu < wall / 20, "the tx thread spun: %llu ms of CPU in %llu ms",
+		  (unsigned long long)(cpu / 1000000), (unsigned long long)(wall / 1000000));
+	ts_device_destroy(a.dev);
+	ts_device_destroy(b.dev);
+}
+
 int main(void)
 {
 	if (ts_crypto_init() < 0)
@@ -463,6 +509,7 @@ int main(void)
 	test_seam();
 	test_churn();
 	test_room();
+	test_inject_idle_tx();
 	fake_net_free(net);
 	if (failures)
 		fprintf(stderr, "%d check(s) failed\n", failures);
