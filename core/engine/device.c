@@ -179,7 +179,7 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 
 	if (!dev)
 		return NULL;
-	dev->wake_fd = dev->stop_fd = -1;
+	dev->wake_fd = dev->tx_wake_fd = dev->stop_fd = -1;
 	atomic_init(&dev->listen_port, 0);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
 	dev->mtu = mtu;
@@ -203,9 +203,10 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 
 	dev->hs_queue = calloc(MAX_QUEUED_INCOMING_HANDSHAKES, sizeof(*dev->hs_queue));
 	dev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	dev->tx_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 || !dev->hs_queue || dev->wake_fd < 0 ||
-	    dev->stop_fd < 0) {
+	    dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
 		ts_device_destroy(dev);
 		return NULL;
 	}
@@ -292,9 +293,8 @@ void ts_device_stop(struct ts_device *dev)
 	pthread_cond_broadcast(&dev->hs_cond);
 	pthread_mutex_unlock(&dev->hs_lock);
 	ts_timers_kick(dev);
+	wake(dev->tx_wake_fd);
 	pthread_join(dev->rx_thread, NULL);
-	/* rx may have consumed the wake-up meant for tx: wake again. */
-	wake(dev->wake_fd);
 	pthread_join(dev->tx_thread, NULL);
 	pthread_join(dev->hs_thread, NULL);
 	pthread_join(dev->timer_thread, NULL);
@@ -396,6 +396,8 @@ void ts_device_destroy(struct ts_device *dev)
 		dev->bind->close(dev->bind_ctx);
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
+	if (dev->tx_wake_fd >= 0)
+		close(dev->tx_wake_fd);
 	if (dev->stop_fd >= 0)
 		close(dev->stop_fd);
 	free(dev->hs_queue);

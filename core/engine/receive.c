@@ -510,11 +510,12 @@ static bool counter_check(struct ts_device *dev, struct ts_keypair *kp, uint64_t
 /*
  * Step 3: an authenticated, fresh packet from kp->peer.  Timers, endpoint,
  * the session's rotation, then the inner packet: source checked against
- * the peer's allowed IPs, plaintext_in hooks, TUN.  No lock held on entry.
+ * the peer's allowed IPs, plaintext_in hooks, TUN.  The datagram was len
+ * bytes with tailroom after it.  No lock held on entry.
  */
 static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts_endpoint *src,
 		    const struct ts_endpoint_src *local, uint8_t *buf, uint8_t *plain,
-		    size_t plain_len, size_t len, uint64_t now)
+		    size_t plain_len, size_t len, size_t tailroom, uint64_t now)
 {
 	struct ts_peer *peer = kp->peer; /* kp's reference keeps it */
 	struct ts_peer_news news = {0};
@@ -578,10 +579,15 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 		return;
 	}
 	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_IN)) {
+		/*
+		 * After the inner packet: its padding, the tag and the datagram's
+		 * tailroom, which a ciphertext_in hook may have used up.
+		 */
+		size_t room = len - sizeof(struct message_data) - ip_len + tailroom;
 		struct ts_hook_pkt p = {.data = plain,
 					.len = ip_len,
 					.headroom = (size_t)(plain - buf),
-					.tailroom = TS_TAILROOM,
+					.tailroom = room < TS_TAILROOM ? room : TS_TAILROOM,
 					.peer_key = peer->public_key};
 
 		if (!ts_hooks_run(dev, TS_HP_PLAINTEXT_IN, &p))
@@ -596,7 +602,7 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 
 static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
-			 size_t len)
+			 size_t len, size_t tailroom)
 {
 	uint8_t *msg = buf + headroom, *plain = msg + sizeof(struct message_data);
 	size_t plain_len = len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN;
@@ -607,17 +613,18 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 	if (!kp)
 		return;
 	if (counter_check(dev, kp, counter, src))
-		consume(dev, kp, src, local, buf, plain, plain_len, len, now);
+		consume(dev, kp, src, local, buf, plain, plain_len, len, tailroom, now);
 	ts_keypair_put(kp);
 }
 
-void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
-			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
-			 size_t len)
+/* One datagram at buf + headroom, len bytes, with tailroom after it. */
+static void receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			     const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			     size_t len, size_t tailroom)
 {
 	switch (message_determine_type(buf + headroom, len)) {
 	case MESSAGE_DATA:
-		receive_data(dev, src, local, buf, headroom, len);
+		receive_data(dev, src, local, buf, headroom, len, tailroom);
 		break;
 	case MESSAGE_HANDSHAKE_INITIATION:
 	case MESSAGE_HANDSHAKE_RESPONSE:
@@ -631,6 +638,13 @@ void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 		break;
 	}
+}
+
+void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			 size_t len)
+{
+	receive_datagram(dev, src, local, buf, headroom, len, TS_TAILROOM);
 }
 
 /* --- the rx thread --------------------------------------------------- */
@@ -653,7 +667,7 @@ static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 	if (n <= 0)
 		return;
 	for (int i = 0; i < n; i++) {
-		size_t len = d[i].len, headroom = TS_HEADROOM;
+		size_t len = d[i].len, headroom = TS_HEADROOM, tailroom = TS_TAILROOM;
 		struct ts_endpoint_src local = d[i].local;
 
 		if (d[i].flags & TS_DGRAM_TRUNC)
@@ -670,8 +684,9 @@ static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 				continue;
 			headroom = (size_t)(p.data - slots[i].buf);
 			len = p.len;
+			tailroom = p.tailroom;
 		}
-		ts_receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len);
+		receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len, tailroom);
 	}
 }
 
