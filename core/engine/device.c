@@ -345,9 +345,16 @@ static void finish_removals(struct ts_device *dev, struct ts_peer *gone)
 	struct ts_peer *next;
 
 	for (; gone; gone = next) {
+		union ts_endpoint ep;
+
 		next = gone->gone_next;
-		if (gone->down_untold)
-			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key, NULL, NULL);
+		if (gone->down_untold) {
+			ts_peer_lock(gone);
+			ep = gone->endpoint; /* the event says where the peer was */
+			ts_peer_unlock(gone);
+			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key,
+				       ts_endpoint_is_set(&ep) ? &ep : NULL, NULL);
+		}
 		ts_peer_put(gone);
 	}
 }

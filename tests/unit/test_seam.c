@@ -47,6 +47,7 @@ struct recorder {
 	atomic_uint under_lock; /* hooks run while the thread held an engine lock */
 	atomic_uint on_main;	/* hooks run on the main (UAPI/host) thread */
 	atomic_uint events[TS_EVENT_HANDSHAKE_SECRETS + 1];
+	atomic_uint no_endpoint; /* session and up/down events without the peer's endpoint */
 };
 
 static pthread_t main_thread;
@@ -77,6 +78,10 @@ static void rec_event(void *ctx, const struct ts_engine_event *ev)
 
 	if ((unsigned)ev->type <= TS_EVENT_HANDSHAKE_SECRETS)
 		atomic_fetch_add(&r->events[ev->type], 1);
+	if ((ev->type == TS_EVENT_HANDSHAKE_COMPLETE || ev->type == TS_EVENT_PEER_UP ||
+	     ev->type == TS_EVENT_PEER_DOWN) &&
+	    !ts_endpoint_is_set(&ev->endpoint))
+		atomic_fetch_add(&r->no_endpoint, 1);
 }
 
 static bool rec_want_secrets(void *ctx)
@@ -296,6 +301,8 @@ static void test_seam(void)
 	snprintf(text, sizeof(text), "public_key=%s\nremove=true\n", pub);
 	CHECK(apply_text(&a, text) == 0);
 	CHECK(wait_event(&a, TS_EVENT_PEER_DOWN, 1));
+	/* Every one of them carried the peer's endpoint, as plugin.h promises. */
+	CHECK(atomic_load(&a.rec.no_endpoint) + atomic_load(&b.rec.no_endpoint) == 0);
 
 	CHECK_MSG(atomic_load(&a.rec.under_lock) + atomic_load(&b.rec.under_lock) == 0,
 		  "hooks ran under an engine lock");
