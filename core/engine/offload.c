@@ -50,8 +50,9 @@ uint32_t ts_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 		s += get16(p + i);
 	if (i < len)
 		s += (uint32_t)p[i] << 8;
-	while (s >> 32)
-		s = (s & 0xffffffffu) + (s >> 32);
+	/* Folded to 16 bits, so callers can add a few more words without overflow. */
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
 	return (uint32_t)s;
 }
 

@@ -89,7 +89,7 @@ static inline const uint8_t *ts_gro_payload(const struct ts_gro *gro, const uint
 	return pkts[i] + gro->hdr_len[i];
 }
 
-/* The Internet checksum's running sum (RFC 1071), not folded: add to sum. */
+/* The Internet checksum's running sum (RFC 1071): sum plus p's words, folded to 16 bits. */
 uint32_t ts_csum_add(uint32_t sum, const uint8_t *p, size_t len);
 uint16_t ts_csum_fold(uint32_t sum);
 
