@@ -141,8 +141,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (g.kind == TS_GSO_TCP4 || g.kind == TS_GSO_UDP4)
 			check(sum16(segs[i], g.l4_off, 0) == 0xffff, "bad IPv4 header checksum");
 		check(sum16(segs[i] + g.l4_off, (size_t)r - g.l4_off,
-			    pseudo(segs[i], (size_t)r - g.l4_off, tcp ? IPPROTO_TCP : IPPROTO_UDP)) ==
-			  0xffff,
+			    pseudo(segs[i], (size_t)r - g.l4_off,
+				   tcp ? IPPROTO_TCP : IPPROTO_UDP)) == 0xffff,
 		      "bad L4 checksum");
 	}
 	if (g.kind != TS_GSO_NONE)
@@ -158,7 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t pl;
 
 		ts_gro_plan(&gro, pkts, lens, g.nseg);
-		check(gro.n_groups == 1 && gro.group[0].count == g.nseg, "segments not re-coalesced");
+		check(gro.n_groups == 1 && gro.group[0].count == g.nseg,
+		      "segments not re-coalesced");
 		off = ts_gro_head(&gro, 0, pkts, &vh2, hdr);
 		memcpy(flat, hdr, off);
 		for (int i = gro.group[0].first; i >= 0; i = gro.next[i]) {
