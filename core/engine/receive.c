@@ -617,7 +617,10 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 		plain = p.data;
 		ip_len = p.len;
 	}
-	if (rx_tun_batch && rx_tun_batch->n < TS_BATCH) {
+	if (rx_tun_batch) {
+		/* Full (more datagrams than slots): write what is there first, in order. */
+		if (rx_tun_batch->n == TS_BATCH)
+			rx_tun_flush(dev, rx_tun_batch);
 		rx_tun_batch->pkts[rx_tun_batch->n] = plain;
 		rx_tun_batch->lens[rx_tun_batch->n++] = ip_len;
 		return;
