@@ -11,6 +11,7 @@
  */
 #include "offload.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -39,18 +40,41 @@ static void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+/*
+ * The one's complement sum does not depend on byte order (RFC 1071, 2.(B)):
+ * add the data as native 32-bit words, eight bytes a load, and swap the
+ * folded result into network order once at the end.
+ */
 uint32_t ts_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
-	uint64_t s = sum;
+	uint64_t s = 0;
 	size_t i = 0;
+	uint16_t n;
 
-	for (; i + 4 <= len; i += 4)
-		s += get32(p + i);
-	for (; i + 2 <= len; i += 2)
-		s += get16(p + i);
-	if (i < len)
-		s += (uint32_t)p[i] << 8;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		s += (w & 0xffffffffu) + (w >> 32);
+	}
+	for (; i + 2 <= len; i += 2) {
+		uint16_t w;
+
+		memcpy(&w, p + i, 2);
+		s += w;
+	}
+	if (i < len) {
+		uint8_t last[2] = {p[i], 0};
+		uint16_t w;
+
+		memcpy(&w, last, 2);
+		s += w;
+	}
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	n = ntohs((uint16_t)s);
 	/* Folded to 16 bits, so callers can add a few more words without overflow. */
+	s = (uint64_t)sum + n;
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
 	return (uint32_t)s;

@@ -6,13 +6,15 @@
 #   tinescale both sides, MTU 1420, IPv4 in IPv4: 200 MB each way, and the
 #     TUN's status shows offloads on, super-packets split and merged;
 #   tinescale both sides, MTU 1280, IPv6 in IPv6, and MTU 8920 (jumbo veth);
-#   against Debian's wireguard-go and upstream wireguard-go (offloads on).
+#   against Debian's wireguard-go and upstream wireguard-go (offloads on);
+#   A with a plain TUN (TINESCALE_TUN_OFFLOAD=0) against B with offloads.
 # TS_OFFLOAD_MB (default 200) and TS_OFFLOAD_SMALL_MB (default 30) size them.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
 require_cmd ncat sha256sum
 
+PLAIN_A=0
 BIG=${TS_OFFLOAD_MB:-200}
 SMALL=${TS_OFFLOAD_SMALL_MB:-30}
 NS_A=$PFX-a
@@ -62,16 +64,27 @@ round() {
 	[[ $inner == 6 ]] && aa=fd10::1 ab=fd10::2 plen=64 host=128
 	conf_ini "$CONFDIR/a$n.conf" a 51820 "$(pub b)" "$ab/$host" "$epb" -
 	conf_ini "$CONFDIR/b$n.conf" b 51820 "$(pub a)" "$aa/$host" "$epa" -
-	IMPL=tinescale impl_start "$NS_A" "$ia" "$CONFDIR/a$n.conf" --mtu "$mtu" --address "$aa/$plen"
+	if ((PLAIN_A)); then
+		TINESCALE_TUN_OFFLOAD=0 IMPL=tinescale impl_start "$NS_A" "$ia" "$CONFDIR/a$n.conf" \
+			--mtu "$mtu" --address "$aa/$plen"
+	else
+		IMPL=tinescale impl_start "$NS_A" "$ia" "$CONFDIR/a$n.conf" --mtu "$mtu" \
+			--address "$aa/$plen"
+	fi
 	IMPL=$implb impl_start "$NS_B" "$ib" "$CONFDIR/b$n.conf" --mtu "$mtu" --address "$ab/$plen"
 	ping_ok "$NS_A" "$ab" 5
 	local what="round $n (B: $implb, MTU $mtu, IPv$inner in IPv$outer)"
 	xfer "$NS_A" "$NS_B" "$ab" "$file" "$sum" "$what A->B"
 	xfer "$NS_B" "$NS_A" "$aa" "$file" "$sum" "$what B->A"
-	local st
-	st=$("$TS_BUILD/tinescale" ctl "$ia" status | grep 'tun offloads:') ||
-		fail "$what: no TUN offloads in A's status"
-	log "$what: A's $st"
+	local st side=A sif=$ia
+	if ((PLAIN_A)); then
+		! "$TS_BUILD/tinescale" ctl "$ia" status | grep 'tun offloads:' ||
+			fail "$what: A has offloads with TINESCALE_TUN_OFFLOAD=0"
+		side=B sif=$ib
+	fi
+	st=$("$TS_BUILD/tinescale" ctl "$sif" status | grep 'tun offloads:') ||
+		fail "$what: no TUN offloads in $side's status"
+	log "$what: $side's $st"
 	# Both directions moved bulk TCP: super-packets were cut and coalesced, none refused.
 	[[ $st =~ split\ ([0-9]+),\ merged\ ([0-9]+),\ refused\ ([0-9]+) ]] ||
 		fail "$what: unreadable status: $st"
@@ -88,4 +101,6 @@ round 2 tinescale 1280 6 6 "$DATA/small" "$SUM_SMALL"
 round 3 tinescale 8920 4 4 "$DATA/small" "$SUM_SMALL"
 round 4 wireguard-go 1420 4 4 "$DATA/small" "$SUM_SMALL"
 round 5 wireguard-go-upstream 1420 6 4 "$DATA/small" "$SUM_SMALL"
+# A plain TUN (no IFF_VNET_HDR) on A against offloads on B.
+PLAIN_A=1 round 6 tinescale 1420 4 4 "$DATA/small" "$SUM_SMALL"
 log "all transfers intact"
