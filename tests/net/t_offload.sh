@@ -60,7 +60,7 @@ round() {
 	local n=$1 implb=$2 mtu=$3 outer=$4 inner=$5 file=$6 sum=$7
 	local ia=${PFX}a$n ib=${PFX}b$n epa=10.10.0.11:51820 epb=10.10.0.12:51820
 	local aa=10.0.0.1 ab=10.0.0.2 plen=24 host=32
-	[[ $outer == 6 ]] && epa=[fd00::1]:51820 epb=[fd00::2]:51820
+	[[ $outer == 6 ]] && epa="[fd00::1]:51820" epb="[fd00::2]:51820"
 	[[ $inner == 6 ]] && aa=fd10::1 ab=fd10::2 plen=64 host=128
 	conf_ini "$CONFDIR/a$n.conf" a 51820 "$(pub b)" "$ab/$host" "$epb" -
 	conf_ini "$CONFDIR/b$n.conf" b 51820 "$(pub a)" "$aa/$host" "$epa" -
