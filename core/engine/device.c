@@ -1002,6 +1002,20 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		fprintf(out, "  public key: %s\n", key);
 	}
 	fprintf(out, "  listening port: %u\n", (unsigned)atomic_load(&dev->listen_port));
+	if (dev->tun->offload_info) {
+		struct ts_tun_offload_info oi = {0};
+
+		dev->tun->offload_info(dev->tun_ctx, &oi);
+		if (oi.flags & TS_TUN_OFF_VNET)
+			fprintf(out,
+				"  tun offloads:%s%s%s%s (split %llu, merged %llu, refused %llu)\n",
+				oi.flags & TS_TUN_OFF_CSUM ? " csum" : "",
+				oi.flags & TS_TUN_OFF_TSO4 ? " tso4" : "",
+				oi.flags & TS_TUN_OFF_TSO6 ? " tso6" : "",
+				oi.flags & TS_TUN_OFF_USO ? " uso" : "",
+				(unsigned long long)oi.split, (unsigned long long)oi.merged,
+				(unsigned long long)oi.refused);
+	}
 	pthread_mutex_lock(&dev->notes_lock);
 	print_notes(out, dev->notes);
 	pthread_mutex_unlock(&dev->notes_lock);

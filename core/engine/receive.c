@@ -508,6 +508,34 @@ static bool counter_check(struct ts_device *dev, struct ts_keypair *kp, uint64_t
 }
 
 /*
+ * The inner packets of one batch of datagrams, written to the TUN together
+ * once the batch is done, so that a TUN with offloads can coalesce the
+ * segments of a flow (after the plaintext_in hooks saw each one).  Set only
+ * by the rx thread while the packets' buffers stay put (rx_socket); NULL
+ * elsewhere (injected datagrams share one buffer; tests and fuzzing call
+ * ts_receive_datagram directly): each packet is written at once.
+ */
+struct rx_tun_batch {
+	const uint8_t *pkts[TS_BATCH];
+	size_t lens[TS_BATCH];
+	unsigned n;
+};
+
+static _Thread_local struct rx_tun_batch *rx_tun_batch;
+
+static void rx_tun_flush(struct ts_device *dev, struct rx_tun_batch *b)
+{
+	int ret;
+
+	if (!b->n)
+		return;
+	ret = dev->tun->write(dev->tun_ctx, b->pkts, b->lens, b->n);
+	if (ret < 0)
+		ts_log_ratelimited(TS_LOG_WARN, "tun write: %s", strerror(-ret));
+	b->n = 0;
+}
+
+/*
  * Step 3: an authenticated, fresh packet from kp->peer.  Timers, endpoint,
  * the session's rotation, then the inner packet: source checked against
  * the peer's allowed IPs, plaintext_in hooks, TUN.  The datagram was len
@@ -595,6 +623,14 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 		plain = p.data;
 		ip_len = p.len;
 	}
+	if (rx_tun_batch) {
+		/* Full (more datagrams than slots): write what is there first, in order. */
+		if (rx_tun_batch->n == TS_BATCH)
+			rx_tun_flush(dev, rx_tun_batch);
+		rx_tun_batch->pkts[rx_tun_batch->n] = plain;
+		rx_tun_batch->lens[rx_tun_batch->n++] = ip_len;
+		return;
+	}
 	ret = dev->tun->write(dev->tun_ctx, (const uint8_t *const[]){plain}, &ip_len, 1);
 	if (ret < 0)
 		ts_log_ratelimited(TS_LOG_WARN, "tun write: %s", strerror(-ret));
@@ -654,7 +690,7 @@ struct rx_slot {
 };
 
 static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slots,
-		      struct ts_dgram *d)
+		      struct ts_dgram *d, struct rx_tun_batch *tb)
 {
 	int n;
 
@@ -666,6 +702,7 @@ static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 	n = dev->bind->recv(dev->bind_ctx, which, d, TS_BATCH);
 	if (n <= 0)
 		return;
+	rx_tun_batch = tb;
 	for (int i = 0; i < n; i++) {
 		size_t len = d[i].len, headroom = TS_HEADROOM, tailroom = TS_TAILROOM;
 		struct ts_endpoint_src local = d[i].local;
@@ -688,6 +725,8 @@ static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 		}
 		receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len, tailroom);
 	}
+	rx_tun_batch = NULL;
+	rx_tun_flush(dev, tb);
 }
 
 /*
@@ -719,12 +758,14 @@ void *ts_rx_thread(void *arg)
 	struct ts_device *dev = arg;
 	struct rx_slot *slots;
 	struct ts_dgram *d;
+	struct rx_tun_batch *tb;
 
 	if (!ts_engine_thread_begin(dev, "rx"))
 		return NULL;
 	slots = calloc(TS_BATCH, sizeof(*slots));
 	d = calloc(TS_BATCH, sizeof(*d));
-	if (!slots || !d) {
+	tb = calloc(1, sizeof(*tb));
+	if (!slots || !d || !tb) {
 		ts_err("rx: out of memory");
 		goto out;
 	}
@@ -751,13 +792,14 @@ void *ts_rx_thread(void *arg)
 		}
 		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
 			if (pfd[i].revents & POLLIN)
-				rx_socket(dev, i, slots, d);
+				rx_socket(dev, i, slots, d, tb);
 		rx_injected(dev, &slots[0]);
 		ts_rcu_quiescent();
 	}
 out:
 	free(slots);
 	free(d);
+	free(tb);
 	ts_engine_thread_end();
 	return NULL;
 }

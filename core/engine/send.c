@@ -456,6 +456,7 @@ void *ts_tx_thread(void *arg)
 	struct ts_peer *hs_peers[TS_BATCH], *peers[TS_BATCH];
 	uint8_t *bufs[TS_BATCH];
 	size_t lens[TS_BATCH];
+	int n_last = 0;
 
 	if (!ts_engine_thread_begin(dev, "tx"))
 		return NULL;
@@ -479,12 +480,18 @@ void *ts_tx_thread(void *arg)
 		unsigned n_hs = 0;
 		int n;
 
-		ts_rcu_offline();
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
-			ts_err("tx: poll: %s", strerror(errno));
-			break;
+		/*
+		 * A full batch: more may be waiting, possibly the rest of a
+		 * super-packet the TUN driver holds, which poll cannot see.
+		 */
+		if (n_last < TS_BATCH) {
+			ts_rcu_offline();
+			if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
+				ts_err("tx: poll: %s", strerror(errno));
+				break;
+			}
+			ts_rcu_online();
 		}
-		ts_rcu_online();
 		if (atomic_load(&dev->stopping))
 			break;
 		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
@@ -492,6 +499,7 @@ void *ts_tx_thread(void *arg)
 			goto gone;
 		}
 		n = dev->tun->read(dev->tun_ctx, bufs, lens, TS_BATCH, TS_MAX_PACKET);
+		n_last = n;
 		if (n == -ENODEV) {
 			ts_info("TUN device %s is gone", dev->ifname);
 			goto gone;
