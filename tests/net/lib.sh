@@ -26,7 +26,11 @@ TS_BUILD=${TS_BUILD:-$TS_SRC/build}
 TS_IMPL=${TS_IMPL:-tinescale}
 TS_IMPL_A=${TS_IMPL_A:-$TS_IMPL}
 TS_IMPL_B=${TS_IMPL_B:-$TS_IMPL}
-TS_WGGO_UPSTREAM=${TS_WGGO_UPSTREAM:-/work/shared/anchors/wireguard-go}
+if [[ -z ${TS_WGGO_UPSTREAM:-} ]]; then
+	# The anchor sits beside the project's checkout (../shared/anchors).
+	TS_WGGO_UPSTREAM=$TS_SRC/../shared/anchors/wireguard-go
+	[[ -x $TS_WGGO_UPSTREAM ]] || TS_WGGO_UPSTREAM=/work/shared/anchors/wireguard-go
+fi
 # scapy comes from Debian's python3-scapy: use the system interpreter, not
 # whatever python3 comes first on PATH (pyenv shims have no scapy).
 TS_PY=${TS_PY:-/usr/bin/python3}
