@@ -42,17 +42,34 @@ void np_dest_init(struct np_dest_table *t)
 	randombytes_buf(t->key, sizeof(t->key));
 }
 
+/* What identifies a destination: family, then the IPv4 address or the IPv6 /64. */
+static size_t dest_id(const struct tsr_addr *a, uint8_t id[17])
+{
+	size_t idlen = a->family == 4 ? 5 : 9;
+
+	memset(id, 0, 17);
+	id[0] = a->family;
+	memcpy(id + 1, a->addr, idlen - 1);
+	return idlen;
+}
+
+size_t np_dest_slot(const struct np_dest_table *t, const struct tsr_addr *a)
+{
+	uint8_t id[17], h[8];
+	uint64_t slot;
+
+	crypto_shorthash(h, id, dest_id(a, id), t->key);
+	memcpy(&slot, h, sizeof(slot));
+	return (size_t)(slot % NP_DEST_SLOTS);
+}
+
 bool np_dest_take(struct np_dest_table *t, const struct tsr_addr *a, uint32_t rate, uint32_t burst,
 		  uint64_t now_ns)
 {
-	uint8_t id[17] = {a->family}, h[8];
-	size_t idlen = a->family == 4 ? 5 : 9; /* IPv4 address, or the IPv6 /64 */
-	uint64_t slot;
+	uint8_t id[17];
+	size_t slot = np_dest_slot(t, a);
 
-	memcpy(id + 1, a->addr, idlen - 1);
-	crypto_shorthash(h, id, idlen, t->key);
-	memcpy(&slot, h, sizeof(slot));
-	slot %= NP_DEST_SLOTS;
+	dest_id(a, id);
 	if (!t->slot[slot].used || memcmp(t->slot[slot].id, id, sizeof(id))) {
 		struct np_bucket *b = &t->slot[slot].b;
 

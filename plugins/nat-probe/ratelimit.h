@@ -36,6 +36,12 @@ struct np_dest_table {
 /* A fresh table with a random key. */
 void np_dest_init(struct np_dest_table *t);
 /*
+ * The slot a destination maps to (its IP, or IPv6 /64, under the table's
+ * secret key).  Two destinations in one slot share a bucket until the
+ * older one's is full again: never more sent, only less.
+ */
+size_t np_dest_slot(const struct np_dest_table *t, const struct tsr_addr *a);
+/*
  * One token for the destination IP of a (port ignored).  A slot taken by
  * another destination is handed over only once that one's bucket is full
  * again (idle): before that, the newcomer shares it, which errs toward

@@ -128,10 +128,25 @@ static void test_ratelimit(void)
 		n += np_bucket_take(&b, 10, 20, now + 3600000000000ULL);
 	CHECK_MSG(n == 20, "an hour later, the burst again (not more): %d", n);
 
-	np_dest_init(&t);
 	struct tsr_addr v = addr("203.0.113.9:1"), v2 = addr("203.0.113.9:2"),
 			w = addr("203.0.113.10:1"), s6 = addr("[2001:db8:1:2::1]:1"),
 			s6b = addr("[2001:db8:1:2:ffff::9]:7"), s6c = addr("[2001:db8:1:3::1]:1");
+	/*
+	 * The table is direct-mapped under a random key: two destinations may
+	 * share a slot (and so a bucket).  "Its own bucket" is checked under a
+	 * key that puts the four destinations in four slots; the slot function
+	 * itself must group ports of one IP and addresses of one /64.
+	 */
+	do
+		np_dest_init(&t);
+	while (np_dest_slot(&t, &v) == np_dest_slot(&t, &w) ||
+	       np_dest_slot(&t, &v) == np_dest_slot(&t, &s6) ||
+	       np_dest_slot(&t, &v) == np_dest_slot(&t, &s6c) ||
+	       np_dest_slot(&t, &w) == np_dest_slot(&t, &s6) ||
+	       np_dest_slot(&t, &w) == np_dest_slot(&t, &s6c) ||
+	       np_dest_slot(&t, &s6) == np_dest_slot(&t, &s6c));
+	CHECK_MSG(np_dest_slot(&t, &v) == np_dest_slot(&t, &v2), "ports of one IP share a slot");
+	CHECK_MSG(np_dest_slot(&t, &s6) == np_dest_slot(&t, &s6b), "one /64 shares a slot");
 	n = 0;
 	for (int i = 0; i < 50; i++)
 		n += np_dest_take(&t, i % 2 ? &v : &v2, 10, 20, now);
