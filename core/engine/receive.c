@@ -706,6 +706,8 @@ void *ts_rx_thread(void *arg)
 	struct ts_device *dev = arg;
 	struct rx_slot *slots;
 	struct ts_dgram *d;
+	/* A slot whose last batch was full: asked again without waiting for poll. */
+	bool more[TS_BIND_MAX_FDS] = {false};
 
 	if (!ts_engine_thread_begin(dev, "rx"))
 		return NULL;
@@ -715,9 +717,6 @@ void *ts_rx_thread(void *arg)
 		ts_err("rx: out of memory");
 		goto out;
 	}
-	/* A slot whose last batch was full: asked again without waiting for poll. */
-	bool more[TS_BIND_MAX_FDS] = {false};
-
 	while (!atomic_load(&dev->stopping)) {
 		struct pollfd pfd[TS_BIND_MAX_FDS + 1];
 		int fds[TS_BIND_MAX_FDS], timeout = -1;

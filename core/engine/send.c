@@ -330,6 +330,8 @@ static void batch_group(struct tx_batch *b)
 	bool taken[TS_BATCH] = {false};
 	unsigned k = 0;
 
+	if (b->n < 2)
+		return;
 	for (unsigned i = 1; i < b->n; i++) {
 		if (b->peer[i] != b->peer[0])
 			break;
