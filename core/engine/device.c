@@ -179,7 +179,7 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 
 	if (!dev)
 		return NULL;
-	dev->wake_fd = dev->stop_fd = -1;
+	dev->wake_fd = dev->tx_wake_fd = dev->stop_fd = -1;
 	atomic_init(&dev->listen_port, 0);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
 	dev->mtu = mtu;
@@ -203,9 +203,10 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 
 	dev->hs_queue = calloc(MAX_QUEUED_INCOMING_HANDSHAKES, sizeof(*dev->hs_queue));
 	dev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	dev->tx_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 || !dev->hs_queue || dev->wake_fd < 0 ||
-	    dev->stop_fd < 0) {
+	    dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
 		ts_device_destroy(dev);
 		return NULL;
 	}
@@ -292,9 +293,8 @@ void ts_device_stop(struct ts_device *dev)
 	pthread_cond_broadcast(&dev->hs_cond);
 	pthread_mutex_unlock(&dev->hs_lock);
 	ts_timers_kick(dev);
+	wake(dev->tx_wake_fd);
 	pthread_join(dev->rx_thread, NULL);
-	/* rx may have consumed the wake-up meant for tx: wake again. */
-	wake(dev->wake_fd);
 	pthread_join(dev->tx_thread, NULL);
 	pthread_join(dev->hs_thread, NULL);
 	pthread_join(dev->timer_thread, NULL);
@@ -345,9 +345,16 @@ static void finish_removals(struct ts_device *dev, struct ts_peer *gone)
 	struct ts_peer *next;
 
 	for (; gone; gone = next) {
+		union ts_endpoint ep;
+
 		next = gone->gone_next;
-		if (gone->down_untold)
-			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key, NULL, NULL);
+		if (gone->down_untold) {
+			ts_peer_lock(gone);
+			ep = gone->endpoint; /* the event says where the peer was */
+			ts_peer_unlock(gone);
+			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key,
+				       ts_endpoint_is_set(&ep) ? &ep : NULL, NULL);
+		}
 		ts_peer_put(gone);
 	}
 }
@@ -396,6 +403,8 @@ void ts_device_destroy(struct ts_device *dev)
 		dev->bind->close(dev->bind_ctx);
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
+	if (dev->tx_wake_fd >= 0)
+		close(dev->tx_wake_fd);
 	if (dev->stop_fd >= 0)
 		close(dev->stop_fd);
 	free(dev->hs_queue);
@@ -993,6 +1002,20 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		fprintf(out, "  public key: %s\n", key);
 	}
 	fprintf(out, "  listening port: %u\n", (unsigned)atomic_load(&dev->listen_port));
+	if (dev->tun->offload_info) {
+		struct ts_tun_offload_info oi = {0};
+
+		dev->tun->offload_info(dev->tun_ctx, &oi);
+		if (oi.flags & TS_TUN_OFF_VNET)
+			fprintf(out,
+				"  tun offloads:%s%s%s%s (split %llu, merged %llu, refused %llu)\n",
+				oi.flags & TS_TUN_OFF_CSUM ? " csum" : "",
+				oi.flags & TS_TUN_OFF_TSO4 ? " tso4" : "",
+				oi.flags & TS_TUN_OFF_TSO6 ? " tso6" : "",
+				oi.flags & TS_TUN_OFF_USO ? " uso" : "",
+				(unsigned long long)oi.split, (unsigned long long)oi.merged,
+				(unsigned long long)oi.refused);
+	}
 	pthread_mutex_lock(&dev->notes_lock);
 	print_notes(out, dev->notes);
 	pthread_mutex_unlock(&dev->notes_lock);

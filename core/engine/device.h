@@ -88,8 +88,9 @@ struct ts_device {
 	void *tun_ctx;
 	const struct ts_bind_ops *bind;
 	void *bind_ctx;
-	int wake_fd; /* eventfd: wakes the rx thread after a socket change, and on stop */
-	int stop_fd; /* eventfd: signalled when the device must go (TUN gone) */
+	int wake_fd;	/* eventfd: wakes the rx thread after a socket change, and on stop */
+	int tx_wake_fd; /* eventfd: wakes the tx thread on stop (only: rx's wake-ups are not its) */
+	int stop_fd;	/* eventfd: signalled when the device must go (TUN gone) */
 
 	pthread_rwlock_t lock;
 	struct noise_identity identity; /* dev->lock */
@@ -208,13 +209,17 @@ struct ts_inject_item *ts_device_inject_take(struct ts_device *dev);
 
 /* send.c: every function here is called with no engine lock held. */
 void *ts_tx_thread(void *arg);
-/* Encrypt and send a packet to peer, or stage it and start a handshake. */
+/*
+ * Encrypt and send a packet to peer, or stage it and start a handshake.
+ * buf has headroom (at least sizeof(struct message_data)) before the
+ * plaintext and TS_TAILROOM after it.
+ */
 void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len);
 void ts_send_staged(struct ts_peer *peer);
 void ts_send_keepalive(struct ts_peer *peer);
 /* is_retry: a timer's retransmission, which bypasses the REKEY_TIMEOUT rate limit. */
 void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry);
-/* Send one datagram through the ciphertext_out hooks (peer may be NULL). */
+/* Send one datagram through the ciphertext_out hooks (peer may be NULL); TS_TAILROOM after it. */
 int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
 			    uint8_t *buf, size_t headroom, size_t len);
@@ -235,7 +240,10 @@ void *ts_handshake_thread(void *arg);
  * ts_receive_datagram queued for the handshake thread, here and now.
  */
 void ts_handshake_process_queued(struct ts_device *dev);
-/* Process one datagram as received from src (after the ciphertext_in hooks).  No lock held. */
+/*
+ * Process one datagram as received from src (after the ciphertext_in hooks),
+ * with TS_TAILROOM after it in buf.  No lock held.
+ */
 void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
 			 size_t len);

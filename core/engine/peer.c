@@ -234,6 +234,7 @@ void ts_peer_collect_secrets(struct ts_peer *peer, const uint8_t ephemeral_priva
 void ts_peer_note_session(struct ts_peer *peer, struct ts_peer_news *news)
 {
 	news->handshake_complete = true;
+	news->endpoint = peer->endpoint; /* events carry the endpoint now */
 	if (!peer->up) {
 		peer->up = true;
 		news->up = true;
@@ -245,13 +246,14 @@ void ts_peer_note_down(struct ts_peer *peer, struct ts_peer_news *news)
 	if (peer->up) {
 		peer->up = false;
 		news->down = true;
+		news->endpoint = peer->endpoint;
 	}
 }
 
 void ts_peer_news_emit(struct ts_peer *peer, struct ts_peer_news *news)
 {
 	struct ts_device *dev = peer->dev;
-	const union ts_endpoint *ep = news->endpoint_changed ? &news->endpoint : NULL;
+	const union ts_endpoint *ep = ts_endpoint_is_set(&news->endpoint) ? &news->endpoint : NULL;
 
 	if (news->has_secrets)
 		ts_hooks_event(dev, TS_EVENT_HANDSHAKE_SECRETS, peer->public_key, ep,

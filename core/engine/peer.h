@@ -152,6 +152,7 @@ struct ts_peer_news {
 	bool handshake_complete;
 	bool up, down;
 	bool has_secrets;
+	/* The peer's endpoint when the news was gathered (family 0: none). */
 	union ts_endpoint endpoint;
 	struct ts_handshake_secrets secrets;
 };

@@ -508,13 +508,42 @@ static bool counter_check(struct ts_device *dev, struct ts_keypair *kp, uint64_t
 }
 
 /*
+ * The inner packets of one batch of datagrams, written to the TUN together
+ * once the batch is done, so that a TUN with offloads can coalesce the
+ * segments of a flow (after the plaintext_in hooks saw each one).  Set only
+ * by the rx thread while the packets' buffers stay put (rx_socket); NULL
+ * elsewhere (injected datagrams share one buffer; tests and fuzzing call
+ * ts_receive_datagram directly): each packet is written at once.
+ */
+struct rx_tun_batch {
+	const uint8_t *pkts[TS_BATCH];
+	size_t lens[TS_BATCH];
+	unsigned n;
+};
+
+static _Thread_local struct rx_tun_batch *rx_tun_batch;
+
+static void rx_tun_flush(struct ts_device *dev, struct rx_tun_batch *b)
+{
+	int ret;
+
+	if (!b->n)
+		return;
+	ret = dev->tun->write(dev->tun_ctx, b->pkts, b->lens, b->n);
+	if (ret < 0)
+		ts_log_ratelimited(TS_LOG_WARN, "tun write: %s", strerror(-ret));
+	b->n = 0;
+}
+
+/*
  * Step 3: an authenticated, fresh packet from kp->peer.  Timers, endpoint,
  * the session's rotation, then the inner packet: source checked against
- * the peer's allowed IPs, plaintext_in hooks, TUN.  No lock held on entry.
+ * the peer's allowed IPs, plaintext_in hooks, TUN.  The datagram was len
+ * bytes with tailroom after it.  No lock held on entry.
  */
 static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts_endpoint *src,
 		    const struct ts_endpoint_src *local, uint8_t *buf, uint8_t *plain,
-		    size_t plain_len, size_t len, uint64_t now)
+		    size_t plain_len, size_t len, size_t tailroom, uint64_t now)
 {
 	struct ts_peer *peer = kp->peer; /* kp's reference keeps it */
 	struct ts_peer_news news = {0};
@@ -578,16 +607,29 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 		return;
 	}
 	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_IN)) {
+		/*
+		 * After the inner packet: its padding, the tag and the datagram's
+		 * tailroom, which a ciphertext_in hook may have used up.
+		 */
+		size_t room = len - sizeof(struct message_data) - ip_len + tailroom;
 		struct ts_hook_pkt p = {.data = plain,
 					.len = ip_len,
 					.headroom = (size_t)(plain - buf),
-					.tailroom = TS_TAILROOM,
+					.tailroom = room < TS_TAILROOM ? room : TS_TAILROOM,
 					.peer_key = peer->public_key};
 
 		if (!ts_hooks_run(dev, TS_HP_PLAINTEXT_IN, &p))
 			return;
 		plain = p.data;
 		ip_len = p.len;
+	}
+	if (rx_tun_batch) {
+		/* Full (more datagrams than slots): write what is there first, in order. */
+		if (rx_tun_batch->n == TS_BATCH)
+			rx_tun_flush(dev, rx_tun_batch);
+		rx_tun_batch->pkts[rx_tun_batch->n] = plain;
+		rx_tun_batch->lens[rx_tun_batch->n++] = ip_len;
+		return;
 	}
 	ret = dev->tun->write(dev->tun_ctx, (const uint8_t *const[]){plain}, &ip_len, 1);
 	if (ret < 0)
@@ -596,7 +638,7 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 
 static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
-			 size_t len)
+			 size_t len, size_t tailroom)
 {
 	uint8_t *msg = buf + headroom, *plain = msg + sizeof(struct message_data);
 	size_t plain_len = len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN;
@@ -607,17 +649,18 @@ static void receive_data(struct ts_device *dev, const union ts_endpoint *src,
 	if (!kp)
 		return;
 	if (counter_check(dev, kp, counter, src))
-		consume(dev, kp, src, local, buf, plain, plain_len, len, now);
+		consume(dev, kp, src, local, buf, plain, plain_len, len, tailroom, now);
 	ts_keypair_put(kp);
 }
 
-void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
-			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
-			 size_t len)
+/* One datagram at buf + headroom, len bytes, with tailroom after it. */
+static void receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			     const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			     size_t len, size_t tailroom)
 {
 	switch (message_determine_type(buf + headroom, len)) {
 	case MESSAGE_DATA:
-		receive_data(dev, src, local, buf, headroom, len);
+		receive_data(dev, src, local, buf, headroom, len, tailroom);
 		break;
 	case MESSAGE_HANDSHAKE_INITIATION:
 	case MESSAGE_HANDSHAKE_RESPONSE:
@@ -633,6 +676,13 @@ void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 	}
 }
 
+void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
+			 const struct ts_endpoint_src *local, uint8_t *buf, size_t headroom,
+			 size_t len)
+{
+	receive_datagram(dev, src, local, buf, headroom, len, TS_TAILROOM);
+}
+
 /* --- the rx thread --------------------------------------------------- */
 
 struct rx_slot {
@@ -641,7 +691,7 @@ struct rx_slot {
 
 /* One batch from slot 'which': true if it was full (more may wait in the bind). */
 static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slots,
-		      struct ts_dgram *d)
+		      struct ts_dgram *d, struct rx_tun_batch *tb)
 {
 	int n;
 
@@ -653,8 +703,9 @@ static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 	n = dev->bind->recv(dev->bind_ctx, which, d, TS_BATCH);
 	if (n <= 0)
 		return false;
+	rx_tun_batch = tb;
 	for (int i = 0; i < n; i++) {
-		size_t len = d[i].len, headroom = TS_HEADROOM;
+		size_t len = d[i].len, headroom = TS_HEADROOM, tailroom = TS_TAILROOM;
 		struct ts_endpoint_src local = d[i].local;
 
 		if (d[i].flags & TS_DGRAM_TRUNC)
@@ -671,9 +722,12 @@ static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 				continue;
 			headroom = (size_t)(p.data - slots[i].buf);
 			len = p.len;
+			tailroom = p.tailroom;
 		}
-		ts_receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len);
+		receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len, tailroom);
 	}
+	rx_tun_batch = NULL;
+	rx_tun_flush(dev, tb);
 	return n == TS_BATCH;
 }
 
@@ -708,12 +762,14 @@ void *ts_rx_thread(void *arg)
 	struct ts_dgram *d;
 	/* A slot whose last batch was full: asked again without waiting for poll. */
 	bool more[TS_BIND_MAX_FDS] = {false};
+	struct rx_tun_batch *tb;
 
 	if (!ts_engine_thread_begin(dev, "rx"))
 		return NULL;
 	slots = calloc(TS_BATCH, sizeof(*slots));
 	d = calloc(TS_BATCH, sizeof(*d));
-	if (!slots || !d) {
+	tb = calloc(1, sizeof(*tb));
+	if (!slots || !d || !tb) {
 		ts_err("rx: out of memory");
 		goto out;
 	}
@@ -743,13 +799,14 @@ void *ts_rx_thread(void *arg)
 		}
 		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
 			if ((pfd[i].revents & POLLIN) || more[i])
-				more[i] = rx_socket(dev, i, slots, d);
+				more[i] = rx_socket(dev, i, slots, d, tb);
 		rx_injected(dev, &slots[0]);
 		ts_rcu_quiescent();
 	}
 out:
 	free(slots);
 	free(d);
+	free(tb);
 	ts_engine_thread_end();
 	return NULL;
 }

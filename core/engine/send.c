@@ -48,18 +48,21 @@ void ts_peer_clear_src(struct ts_peer *peer)
 
 /*
  * The ciphertext_out hooks, for the batched and the single sends alike.
- * The data and its length may be rewritten, the endpoint redirected; a redirected datagram takes
- * a new path, so it keeps no pinned source.  False: dropped or stolen.
+ * headroom and tailroom are the room around *data that is really there:
+ * what the hooks are told, and may use.  The data and its length may be
+ * rewritten, the endpoint redirected; a redirected datagram takes a new
+ * path, so it keeps no pinned source.  False: dropped or stolen.
  */
 static bool ciphertext_out(struct ts_device *dev, struct ts_peer *peer, uint8_t **data, size_t *len,
-			   size_t headroom, union ts_endpoint *ep, struct ts_endpoint_src *src)
+			   size_t headroom, size_t tailroom, union ts_endpoint *ep,
+			   struct ts_endpoint_src *src)
 {
 	union ts_endpoint before = *ep;
 	struct ts_hook_pkt p = {
 	    .data = *data,
 	    .len = *len,
 	    .headroom = headroom,
-	    .tailroom = TS_TAILROOM,
+	    .tailroom = tailroom,
 	    .ep = ep,
 	    .local = src,
 	    .peer_key = peer ? peer->public_key : NULL,
@@ -76,9 +79,9 @@ static bool ciphertext_out(struct ts_device *dev, struct ts_peer *peer, uint8_t 
 	return true;
 }
 
-int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
-			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
-			    uint8_t *buf, size_t headroom, size_t len)
+static int send_hooked(struct ts_device *dev, struct ts_peer *peer, const union ts_endpoint *dst,
+		       const struct ts_endpoint_src *src, uint8_t *buf, size_t headroom, size_t len,
+		       size_t tailroom)
 {
 	struct ts_endpoint_src from = {0};
 	union ts_endpoint ep = *dst;
@@ -87,7 +90,7 @@ int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 
 	if (src)
 		from = *src;
-	if (!ciphertext_out(dev, peer, &data, &len, headroom, &ep, &from))
+	if (!ciphertext_out(dev, peer, &data, &len, headroom, tailroom, &ep, &from))
 		return 0;
 	ret = ts_udp_sendto(dev, &ep, &from, data, len);
 	if (ret == 1 && peer)
@@ -97,6 +100,13 @@ int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 				   ts_endpoint_str(&ep, (char[TS_ENDPOINT_STRLEN]){0}),
 				   strerror(-ret));
 	return ret;
+}
+
+int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
+			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
+			    uint8_t *buf, size_t headroom, size_t len)
+{
+	return send_hooked(dev, peer, dst, src, buf, headroom, len, TS_TAILROOM);
 }
 
 /* Peer lock held.  A current keypair still good for sending, or NULL. */
@@ -197,6 +207,15 @@ stage:
 	return false;
 }
 
+/*
+ * The tailroom left after sealing a plaintext of len bytes that had
+ * tailroom after it: the padding and the tag are taken from it.
+ */
+static size_t sealed_tailroom(size_t tailroom, size_t len, size_t msg_len)
+{
+	return tailroom - (msg_len - sizeof(struct message_data) - len);
+}
+
 void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len)
 {
 	struct ts_endpoint_src src;
@@ -205,8 +224,8 @@ void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 	size_t msg_len;
 
 	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake))
-		ts_send_datagram_hooked(peer->dev, peer, &ep, &src, buf,
-					headroom - sizeof(struct message_data), msg_len);
+		send_hooked(peer->dev, peer, &ep, &src, buf, headroom - sizeof(struct message_data),
+			    msg_len, sealed_tailroom(TS_TAILROOM, len, msg_len));
 	if (need_handshake)
 		ts_send_handshake_initiation(peer, false);
 }
@@ -426,7 +445,7 @@ static void tx_one(struct ts_device *dev, struct ts_peer *peer, uint8_t *buf, si
 	struct ts_endpoint_src src;
 	union ts_endpoint ep;
 	bool need_handshake = false;
-	size_t headroom = TS_HEADROOM, msg_len;
+	size_t headroom = TS_HEADROOM, tailroom = TS_TAILROOM, msg_len;
 
 	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_OUT)) {
 		struct ts_hook_pkt p = {.data = buf + headroom,
@@ -441,6 +460,7 @@ static void tx_one(struct ts_device *dev, struct ts_peer *peer, uint8_t *buf, si
 		    p.tailroom < MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN)
 			return;
 		headroom = p.headroom;
+		tailroom = p.tailroom;
 		len = p.len;
 	}
 	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake)) {
@@ -448,7 +468,8 @@ static void tx_one(struct ts_device *dev, struct ts_peer *peer, uint8_t *buf, si
 		struct tx_batch *b;
 
 		if (!ciphertext_out(dev, peer, &msg, &msg_len,
-				    headroom - sizeof(struct message_data), &ep, &src))
+				    headroom - sizeof(struct message_data),
+				    sealed_tailroom(tailroom, len, msg_len), &ep, &src))
 			goto out;
 		b = ep.sa.sa_family == AF_INET6 ? b6 : b4;
 		batch_add(b, peer, &ep, &src, msg, msg_len);
@@ -471,6 +492,7 @@ void *ts_tx_thread(void *arg)
 	struct ts_peer *hs_peers[TS_BATCH], *peers[TS_BATCH];
 	uint8_t *bufs[TS_BATCH];
 	size_t lens[TS_BATCH];
+	int n_last = 0;
 
 	if (!ts_engine_thread_begin(dev, "tx"))
 		return NULL;
@@ -484,17 +506,28 @@ void *ts_tx_thread(void *arg)
 	for (unsigned i = 0; i < TS_BATCH; i++)
 		bufs[i] = slots[i].buf + TS_HEADROOM;
 	while (!atomic_load(&dev->stopping)) {
+		/*
+		 * Its own wake-up fd, never the rx thread's: that one stays
+		 * readable while rx works through injected datagrams, and tx
+		 * would spin on it.
+		 */
 		struct pollfd pfd[2] = {{.fd = dev->tun->wait_fd(dev->tun_ctx), .events = POLLIN},
-					{.fd = dev->wake_fd, .events = POLLIN}};
+					{.fd = dev->tx_wake_fd, .events = POLLIN}};
 		unsigned n_hs = 0;
 		int n;
 
-		ts_rcu_offline();
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
-			ts_err("tx: poll: %s", strerror(errno));
-			break;
+		/*
+		 * A full batch: more may be waiting, possibly the rest of a
+		 * super-packet the TUN driver holds, which poll cannot see.
+		 */
+		if (n_last < TS_BATCH) {
+			ts_rcu_offline();
+			if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
+				ts_err("tx: poll: %s", strerror(errno));
+				break;
+			}
+			ts_rcu_online();
 		}
-		ts_rcu_online();
 		if (atomic_load(&dev->stopping))
 			break;
 		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
@@ -502,6 +535,7 @@ void *ts_tx_thread(void *arg)
 			goto gone;
 		}
 		n = dev->tun->read(dev->tun_ctx, bufs, lens, TS_BATCH, TS_MAX_PACKET);
+		n_last = n;
 		if (n == -ENODEV) {
 			ts_info("TUN device %s is gone", dev->ifname);
 			goto gone;

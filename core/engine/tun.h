@@ -12,6 +12,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* TUN offloads in use (TS_TUN_OFF_*) and what they did, for status. */
+struct ts_tun_offload_info {
+	unsigned flags;
+	uint64_t split;	  /* super-packets read and segmented */
+	uint64_t merged;  /* coalesced super-packets written */
+	uint64_t refused; /* reads with a malformed virtio_net_hdr, dropped */
+};
+
+#define TS_TUN_OFF_VNET 0x1 /* IFF_VNET_HDR */
+#define TS_TUN_OFF_CSUM 0x2
+#define TS_TUN_OFF_TSO4 0x4
+#define TS_TUN_OFF_TSO6 0x8
+#define TS_TUN_OFF_USO	0x10
+
 /*
  * What the device needs of a TUN.  The device owns ctx once it is given one
  * and calls close exactly once.  read and write may run concurrently with
@@ -27,8 +41,9 @@ struct ts_tun_ops {
 	 */
 	int (*read)(void *ctx, uint8_t *const bufs[], size_t lens[], unsigned n, size_t cap);
 	/*
-	 * Write n whole IP packets.  Returns how many were written, or -errno
-	 * (the first failure; the rest are not written).
+	 * Write n whole IP packets, each on its own: a failure does not stop
+	 * the rest.  A driver with offloads may coalesce consecutive segments
+	 * of a flow into one write.  Returns n, or the first -errno.
 	 */
 	int (*write)(void *ctx, const uint8_t *const pkts[], const size_t lens[], unsigned n);
 	/*
@@ -40,6 +55,11 @@ struct ts_tun_ops {
 	/* Set the link MTU: 0 or -errno. */
 	int (*set_mtu)(void *ctx, int mtu);
 	void (*close)(void *ctx);
+	/*
+	 * Optional (NULL: a TUN without offloads): what the driver offloads
+	 * and its counters, for status.
+	 */
+	void (*offload_info)(void *ctx, struct ts_tun_offload_info *out);
 };
 
 /* /dev/net/tun. */
@@ -47,6 +67,9 @@ extern const struct ts_tun_ops ts_tun_kernel_ops;
 /*
  * Create (or attach to) TUN interface 'ifname' (the kernel may rename a
  * template like "ts%d": ifname is updated); *ctx is for ts_tun_kernel_ops.
+ * With IFF_VNET_HDR and every offload the kernel accepts (checksum, TSO,
+ * USO), falling back flag by flag, and to a plain TUN when it has none;
+ * TINESCALE_TUN_OFFLOAD=0 in the environment asks for the plain TUN.
  * Returns 0 or -errno.
  */
 int ts_tun_kernel_open(char ifname[static IFNAMSIZ], void **ctx);

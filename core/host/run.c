@@ -47,6 +47,19 @@ static unsigned int call_v1(const struct chain_entry *e, struct ts_packet *pkt)
 	return v;
 }
 
+/*
+ * Does pkt still describe the buffer [lo, hi)?  Each part is bounded on its
+ * own: checking only that the ends add up would let a hook grow len past
+ * the tailroom (tailroom -= n wrapping) with the sum unchanged modulo 2^64.
+ */
+static bool same_buffer(const struct ts_packet *pkt, uintptr_t lo, uintptr_t hi)
+{
+	const uintptr_t size = hi - lo;
+
+	return (uintptr_t)pkt->data - pkt->headroom == lo && pkt->headroom <= size &&
+	       pkt->len <= size - pkt->headroom && pkt->tailroom == size - pkt->headroom - pkt->len;
+}
+
 static enum ts_verdict run_chain(const struct chain *c, enum ts_hook hook, struct ts_packet *pkt)
 {
 	/* The buffer's ends, which no hook may move (integers: no pointer arithmetic UB). */
@@ -70,8 +83,7 @@ static enum ts_verdict run_chain(const struct chain *c, enum ts_hook hook, struc
 		}
 		if (v > TS_STOLEN)
 			v = 3;
-		else if (v == TS_PASS && ((uintptr_t)pkt->data - pkt->headroom != lo ||
-					  (uintptr_t)pkt->data + pkt->len + pkt->tailroom != hi))
+		else if (v == TS_PASS && !same_buffer(pkt, lo, hi))
 			v = 3;
 		/* Relaxed: statistics only, read approximately by ts_pipeline_format. */
 		atomic_fetch_add_explicit(&e->stats->verdicts[v], 1, memory_order_relaxed);

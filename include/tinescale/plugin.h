@@ -244,7 +244,7 @@ typedef uint64_t ts_timer_id;
  * Errors are negative errno values.
  */
 struct ts_host_services {
-	size_t struct_size; /* sizeof the host's table; services past v1 need a check */
+	size_t struct_size; /* sizeof the host's table; a service added after 2.0 needs a check */
 
 	/* One line to the daemon's log, prefixed with the instance name.  Not rate limited. */
 	void (*log)(const struct ts_host_services *host, enum ts_log_level level, const char *fmt,

@@ -35,10 +35,10 @@
  *
  * Threads and locks: the hook runs on data-path threads, the tick on the
  * host's timer thread; `lock` guards all mutable state and is held only for
- * computation.  Host services are never called with it held (the engine
- * may hold its device lock while it runs our hook and need that lock again
- * inside a service): work decided under the lock goes into an outbox of
- * actions that is carried out after unlocking.
+ * computation.  Host services are never called with it held (a service
+ * may block briefly on engine locks, and the hook must not make the other
+ * data-path threads wait behind that): work decided under the lock goes
+ * into an outbox of actions that is carried out after unlocking.
  */
 #include <arpa/inet.h>
 #include <errno.h>

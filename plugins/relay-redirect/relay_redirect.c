@@ -39,7 +39,7 @@
  *   They are left in place at destroy: on a reload the next instance's
  *   create() has already set them.
  *
- * Threads: hooks on the data-path threads, event() on engine threads, the
+ * Threads: hooks on the data-path threads, event() on the host's event thread, the
  * tick on the host's timer thread.  Counters are atomics; the registration
  * state (mac key, timestamps) sits under a mutex held for a few
  * instructions and never across a host call that may emit events.

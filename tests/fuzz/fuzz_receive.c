@@ -31,6 +31,7 @@
 #include "crypto.h"
 #include "device.h"
 #include "fake_io.h"
+#include "fake_node.h"
 #include "key.h"
 #include "log.h"
 #include "messages.h"
@@ -68,31 +69,18 @@ static void node_up(struct node *n, const char *addr, uint8_t key_byte)
 	ts_x25519_clamp(n->priv);
 	if (!ts_x25519_public(n->pub, n->priv))
 		die("key");
-	n->tun = fake_tun_new();
-	n->bind = fake_bind_new(net, addr);
-	if (!n->tun || !n->bind ||
-	    ts_device_create_with_io(&n->dev, "fuzz", 1420, &fake_tun_ops, n->tun, &fake_bind_ops,
-				     n->bind, err, sizeof(err)) < 0)
+	if (fake_device_new(net, "fuzz", addr, 1420, &n->dev, &n->tun, &n->bind, err, sizeof(err)) <
+	    0)
 		die(err);
 	n->ep = fake_bind_endpoint(n->bind);
 }
 
 static void add_peer(struct node *n, const struct node *p, const char *allowed)
 {
-	char text[512], priv[TS_KEY_HEX_LEN], pub[TS_KEY_HEX_LEN], ep[TS_ENDPOINT_STRLEN], err[256];
-	struct ts_config cfg;
-	int len;
+	char err[256];
 
-	ts_key_to_hex(priv, n->priv);
-	ts_key_to_hex(pub, p->pub);
-	ts_endpoint_str(&p->ep, ep);
-	len = snprintf(text, sizeof(text),
-		       "private_key=%s\npublic_key=%s\nendpoint=%s\nallowed_ip=%s\n", priv, pub, ep,
-		       allowed);
-	if (ts_config_parse_uapi(text, (size_t)len, 0, &cfg, err, sizeof(err)) < 0 ||
-	    ts_device_apply(n->dev, &cfg, err, sizeof(err)) < 0)
+	if (fake_device_add_peer(n->dev, n->priv, p->pub, allowed, &p->ep, err, sizeof(err)) < 0)
 		die(err);
-	ts_config_free(&cfg);
 }
 
 static struct ts_peer *peer_of(struct node *n, const struct node *p)
@@ -184,19 +172,11 @@ static size_t a_sends(const uint8_t *pkt, size_t len, uint8_t *msg, size_t cap)
 	return n < 0 ? 0 : (size_t)n;
 }
 
+/* 10.0.0.<src_host> to b (10.0.0.2), payload bytes after the IP header (the UDP header included).
+ */
 static size_t ipv4_packet(uint8_t *p, uint8_t src_host, size_t payload)
 {
-	size_t len = 20 + payload;
-
-	memset(p, 0, len);
-	p[0] = 0x45;
-	p[2] = (uint8_t)(len >> 8);
-	p[3] = (uint8_t)len;
-	p[8] = 64;
-	p[9] = 17;
-	p[12] = 10, p[15] = src_host;
-	p[16] = 10, p[19] = 2;
-	return len;
+	return fake_ipv4_udp(p, src_host, 2, payload - 8);
 }
 
 static void setup(void)

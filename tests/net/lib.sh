@@ -10,6 +10,9 @@
 #   TS_SRC      source tree (default: two levels above this file)
 #   TS_BUILD    build directory holding ./tinescale (default: $TS_SRC/build)
 #   TS_IMPL     implementation for both sides: tinescale (default) | wireguard-go
+#               (Debian's, on PATH) | wireguard-go-upstream (TS_WGGO_UPSTREAM)
+#   TS_WGGO_UPSTREAM  upstream wireguard-go's binary (with TUN offloads and UDP
+#               GSO/GRO); default the anchor in /work/shared/anchors
 #   TS_IMPL_A   implementation of side A (the "peer1" side); overrides TS_IMPL
 #   TS_IMPL_B   implementation of side B (the "peer2" side); overrides TS_IMPL
 #   TS_KEEP_LOGS=1  print every daemon log even when the test passes
@@ -23,6 +26,11 @@ TS_BUILD=${TS_BUILD:-$TS_SRC/build}
 TS_IMPL=${TS_IMPL:-tinescale}
 TS_IMPL_A=${TS_IMPL_A:-$TS_IMPL}
 TS_IMPL_B=${TS_IMPL_B:-$TS_IMPL}
+if [[ -z ${TS_WGGO_UPSTREAM:-} ]]; then
+	# The anchor sits beside the project's checkout (../shared/anchors).
+	TS_WGGO_UPSTREAM=$TS_SRC/../shared/anchors/wireguard-go
+	[[ -x $TS_WGGO_UPSTREAM ]] || TS_WGGO_UPSTREAM=/work/shared/anchors/wireguard-go
+fi
 # scapy comes from Debian's python3-scapy: use the system interpreter, not
 # whatever python3 comes first on PATH (pyenv shims have no scapy).
 TS_PY=${TS_PY:-/usr/bin/python3}
@@ -232,7 +240,11 @@ impl_check() {
 			fail "build/tinescale missing ($TS_BUILD/tinescale is not built)"
 		;;
 	wireguard-go) require_cmd wireguard-go wg ;;
-	*) fail "unknown implementation '$1' (tinescale or wireguard-go)" ;;
+	wireguard-go-upstream)
+		require_cmd wg
+		[[ -x $TS_WGGO_UPSTREAM ]] || fail "upstream wireguard-go missing ($TS_WGGO_UPSTREAM)"
+		;;
+	*) fail "unknown implementation '$1' (tinescale, wireguard-go or wireguard-go-upstream)" ;;
 	esac
 }
 
@@ -293,11 +305,13 @@ impl_start() {
 			${TS_TEST_TIME_SCALE:+TS_TEST_TIME_SCALE=$TS_TEST_TIME_SCALE} \
 			"$TS_BUILD/tinescale" "${args[@]}"
 		;;
-	wireguard-go)
-		((${#extra[@]} == 0)) || fail "wireguard-go cannot take ${extra[*]}"
-		log "start wireguard-go in $ns for $ifn"
-		bg "wireguard-go-$ifn" ip netns exec "$ns" env LOG_LEVEL=verbose \
-			wireguard-go -f "$ifn"
+	wireguard-go | wireguard-go-upstream)
+		((${#extra[@]} == 0)) || fail "$impl cannot take ${extra[*]}"
+		local bin=wireguard-go
+		[[ $impl == wireguard-go-upstream ]] && bin=$TS_WGGO_UPSTREAM
+		log "start $impl ($bin) in $ns for $ifn"
+		bg "$impl-$ifn" ip netns exec "$ns" env LOG_LEVEL=verbose \
+			"$bin" -f "$ifn"
 		;;
 	esac
 	IF_PID[$ifn]=$BG_PID
@@ -308,7 +322,7 @@ impl_start() {
 	done
 	((i < 100)) || fail "$impl for $ifn: no socket $(_sock "$ifn") or no link after 10 s
 $(tail -n 40 "$logf")"
-	if [[ $impl == wireguard-go ]]; then
+	if [[ $impl == wireguard-go* ]]; then
 		if [[ $conf == *.ipc ]]; then
 			local reply
 			reply=$({ printf 'set=1\n'; grep -v '^[[:space:]]*$' "$conf"; printf '\n'; } | uapi "$ifn")

@@ -6,6 +6,8 @@
  *   append: N           grow N bytes into the tailroom, filled with 0xCD (DROP if no room)
  *   redirect: A.B.C.D:PORT   set the endpoint (IPv4)
  *   break_bounds: true  move data without adjusting headroom (the host must drop)
+ *   overrun: N          grow N bytes unchecked: len += N, tailroom -= N even past
+ *                       zero, so both ends still add up (the host must drop)
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,7 +16,7 @@
 #include <tinescale/plugin.h>
 
 struct rw {
-	long long offset, xor_, prepend, append;
+	long long offset, xor_, prepend, append, overrun;
 	bool redirect, break_bounds;
 	union ts_plugin_endpoint ep;
 };
@@ -34,6 +36,7 @@ static int create(const struct ts_host_services *host, const struct ts_config_no
 	host->config_int(host, config, "xor", &s->xor_);
 	host->config_int(host, config, "prepend", &s->prepend);
 	host->config_int(host, config, "append", &s->append);
+	host->config_int(host, config, "overrun", &s->overrun);
 	host->config_bool(host, config, "break_bounds", &s->break_bounds);
 	r = host->config_string(host, config, "redirect");
 	if (r) {
@@ -50,7 +53,7 @@ static int create(const struct ts_host_services *host, const struct ts_config_no
 		s->ep.in.sin_port = htons((uint16_t)port);
 		s->redirect = true;
 	}
-	if (s->prepend < 0 || s->append < 0) {
+	if (s->prepend < 0 || s->append < 0 || s->overrun < 0) {
 		snprintf(err, errlen, "prepend/append must not be negative");
 		free(s);
 		return -1;
@@ -87,6 +90,10 @@ static enum ts_verdict hook(void *state, struct ts_packet *pkt)
 	}
 	if (s->redirect && pkt->hook == TS_HOOK_CIPHERTEXT_OUT)
 		pkt->endpoint = s->ep;
+	if (s->overrun) {
+		pkt->len += (size_t)s->overrun;
+		pkt->tailroom -= (size_t)s->overrun; /* wraps when there is less room */
+	}
 	if (s->break_bounds && pkt->headroom)
 		pkt->data--; /* forgot headroom--: the buffer's start moved */
 	return TS_PASS;

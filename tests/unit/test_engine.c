@@ -22,6 +22,7 @@
 #include "crypto.h"
 #include "device.h"
 #include "fake_io.h"
+#include "fake_node.h"
 #include "key.h"
 #include "log.h"
 #include "messages.h"
@@ -51,13 +52,9 @@ static bool node_up(struct node *n, const char *addr, unsigned host)
 	memset(n, 0, sizeof(*n));
 	ts_x25519_generate(n->priv, n->pub);
 	n->host = host;
-	n->tun = fake_tun_new();
-	n->bind = fake_bind_new(net, addr);
-	if (!n->tun || !n->bind)
-		return false;
 	snprintf(name, sizeof(name), "fake%u", host);
-	if (ts_device_create_with_io(&n->dev, name, 1420, &fake_tun_ops, n->tun, &fake_bind_ops,
-				     n->bind, err, sizeof(err)) < 0) {
+	if (fake_device_new(net, name, addr, 1420, &n->dev, &n->tun, &n->bind, err, sizeof(err)) <
+	    0) {
 		fprintf(stderr, "device: %s\n", err);
 		return false;
 	}
@@ -74,25 +71,15 @@ static void node_down(struct node *n)
 /* n gets peer p (with p's endpoint if with_endpoint), through the UAPI parser and apply. */
 static bool add_peer(struct node *n, const struct node *p, bool with_endpoint)
 {
-	char text[512], priv[TS_KEY_HEX_LEN], pub[TS_KEY_HEX_LEN], ep[TS_ENDPOINT_STRLEN], err[256];
-	struct ts_config cfg;
-	int len, ret;
+	char allowed[32], err[256];
 
-	ts_key_to_hex(priv, n->priv);
-	ts_key_to_hex(pub, p->pub);
-	ts_endpoint_str(&p->ep, ep);
-	len = snprintf(text, sizeof(text),
-		       "private_key=%s\npublic_key=%s\nallowed_ip=10.0.0.%u/32\n%s%s%s", priv, pub,
-		       p->host, with_endpoint ? "endpoint=" : "", with_endpoint ? ep : "",
-		       with_endpoint ? "\n" : "");
-	ret = ts_config_parse_uapi(text, (size_t)len, 0, &cfg, err, sizeof(err));
-	if (ret == 0) {
-		ret = ts_device_apply(n->dev, &cfg, err, sizeof(err));
-		ts_config_free(&cfg);
-	}
-	if (ret < 0)
+	snprintf(allowed, sizeof(allowed), "10.0.0.%u/32", p->host);
+	if (fake_device_add_peer(n->dev, n->priv, p->pub, allowed, with_endpoint ? &p->ep : NULL,
+				 err, sizeof(err)) < 0) {
 		fprintf(stderr, "config: %s\n", err);
-	return ret == 0;
+		return false;
+	}
+	return true;
 }
 
 /* Two started devices that know each other: a knows b's endpoint, b learns a's. */
@@ -106,16 +93,8 @@ static bool pair_up(struct node *a, struct node *b)
 /* An IPv4/UDP packet from 10.0.0.<from> to 10.0.0.<to> whose payload carries seq. */
 static size_t make_packet(uint8_t *p, unsigned from, unsigned to, uint32_t seq, size_t payload)
 {
-	size_t len = 28 + payload;
+	size_t len = fake_ipv4_udp(p, from, to, payload);
 
-	memset(p, 0, len);
-	p[0] = 0x45;
-	p[2] = (uint8_t)(len >> 8);
-	p[3] = (uint8_t)len;
-	p[8] = 64;
-	p[9] = 17;
-	p[12] = 10, p[15] = (uint8_t)from;
-	p[16] = 10, p[19] = (uint8_t)to;
 	for (size_t i = 0; i < payload; i++)
 		p[28 + i] = (uint8_t)(seq * 7 + i);
 	memcpy(p + 28, &seq, payload < 4 ? payload : 4);
@@ -125,20 +104,10 @@ static size_t make_packet(uint8_t *p, unsigned from, unsigned to, uint32_t seq, 
 /* Send one packet from s's TUN; true if it comes out of r's TUN byte for byte. */
 static bool carried(struct node *s, struct node *r, uint32_t seq)
 {
-	uint8_t pkt[200], got[2048];
+	uint8_t pkt[200];
 	size_t len = make_packet(pkt, s->host, r->host, seq, 60);
-	int n;
 
-	if (fake_tun_inject(s->tun, pkt, len) < 0)
-		return false;
-	/* Anything staged earlier comes first; look for ours among what arrives. */
-	for (;;) {
-		n = fake_tun_take(r->tun, got, sizeof(got), WAIT_MS);
-		if (n < 0)
-			return false;
-		if ((size_t)n == len && memcmp(got, pkt, len) == 0)
-			return true;
-	}
+	return fake_tun_carried(s->tun, r->tun, pkt, len, WAIT_MS);
 }
 
 /* Nothing comes out of r's TUN for QUIET_MS. */

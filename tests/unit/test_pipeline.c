@@ -607,7 +607,8 @@ static void test_behaviour(struct ts_pipeline_host *ph)
 	    "redirect: 192.0.2.7:3478}\n"
 	    "  - {name: greedy, use: rewrite, hooks: [plaintext_in], config: {prepend: 17}}\n"
 	    "  - {name: broken, use: rewrite, hooks: [ciphertext_in], config: "
-	    "{break_bounds: true}}\n",
+	    "{break_bounds: true}}\n"
+	    "  - {name: overrun, use: rewrite, hooks: [plaintext_out], config: {overrun: 100}}\n",
 	    pdir);
 	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "rewrite: %s", err);
 	for (size_t i = 0; i < sizeof(buf); i++)
@@ -631,10 +632,17 @@ static void test_behaviour(struct ts_pipeline_host *ph)
 	CHECK(ts_pipeline_run(ph, TS_HOOK_PLAINTEXT_IN, &pkt) == TS_DROP, "no headroom: drop");
 	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
 	CHECK(ts_pipeline_run(ph, TS_HOOK_CIPHERTEXT_IN, &pkt) == TS_DROP, "moved buffer: drop");
+	/* 100 bytes past a 38-byte tailroom: the ends still add up modulo 2^64. */
+	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
+	CHECK(ts_pipeline_run(ph, TS_HOOK_PLAINTEXT_OUT, &pkt) == TS_DROP,
+	      "past the tailroom: drop (len %zu tailroom %zu)", pkt.len, pkt.tailroom);
 	out = format(ph);
 	CHECK(strstr(out, "1. broken (rewrite 0.2) priority 100: packets 1 pass 0 drop 0 stolen 0 "
 			  "invalid 1"),
 	      "moved buffer counted:\n%s", out);
+	CHECK(strstr(out, "1. overrun (rewrite 0.2) priority 100: packets 1 pass 0 drop 0 stolen 0 "
+			  "invalid 1"),
+	      "overrun counted:\n%s", out);
 	free(out);
 	free(path);
 
