@@ -689,7 +689,8 @@ struct rx_slot {
 	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
 };
 
-static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slots,
+/* One batch from slot 'which': true if it was full (more may wait in the bind). */
+static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slots,
 		      struct ts_dgram *d, struct rx_tun_batch *tb)
 {
 	int n;
@@ -701,7 +702,7 @@ static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 	}
 	n = dev->bind->recv(dev->bind_ctx, which, d, TS_BATCH);
 	if (n <= 0)
-		return;
+		return false;
 	rx_tun_batch = tb;
 	for (int i = 0; i < n; i++) {
 		size_t len = d[i].len, headroom = TS_HEADROOM, tailroom = TS_TAILROOM;
@@ -727,6 +728,7 @@ static void rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 	}
 	rx_tun_batch = NULL;
 	rx_tun_flush(dev, tb);
+	return n == TS_BATCH;
 }
 
 /*
@@ -758,6 +760,8 @@ void *ts_rx_thread(void *arg)
 	struct ts_device *dev = arg;
 	struct rx_slot *slots;
 	struct ts_dgram *d;
+	/* A slot whose last batch was full: asked again without waiting for poll. */
+	bool more[TS_BIND_MAX_FDS] = {false};
 	struct rx_tun_batch *tb;
 
 	if (!ts_engine_thread_begin(dev, "rx"))
@@ -771,15 +775,18 @@ void *ts_rx_thread(void *arg)
 	}
 	while (!atomic_load(&dev->stopping)) {
 		struct pollfd pfd[TS_BIND_MAX_FDS + 1];
-		int fds[TS_BIND_MAX_FDS];
+		int fds[TS_BIND_MAX_FDS], timeout = -1;
 
 		dev->bind->fds(dev->bind_ctx, fds);
 		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
 			pfd[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
 		pfd[TS_BIND_MAX_FDS] = (struct pollfd){.fd = dev->wake_fd, .events = POLLIN};
+		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
+			if (more[i])
+				timeout = 0;
 
 		ts_rcu_offline();
-		if (poll(pfd, TS_BIND_MAX_FDS + 1, -1) < 0 && errno != EINTR) {
+		if (poll(pfd, TS_BIND_MAX_FDS + 1, timeout) < 0 && errno != EINTR) {
 			ts_err("rx: poll: %s", strerror(errno));
 			break;
 		}
@@ -791,8 +798,8 @@ void *ts_rx_thread(void *arg)
 				ts_debug("rx: wake read: %s", strerror(errno));
 		}
 		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
-			if (pfd[i].revents & POLLIN)
-				rx_socket(dev, i, slots, d, tb);
+			if ((pfd[i].revents & POLLIN) || more[i])
+				more[i] = rx_socket(dev, i, slots, d, tb);
 		rx_injected(dev, &slots[0]);
 		ts_rcu_quiescent();
 	}

@@ -337,8 +337,44 @@ struct tx_batch {
 	unsigned n;
 };
 
+/*
+ * Put each peer's datagrams together, keeping their order (the first peer
+ * first), so that the bind sees runs to one destination it can send with
+ * UDP GSO.  Peers' relative order does not matter; each peer's does.
+ */
+static void batch_group(struct tx_batch *b)
+{
+	struct ts_dgram d[TS_BATCH];
+	struct ts_peer *peer[TS_BATCH];
+	bool taken[TS_BATCH] = {false};
+	unsigned k = 0;
+
+	if (b->n < 2)
+		return;
+	for (unsigned i = 1; i < b->n; i++) {
+		if (b->peer[i] != b->peer[0])
+			break;
+		if (i == b->n - 1)
+			return; /* one peer only, the common case: already in order */
+	}
+	for (unsigned i = 0; i < b->n; i++) {
+		if (taken[i])
+			continue;
+		for (unsigned j = i; j < b->n; j++) {
+			if (taken[j] || b->peer[j] != b->peer[i])
+				continue;
+			taken[j] = true;
+			d[k] = b->d[j];
+			peer[k++] = b->peer[j];
+		}
+	}
+	memcpy(b->d, d, b->n * sizeof(d[0]));
+	memcpy(b->peer, peer, b->n * sizeof(peer[0]));
+}
+
 static void batch_flush(struct ts_device *dev, struct tx_batch *b)
 {
+	batch_group(b);
 	dev->bind->send(dev->bind_ctx, b->d, b->n);
 	for (unsigned i = 0; i < b->n; i++) {
 		/* The pinned source vanished: the datagram went out from elsewhere. */

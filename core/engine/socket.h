@@ -8,6 +8,7 @@
 #ifndef TS_SOCKET_H
 #define TS_SOCKET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "endpoint.h"
@@ -62,13 +63,21 @@ struct ts_bind_ops {
 	/*
 	 * Receive up to n datagrams without blocking from the descriptor in
 	 * slot 'which', into d[i].data (room d[i].cap).  Returns the count (0:
-	 * nothing waiting) or -errno.
+	 * nothing waiting) or -errno.  Always one datagram per d[i], whatever
+	 * the bind receives them as (the kernel bind receives UDP_GRO trains
+	 * into buffers of its own and splits them into d[]); what did not fit
+	 * may wait inside the bind, where poll() does not see it, so a recv
+	 * that filled all n must be followed by another before sleeping.
 	 */
 	int (*recv)(void *ctx, unsigned which, struct ts_dgram *d, unsigned n);
 	/*
 	 * Send n datagrams, each to d[i].peer (either family, in any order);
 	 * each gets its d[i].result.  One failing datagram does not stop the
-	 * others.
+	 * others.  The kernel bind sends a run of consecutive datagrams to one
+	 * destination from one source, all of one size but the last (which
+	 * may be shorter), as one UDP GSO send: callers that keep a peer's
+	 * datagrams together in order get the most out of it.  A run shares
+	 * its result.
 	 */
 	void (*send)(void *ctx, struct ts_dgram *d, unsigned n);
 	/* 0 or -errno. */
@@ -78,7 +87,19 @@ struct ts_bind_ops {
 
 /* Kernel UDP sockets, one per family, bound to the same port. */
 extern const struct ts_bind_ops ts_bind_kernel_ops;
-/* A new, unbound kernel bind for ts_bind_kernel_ops: 0 or -ENOMEM. */
+/*
+ * A new, unbound kernel bind for ts_bind_kernel_ops: 0 or -ENOMEM.  Its
+ * fds() are epoll descriptors, one per family, each watching that family's
+ * socket: polling them never keeps a replaced socket (and its port) alive.
+ * It uses UDP GSO (UDP_SEGMENT) and GRO (UDP_GRO) where the kernel has
+ * them, probed on every open, and falls back to a datagram per system call
+ * slot where it does not.
+ */
 int ts_bind_kernel_create(void **ctx);
+/*
+ * Allow or forbid GSO and GRO on this bind (both allowed by default); takes
+ * effect at the next open.  For tests and measurements.
+ */
+void ts_bind_kernel_set_offload(void *ctx, bool gso, bool gro);
 
 #endif

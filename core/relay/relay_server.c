@@ -2,7 +2,8 @@
 /*
  * tinescale-relay: the relay/rendezvous server of DESIGN.md section 6.
  * This file owns the command line, the UDP and control sockets and the
- * single-threaded poll loop; the tables live in relay_server_table.c and
+ * single-threaded poll loop; the tables live in relay_server_table.c, the
+ * batched sending of forwarded frames in relay_out.c, and
  * the wire format in relay_proto.c.
  *
  * Peers REGISTER under their WireGuard public key (a mac keyed by
@@ -22,6 +23,7 @@
  */
 #include "relay_server.h"
 #include "key.h"
+#include "relay_out.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +49,7 @@
 #define MAX_CTL_CLIENTS	    8
 #define DEFAULT_DH_RATE	    2000
 #define RX_BURST	    512 /* datagrams per wakeup, so the control socket is served */
+#define RX_BATCH	    RELAY_OUT_MAX /* datagrams per recvmmsg; forwards are sent per batch */
 #define REJECT_LOG_INTERVAL NS_PER_S
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -65,6 +68,7 @@ struct relay {
 	uint8_t private_key[TSR_KEY_LEN], public_key[TSR_KEY_LEN];
 	struct relay_table t;
 	struct relay_cookies cookies;
+	struct relay_out out; /* forwarded RECVs of the batch being handled */
 	struct ctl_client clients[MAX_CTL_CLIENTS];
 	uint64_t started_ns;
 	uint64_t reject_log_ns[RJ_COUNT], reject_log_suppressed[RJ_COUNT];
@@ -580,7 +584,9 @@ static void handle_send(struct relay *r, uint8_t *buf, size_t len, const struct 
 	/* SEND -> RECV in place: the RECV header ends where the SEND's did. */
 	recv = buf + (TSR_SEND_HDR_LEN - TSR_RECV_HDR_LEN);
 	tsr_recv_hdr_encode(recv, d.kind, src->key);
-	send_to(r, recv, recv_len, (const struct sockaddr *)&dst->sa, dst->salen, &dst->local);
+	/* Sent with the rest of the batch (read_udp), recv's bytes still in place. */
+	r->t.send_errors += relay_out_add(
+	    &r->out, recv, recv_len, (const struct sockaddr *)&dst->sa, dst->salen, &dst->local);
 	r->t.forwarded++;
 	r->t.forwarded_bytes += d.payload_len;
 	relay_pair_count(&r->t, src->key, dst->key, d.payload_len, now);
@@ -639,36 +645,56 @@ static void parse_local(struct msghdr *msg, struct relay_local *local)
 	}
 }
 
+/*
+ * Up to RX_BURST datagrams, RX_BATCH per recvmmsg; each batch is handled
+ * frame by frame (every check as for a lone frame), and what it forwards
+ * leaves together before the next batch reuses the buffers.
+ */
 static void read_udp(struct relay *r)
 {
-	static uint8_t buf[65536];
-	union {
+	static uint8_t buf[RX_BATCH][65536];
+	static union {
 		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
 			 CMSG_SPACE(sizeof(struct in_pktinfo))];
 		struct cmsghdr align;
-	} control;
-	struct sockaddr_storage ss;
+	} control[RX_BATCH];
+	static struct sockaddr_storage ss[RX_BATCH];
+	static struct mmsghdr msgs[RX_BATCH];
+	static struct iovec iov[RX_BATCH];
 	struct relay_local local;
 
-	for (int i = 0; i < RX_BURST; i++) {
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-		struct msghdr msg = {.msg_name = &ss,
-				     .msg_namelen = sizeof(ss),
-				     .msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = control.buf,
-				     .msg_controllen = sizeof(control.buf)};
-		ssize_t n = recvmsg(r->udp, &msg, MSG_DONTWAIT);
+	for (int done = 0; done < RX_BURST;) {
+		int n;
 
+		for (int i = 0; i < RX_BATCH; i++) {
+			iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = sizeof(buf[i])};
+			msgs[i].msg_hdr = (struct msghdr){.msg_name = &ss[i],
+							  .msg_namelen = sizeof(ss[i]),
+							  .msg_iov = &iov[i],
+							  .msg_iovlen = 1,
+							  .msg_control = control[i].buf,
+							  .msg_controllen = sizeof(control[i].buf)};
+			msgs[i].msg_len = 0;
+		}
+		n = recvmmsg(r->udp, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				logmsg(LOG_DEBUG, "recvmsg: %s", strerror(errno));
+				logmsg(LOG_DEBUG, "recvmmsg: %s", strerror(errno));
 			return;
 		}
-		if (msg.msg_flags & MSG_TRUNC)
-			continue; /* over 64 KiB: not a relay frame */
-		parse_local(&msg, &local);
-		handle_datagram(r, buf, (size_t)n, (struct sockaddr *)&ss, msg.msg_namelen, &local);
+		for (int i = 0; i < n; i++) {
+			struct msghdr *msg = &msgs[i].msg_hdr;
+
+			if (msg->msg_flags & MSG_TRUNC)
+				continue; /* over 64 KiB: not a relay frame */
+			parse_local(msg, &local);
+			handle_datagram(r, buf[i], msgs[i].msg_len, (struct sockaddr *)&ss[i],
+					msg->msg_namelen, &local);
+		}
+		r->t.send_errors += relay_out_flush(&r->out);
+		done += n;
+		if (n < RX_BATCH)
+			return;
 	}
 }
 
@@ -969,6 +995,7 @@ int main(int argc, char **argv)
 	}
 	if (open_udp(&r) < 0 || open_ctl(&r) < 0)
 		goto out;
+	relay_out_init(&r.out, r.udp);
 	r.started_ns = clock_ns(CLOCK_MONOTONIC);
 	relay_cookies_init(&r.cookies, cookie_rotate_ns, r.started_ns);
 	ret = serve(&r) < 0 ? 1 : 0;

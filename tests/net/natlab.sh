@@ -109,9 +109,12 @@ _pipeline() {
 
 # natlab_up MODE_A MODE_B: build everything, start coturn, the relay and both
 # daemons.  Sets NATLAB_T0 (the moment both daemons are up), PA, PB.
-# With NATLAB_START_CUT=1 the direct path is cut (natlab_cut) from the start.
+# With NATLAB_START_CUT=1 the direct path is cut (natlab_cut) from the start;
+# NATLAB_RELAY_ARGS (word-split) go to tinescale-relay (bench.sh raises --rate).
 natlab_up() {
 	local mode_a=$1 mode_b=$2 i
+	local -a relay_args=()
+	read -ra relay_args <<<"${NATLAB_RELAY_ARGS:-}"
 	require_root
 	require_cmd nft turnserver iperf3 ping wg
 	[[ -x $TS_BUILD/tinescale-relay ]] || fail "$TS_BUILD/tinescale-relay is not built"
@@ -138,7 +141,7 @@ natlab_up() {
 	PB=$(pub b)
 	bg relay ip netns exec "$NS_INET" "$TS_BUILD/tinescale-relay" \
 		--listen "$RELAY_ADDR:$RELAY_PORT" --key "$CONFDIR/relay.key" --ctl "$RELAY_CTL" \
-		--log-level debug -f
+		--log-level debug -f "${relay_args[@]}"
 	for ((i = 0; i < 50; i++)); do
 		ip netns exec "$NS_INET" ss -Hlun "sport = :3478" >"$LOGDIR/.ss"
 		grep -q "$STUN1:3478" "$LOGDIR/.ss" && grep -q "$STUN2:3478" "$LOGDIR/.ss" &&

@@ -3,12 +3,20 @@
  * The kernel UDP bind (ts_bind_kernel_ops) over loopback, without root:
  * batches both ways with source and local addresses, truncation, a pinned
  * source we do not have (sent anyway, reported as 1), moving to another
- * port while keeping the polled descriptors, and a port that is taken.
+ * port while keeping the polled descriptors, and a port that is taken;
+ * moving back and forth between two ports while another thread sleeps in
+ * poll() on the bind's descriptors, as the rx thread does; runs of
+ * datagrams (UDP GSO and GRO where the kernel has them) arriving one per
+ * ts_dgram, in order, with and without the offloads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "socket.h"
@@ -153,10 +161,194 @@ static void test_rebind(void)
 	ts_bind_kernel_ops.close(b);
 }
 
+/* A free UDP port on loopback (for both families, as open needs). */
+static uint16_t free_port(void)
+{
+	void *t;
+	uint16_t port = 0;
+
+	CHECK(ts_bind_kernel_create(&t) == 0);
+	CHECK(ts_bind_kernel_ops.open(t, &port, 0) == 0);
+	ts_bind_kernel_ops.close(t);
+	return port;
+}
+
+struct poller {
+	void *bind;
+	int stop_fd;
+	atomic_uint wakeups;
+};
+
+/* The rx thread's wait: poll the bind's descriptors until told to stop. */
+static void *poller_main(void *arg)
+{
+	struct poller *p = arg;
+
+	for (;;) {
+		struct pollfd pfd[TS_BIND_MAX_FDS + 1];
+		int fds[TS_BIND_MAX_FDS];
+
+		ts_bind_kernel_ops.fds(p->bind, fds);
+		for (int i = 0; i < TS_BIND_MAX_FDS; i++)
+			pfd[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		pfd[TS_BIND_MAX_FDS] = (struct pollfd){.fd = p->stop_fd, .events = POLLIN};
+		if (poll(pfd, TS_BIND_MAX_FDS + 1, -1) < 0)
+			continue;
+		if (pfd[TS_BIND_MAX_FDS].revents)
+			return NULL;
+		atomic_fetch_add(&p->wakeups, 1);
+	}
+}
+
+/*
+ * Regression: moving back to the port left a moment ago failed with
+ * EADDRINUSE while the rx thread slept in poll() on the replaced socket,
+ * which kept it (and its port) alive.
+ */
+static void test_port_flip(void)
+{
+	struct poller p = {0};
+	pthread_t t;
+	uint16_t ports[2] = {free_port(), free_port()}, port;
+	int failed = 0, first_err = 0;
+	uint8_t out[1][256], in[1][256];
+	struct ts_dgram d[1], r[1];
+	void *peer;
+
+	CHECK(ports[0] != ports[1]);
+	CHECK(ts_bind_kernel_create(&p.bind) == 0);
+	port = ports[0];
+	CHECK(ts_bind_kernel_ops.open(p.bind, &port, 0) == 0);
+	p.stop_fd = eventfd(0, EFD_CLOEXEC);
+	CHECK(p.stop_fd >= 0);
+	CHECK(pthread_create(&t, NULL, poller_main, &p) == 0);
+	for (int i = 1; i <= 2000; i++) {
+		int ret;
+
+		/* Give the poller a chance to be asleep in poll() now and then. */
+		if (i % 100 == 0)
+			usleep(1000);
+		port = ports[i % 2];
+		ret = ts_bind_kernel_ops.open(p.bind, &port, 0);
+		if (ret < 0 && !failed++)
+			first_err = ret;
+	}
+	CHECK_MSG(!failed, "%d of 2000 moves failed, the first with %s", failed,
+		  strerror(-first_err));
+
+	/* It listens where it says, and the poller hears it. */
+	CHECK(ts_bind_kernel_create(&peer) == 0);
+	port = 0;
+	CHECK(ts_bind_kernel_ops.open(peer, &port, 0) == 0);
+	memset(d, 0, sizeof(d));
+	memset(out[0], 'f', 30);
+	d[0].data = out[0];
+	d[0].len = 30;
+	d[0].peer = loopback(ports[0]);
+	ts_bind_kernel_ops.send(peer, d, 1);
+	CHECK(d[0].result == 0);
+	CHECK(recv_n(p.bind, r, in, 1, sizeof(in[0])) == 1);
+	CHECK(r[0].len == 30);
+	CHECK(write(p.stop_fd, &(uint64_t){1}, sizeof(uint64_t)) == sizeof(uint64_t));
+	pthread_join(t, NULL);
+	close(p.stop_fd);
+	ts_bind_kernel_ops.close(peer);
+	ts_bind_kernel_ops.close(p.bind);
+}
+
+#define RUN_N 100
+
+/* A datagram's bytes: which one it is, so order and splitting show. */
+static void fill(uint8_t *buf, size_t len, unsigned i)
+{
+	for (size_t j = 0; j < len; j++)
+		buf[j] = (uint8_t)(i * 7 + j);
+}
+
+/*
+ * Runs that GSO can send as one (two peers' trains, interleaved with
+ * singles and a shorter tail) arrive one datagram per ts_dgram, in order,
+ * whole, through a receive batch smaller than what is waiting.
+ */
+static void runs(bool offload)
+{
+	static uint8_t out[RUN_N][1500], in[RUN_N][65535];
+	struct ts_dgram d[RUN_N], r[RUN_N];
+	size_t want[RUN_N];
+	void *a, *b;
+	uint16_t pa = 0, pb = 0;
+	int fds[TS_BIND_MAX_FDS], got = 0;
+
+	CHECK(ts_bind_kernel_create(&a) == 0 && ts_bind_kernel_create(&b) == 0);
+	ts_bind_kernel_set_offload(a, offload, offload);
+	ts_bind_kernel_set_offload(b, offload, offload);
+	CHECK(ts_bind_kernel_ops.open(a, &pa, 0) == 0);
+	CHECK(ts_bind_kernel_ops.open(b, &pb, 0) == 0);
+	memset(d, 0, sizeof(d));
+	for (unsigned i = 0; i < RUN_N; i++) {
+		/* 0-49: 1400 bytes but 49; 50-59 singles of varying size; 60-99: 1200, 99 short. */
+		want[i] = i < 50 ? 1400 : i < 60 ? 100 + i : 1200;
+		if (i == 49)
+			want[i] = 333;
+		if (i == 99)
+			want[i] = 1;
+		fill(out[i], want[i], i);
+		d[i].data = out[i];
+		d[i].len = want[i];
+		d[i].peer = loopback(pa);
+	}
+	/* Two sends, so one call carries more than one run. */
+	ts_bind_kernel_ops.send(b, d, 64);
+	ts_bind_kernel_ops.send(b, d + 64, RUN_N - 64);
+	for (unsigned i = 0; i < RUN_N; i++)
+		CHECK_MSG(d[i].result == 0, "datagram %u: %d", i, d[i].result);
+
+	ts_bind_kernel_ops.fds(a, fds);
+	for (int tries = 0; tries < 200 && got < RUN_N; tries++) {
+		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+		int n;
+
+		if (poll(&pfd, 1, 10) <= 0 && !got)
+			continue;
+		do {
+			unsigned room = RUN_N - (unsigned)got < 7 ? RUN_N - (unsigned)got : 7;
+
+			for (unsigned i = 0; i < room; i++) {
+				memset(&r[got + (int)i], 0, sizeof(r[0]));
+				r[got + (int)i].data = in[got + (int)i];
+				r[got + (int)i].cap = sizeof(in[0]);
+			}
+			n = ts_bind_kernel_ops.recv(a, 0, r + got, room);
+			CHECK(n >= 0);
+			if (n > 0)
+				got += n;
+		} while (n == 7 && got < RUN_N);
+	}
+	CHECK_MSG(got == RUN_N, "offload %d: %d of %d datagrams", offload, got, RUN_N);
+	for (int i = 0; i < got; i++) {
+		CHECK_MSG(r[i].len == want[i] && !memcmp(in[i], out[i], want[i]),
+			  "offload %d: datagram %d: %zu bytes, want %zu", offload, i, r[i].len,
+			  want[i]);
+		CHECK(r[i].flags == 0);
+		CHECK(ts_endpoint_equal(&r[i].peer, &(union ts_endpoint){.in = loopback(pb).in}));
+		CHECK(r[i].local.family == AF_INET);
+	}
+	ts_bind_kernel_ops.close(a);
+	ts_bind_kernel_ops.close(b);
+}
+
+static void test_runs(void)
+{
+	runs(true);
+	runs(false);
+}
+
 int main(void)
 {
 	ts_log_set_level(TS_LOG_ERROR);
 	test_batches();
 	test_rebind();
+	test_port_flip();
+	test_runs();
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tinescale-relay's outgoing forwarded frames: queued while one received
+ * batch is handled, then sent together, one sendmmsg for the lot, with
+ * consecutive frames to one destination from one local address and of one
+ * size (the last may be shorter) as a single UDP GSO message where the
+ * kernel has UDP_SEGMENT.  relay_out.c owns it; the frames' bytes belong to
+ * the caller and must stay put until the flush.
+ */
+#ifndef TS_RELAY_OUT_H
+#define TS_RELAY_OUT_H
+
+#include "relay_server.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define RELAY_OUT_MAX 64
+
+struct relay_out_item {
+	const uint8_t *buf;
+	size_t len;
+	struct sockaddr_storage sa; /* a copy: the registration may change before the flush */
+	socklen_t salen;
+	struct relay_local local;
+};
+
+struct relay_out {
+	int fd;
+	bool gso; /* UDP_SEGMENT works (off for good after an EIO) */
+	unsigned n;
+	struct relay_out_item q[RELAY_OUT_MAX];
+};
+
+/* Start an empty queue for the UDP socket fd, probing for UDP GSO. */
+void relay_out_init(struct relay_out *o, int fd);
+/*
+ * Queue len bytes at buf for sa, to leave from local (family 0: routing
+ * chooses).  A full queue is flushed first: returns what that flush
+ * returns, else 0.
+ */
+unsigned relay_out_add(struct relay_out *o, const uint8_t *buf, size_t len,
+		       const struct sockaddr *sa, socklen_t salen, const struct relay_local *local);
+/* Send everything queued and empty the queue: the number of frames that failed. */
+unsigned relay_out_flush(struct relay_out *o);
+
+#endif
