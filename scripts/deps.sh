@@ -6,13 +6,13 @@ set -euo pipefail
 
 PACKAGES=(
 	# build
-	cmake make pkg-config gcc clang
+	cmake make pkg-config gcc clang clang-format
 	libsodium-dev libb2-dev libinih-dev libyaml-dev
 	# interop peers and the wg tool
 	wireguard-tools wireguard-go
 	# network-namespace lab and traffic
 	iproute2 iputils-ping iperf3 nftables iptables socat ncat
-	tshark python3 python3-scapy coturn
+	tshark python3 python3-scapy python3-cryptography coturn
 	# static checks of docker/ and scripts
 	docker-compose shellcheck
 )
