@@ -275,7 +275,7 @@ static void runs(bool offload)
 	static uint8_t out[RUN_N][1500], in[RUN_N][65535];
 	struct ts_dgram d[RUN_N], r[RUN_N];
 	size_t want[RUN_N];
-	void *a, *b;
+	void *a = NULL, *b = NULL;
 	uint16_t pa = 0, pb = 0;
 	int fds[TS_BIND_MAX_FDS], got = 0;
 
