@@ -8,10 +8,9 @@
 #include <string.h>
 
 /* UDP GSO limits: segments per send, and bytes (one UDP length inside IPv4). */
-#define GSO_SEGS  64
-#define GSO_BYTES 65507
-/* A pinned source (IPV6_PKTINFO is the larger) and a UDP_SEGMENT together. */
-#define CONTROL_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
+#define GSO_SEGS      64
+#define GSO_BYTES     65507
+#define CONTROL_SPACE RELAY_OUT_CONTROL_SPACE
 
 void relay_out_init(struct relay_out *o, int fd)
 {
@@ -79,9 +78,8 @@ static unsigned gso_run(const struct relay_out_item *q, unsigned n)
 	return run;
 }
 
-/* The control messages for one message: its source, and its segment size (0: none). */
-static void set_control(struct msghdr *m, uint8_t *control, const struct relay_local *local,
-			size_t seg)
+void relay_out_control(struct msghdr *m, uint8_t *control, const struct relay_local *local,
+		       size_t seg)
 {
 	struct cmsghdr *c;
 
@@ -148,7 +146,7 @@ static bool send_one(int fd, const struct relay_out_item *it)
 			   .msg_iov = &iov,
 			   .msg_iovlen = 1};
 
-	set_control(&m, control, &it->local, 0);
+	relay_out_control(&m, control, &it->local, 0);
 	if (sendmsg(fd, &m, MSG_DONTWAIT) >= 0)
 		return true;
 	return m.msg_control && src_gone(errno) && send_unpinned(fd, it);
@@ -174,7 +172,7 @@ unsigned relay_out_flush(struct relay_out *o)
 		m->msg_namelen = o->q[i].salen;
 		m->msg_iov = &iov[i];
 		m->msg_iovlen = run;
-		set_control(m, control[k], &o->q[i].local, run > 1 ? o->q[i].len : 0);
+		relay_out_control(m, control[k], &o->q[i].local, run > 1 ? o->q[i].len : 0);
 		first[k] = i;
 		count[k++] = run;
 		i += run;

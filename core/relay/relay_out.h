@@ -12,6 +12,7 @@
 
 #include "relay_server.h"
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,5 +46,16 @@ unsigned relay_out_add(struct relay_out *o, const uint8_t *buf, size_t len,
 		       const struct sockaddr *sa, socklen_t salen, const struct relay_local *local);
 /* Send everything queued and empty the queue: the number of frames that failed. */
 unsigned relay_out_flush(struct relay_out *o);
+
+/* A pinned source (IPV6_PKTINFO is the larger) and a UDP_SEGMENT together. */
+#define RELAY_OUT_CONTROL_SPACE                                                                    \
+	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
+/*
+ * Point m's control messages at control (RELAY_OUT_CONTROL_SPACE bytes,
+ * aligned for struct cmsghdr): the source local (family 0: none) and the
+ * segment size seg (0: none).  No control at all when both are absent.
+ */
+void relay_out_control(struct msghdr *m, uint8_t *control, const struct relay_local *local,
+		       size_t seg);
 
 #endif

@@ -341,37 +341,13 @@ static enum relay_reject decode_reject(int result)
 static void send_to(struct relay *r, const uint8_t *buf, size_t len, const struct sockaddr *sa,
 		    socklen_t salen, const struct relay_local *local)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-		struct cmsghdr align;
-	} control;
+	static const struct relay_local none;
+	_Alignas(struct cmsghdr) uint8_t control[RELAY_OUT_CONTROL_SPACE];
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr msg = {
 	    .msg_name = (void *)sa, .msg_namelen = salen, .msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *cm;
 
-	memset(&control, 0, sizeof(control));
-	if (local && local->family == AF_INET) {
-		struct in_pktinfo pi = {.ipi_spec_dst = local->a4};
-
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(pi));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = IPPROTO_IP;
-		cm->cmsg_type = IP_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-	} else if (local && local->family == AF_INET6) {
-		struct in6_pktinfo pi = {.ipi6_addr = local->a6};
-
-		msg.msg_control = control.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(pi));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = IPPROTO_IPV6;
-		cm->cmsg_type = IPV6_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-	}
+	relay_out_control(&msg, control, local ? local : &none, 0);
 	if (sendmsg(r->udp, &msg, MSG_DONTWAIT) >= 0)
 		return;
 	/* The local address may have gone away: let routing choose. */
