@@ -314,7 +314,6 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	ts_device_read_unlock(dev);
 
 	ts_peer_news_emit(peer, &news);
-	sodium_memzero(&news, sizeof(news));
 	ts_debug("peer %u: sending handshake initiation", (unsigned)peer->created_seq);
 	memcpy(buf + TS_HEADROOM, &msg, sizeof(msg));
 	ts_send_datagram_hooked(dev, peer, &ep, &src, buf, TS_HEADROOM, sizeof(msg));
