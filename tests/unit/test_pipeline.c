@@ -407,6 +407,9 @@ static void test_errors(struct ts_pipeline_host *ph)
 			 "/nonexistent-default/nosuch.so",
 			 pdir);
 		expect_error(ph, yaml, 5, 10, want);
+		/* A pipeline copied elsewhere: the message says how to fix it. */
+		expect_error(ph, yaml, 5, 10,
+			     "set plugin_path: to the directory holding nosuch.so");
 	}
 	junk = write_file("junk.so", "this is not an ELF file\n");
 	expect_error(ph, "version: 1\nplugins:\n  - name: j\n    use: ./junk.so\n    hooks: []\n",

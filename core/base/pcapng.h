@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pcapng blocks (draft-ietf-opsawg-pcapng) and the IP/UDP headers the
- * pcap-writer puts around WireGuard datagrams, as pure functions
- * (tests/unit/test_pcapng.c checks them).  Blocks are written in host byte
+ * pcapng blocks (draft-ietf-opsawg-pcapng) and the IP/UDP headers put
+ * around WireGuard datagrams, as pure functions, for the two writers of
+ * pcapng: the pcap-writer plugin (which compiles this file in, as it does
+ * key.c) and the daemon's live capture (core/host/capture.c).
+ * tests/unit/test_pcapng.c checks them.  Blocks are written in host byte
  * order, as the format allows (the Section Header's byte-order magic tells
  * readers which).
  */
