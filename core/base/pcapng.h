@@ -61,6 +61,18 @@ struct ipport {
 void ipport_from_endpoint(struct ipport *o, const union ts_plugin_endpoint *ep, int family);
 
 /*
+ * Our address towards rem when the engine does not know which one a
+ * datagram used (routing picks it, e.g. for the first initiation): asked
+ * of the kernel the same way, with a UDP socket connected to rem that never
+ * sends; loc->addr is left alone when that fails.  Wireshark ties a
+ * handshake's messages together by their addresses, so the initiation must
+ * carry the address the response comes back to.  Any thread: answers are
+ * cached per thread for a second (socket, connect, getsockname, close
+ * otherwise: no blocking call).
+ */
+void ipport_route_local(const struct ipport *rem, struct ipport *loc);
+
+/*
  * IPv4 (20 bytes, header checksum) or IPv6 (40 bytes) header plus UDP
  * header (8 bytes, checksum over the pseudo-header) for a datagram of
  * payload_len bytes whose csum_add() sum is payload_sum.  src and dst have

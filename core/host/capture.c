@@ -33,6 +33,7 @@
 #define CAP_BLOCK   (PCAPNG_EPB_OVERHEAD + CAP_SNAPLEN + 8)
 #define CAP_WAKE_MS 20 /* the writer's poll: latency of the stream */
 #define CAP_SEND_MS 200
+#define CAP_HOLD_NS (50u * 1000000u) /* a handshake message waits this long for its secrets */
 
 struct capture {
 	struct ts_pipeline_host *ph;
@@ -47,6 +48,10 @@ struct capture {
 	uint8_t *buf;
 	uint64_t head, tail; /* byte counters (mod CAP_BUF); under mu */
 	_Atomic uint64_t packets, dropped, secrets;
+
+	/* With secrets, the writer thread's blocks held back (drain_secrets). */
+	uint8_t *pend;
+	size_t pend_len;
 };
 
 /* ---- formatting on the data path ------------------------------------ */
@@ -77,7 +82,8 @@ static uint8_t *scratch(void)
 	return s;
 }
 
-static void put_block(struct capture *c, const uint8_t *blk, size_t n)
+/* Append one block, or drop and count it when the reader is behind.  True when kept. */
+static bool put_block(struct capture *c, const uint8_t *blk, size_t n)
 {
 	size_t off, first;
 
@@ -85,7 +91,7 @@ static void put_block(struct capture *c, const uint8_t *blk, size_t n)
 	if (CAP_BUF - (c->head - c->tail) < n) {
 		pthread_mutex_unlock(&c->mu);
 		atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
-		return;
+		return false;
 	}
 	off = (size_t)(c->head % CAP_BUF);
 	first = n < CAP_BUF - off ? n : CAP_BUF - off;
@@ -93,6 +99,7 @@ static void put_block(struct capture *c, const uint8_t *blk, size_t n)
 	memcpy(c->buf, blk + first, n - first);
 	c->head += n;
 	pthread_mutex_unlock(&c->mu);
+	return true;
 }
 
 /* The peer of a packet: the engine says, or the receiver index of a reply or data message does. */
@@ -148,9 +155,12 @@ static size_t cipher_header(uint8_t hdr[SYNTH_HDR_MAX], enum ts_hook_point point
 	}
 	lep.in.sin_port = htons(p->listen_port); /* both families keep the port there */
 	ipport_from_endpoint(&loc, &lep, rem.family);
-	if (loc.family != rem.family) { /* v4-mapped local, v6 peer: unspecified */
+	if (loc.family != rem.family || !memcmp(loc.addr, (uint8_t[16]){0}, 16)) {
+		/* Unknown, unspecified or of the other family: what routing picks. */
 		memset(loc.addr, 0, sizeof(loc.addr));
 		loc.family = rem.family;
+		if (memcmp(rem.addr, (uint8_t[16]){0}, 16))
+			ipport_route_local(&rem, &loc);
 	}
 	if (point == TS_HP_CIPHERTEXT_OUT)
 		return synth_udp_header(hdr, &loc, &rem, p->len, sum);
@@ -204,8 +214,8 @@ void capture_tap(struct ts_pipeline_host *ph, enum ts_hook_point point, const st
 			atomic_fetch_add_explicit(&c->dropped, 1, memory_order_relaxed);
 			continue;
 		}
-		put_block(c, blk, blen);
-		atomic_fetch_add_explicit(&c->packets, 1, memory_order_relaxed);
+		if (put_block(c, blk, blen))
+			atomic_fetch_add_explicit(&c->packets, 1, memory_order_relaxed);
 	}
 }
 
@@ -233,8 +243,8 @@ void capture_secrets(struct capture_set *cs, const uint8_t peer[32],
 			if (!blen)
 				break;
 		}
-		put_block(c, blk, blen);
-		atomic_fetch_add_explicit(&c->secrets, 1, memory_order_relaxed);
+		if (put_block(c, blk, blen))
+			atomic_fetch_add_explicit(&c->secrets, 1, memory_order_relaxed);
 	}
 	sodium_memzero(text, sizeof(text));
 	sodium_memzero(blk, sizeof(blk));
@@ -271,6 +281,32 @@ static int send_all(struct capture *c, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* Take [tail, head) out of the ring, into dst (linear); the space back to the producers. */
+static size_t take(struct capture *c, uint8_t *dst, size_t room)
+{
+	uint64_t tail, head;
+	size_t off, n, first;
+
+	pthread_mutex_lock(&c->mu);
+	tail = c->tail;
+	head = c->head;
+	pthread_mutex_unlock(&c->mu);
+	/* [tail, head) is ours alone: producers write only past head. */
+	n = (size_t)(head - tail);
+	if (n > room)
+		return 0; /* only whole blocks: wait until the held ones have gone out */
+	off = (size_t)(tail % CAP_BUF);
+	first = n < CAP_BUF - off ? n : CAP_BUF - off;
+	memcpy(dst, c->buf + off, first);
+	memcpy(dst + first, c->buf, n - first);
+	sodium_memzero(c->buf + off, first); /* secrets do not linger */
+	sodium_memzero(c->buf, n - first);
+	pthread_mutex_lock(&c->mu);
+	c->tail = tail + n;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
 /* What the producers have appended so far, to the reader; the space back to them. */
 static int drain(struct capture *c)
 {
@@ -284,21 +320,93 @@ static int drain(struct capture *c)
 	pthread_mutex_unlock(&c->mu);
 	if (head == tail)
 		return 0;
-	/* [tail, head) is ours alone: producers write only past head. */
 	off = (size_t)(tail % CAP_BUF);
 	n = (size_t)(head - tail);
 	first = n < CAP_BUF - off ? n : CAP_BUF - off;
 	ret = send_all(c, c->buf + off, first);
 	if (!ret && n > first)
 		ret = send_all(c, c->buf, n - first);
-	/* Secrets do not stay in memory longer than needed. */
-	if (c->o.secrets) {
-		sodium_memzero(c->buf + off, first);
-		sodium_memzero(c->buf, n - first);
-	}
 	pthread_mutex_lock(&c->mu);
 	c->tail = head;
 	pthread_mutex_unlock(&c->mu);
+	return ret;
+}
+
+/* A block's type and length (pcapng: host byte order). */
+static uint32_t blk_u32(const uint8_t *b, size_t at)
+{
+	uint32_t v;
+
+	memcpy(&v, b + at, 4);
+	return v;
+}
+
+/* Is this EPB a WireGuard handshake initiation or response less than CAP_HOLD_NS old? */
+static bool young_handshake(const struct capture *c, const uint8_t *b, uint32_t len, uint64_t now)
+{
+	uint32_t ifid, caplen;
+	uint64_t ts;
+	const uint8_t *pkt = b + 28;
+	size_t ip;
+
+	if (blk_u32(b, 0) != PCAPNG_BT_EPB || len < 32 + 28 + 4)
+		return false;
+	ifid = blk_u32(b, 8);
+	if ((int32_t)ifid != c->ifid[TS_HOOK_CIPHERTEXT_OUT] &&
+	    (int32_t)ifid != c->ifid[TS_HOOK_CIPHERTEXT_IN])
+		return false;
+	ts = (uint64_t)blk_u32(b, 12) << 32 | blk_u32(b, 16);
+	caplen = blk_u32(b, 20);
+	ip = (pkt[0] >> 4) == 6 ? 48 : 28;
+	if (caplen < ip + 4 || caplen > len - 32 || pkt[ip + 1] || pkt[ip + 2] || pkt[ip + 3])
+		return false;
+	if (!((pkt[ip] == 1 && caplen == ip + 148) || (pkt[ip] == 2 && caplen == ip + 92)))
+		return false;
+	return now - ts < CAP_HOLD_NS;
+}
+
+/*
+ * With secrets: Wireshark reads Decryption Secrets Blocks in stream order,
+ * and a handshake's secrets come from the event thread, after the message
+ * passed its hook.  So secrets go out first, wherever they are among the
+ * blocks waiting, and a handshake message waits up to CAP_HOLD_NS for its
+ * secrets to arrive.  c->pend holds what waits (linear, whole blocks).
+ */
+static int drain_secrets(struct capture *c)
+{
+	uint64_t now = real_ns();
+	size_t at, hold;
+	int ret = 0;
+
+	c->pend_len += take(c, c->pend + c->pend_len, CAP_BUF - c->pend_len);
+	for (at = 0; at + 12 <= c->pend_len;) {
+		uint32_t len = blk_u32(c->pend, at + 4);
+
+		if (len < 12 || len > c->pend_len - at)
+			break; /* cannot happen: the producers append whole blocks */
+		if (blk_u32(c->pend, at) == PCAPNG_BT_DSB) {
+			ret |= send_all(c, c->pend + at, len);
+			memset(c->pend + at, 0, 4); /* type 0 (reserved): already sent */
+			sodium_memzero(c->pend + at + 8, len - 8);
+		}
+		at += len;
+	}
+	hold = c->pend_len;
+	for (at = 0; at + 12 <= c->pend_len && !ret;) {
+		uint32_t len = blk_u32(c->pend, at + 4);
+
+		if (len < 12 || len > c->pend_len - at)
+			break;
+		if (young_handshake(c, c->pend + at, len, now)) {
+			hold = at;
+			break;
+		}
+		if (blk_u32(c->pend, at) != 0)
+			ret = send_all(c, c->pend + at, len);
+		at += len;
+	}
+	memmove(c->pend, c->pend + hold, c->pend_len - hold);
+	c->pend_len -= hold;
 	return ret;
 }
 
@@ -367,6 +475,10 @@ static void capture_free(struct capture *c)
 		sodium_memzero(c->buf, CAP_BUF);
 		free(c->buf);
 	}
+	if (c->pend) {
+		sodium_memzero(c->pend, CAP_BUF);
+		free(c->pend);
+	}
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -380,7 +492,7 @@ static void *capture_thread(void *arg)
 
 	if (!write_header(c, ifname)) {
 		while (!atomic_load(&c->stop) && !reader_gone(c))
-			if (drain(c) < 0)
+			if ((c->pend ? drain_secrets(c) : drain(c)) < 0)
 				break;
 	}
 	pthread_mutex_lock(&cs->lock);
@@ -450,7 +562,9 @@ int ts_capture_start(struct ts_pipeline_host *ph, const struct ts_capture_opts *
 	int32_t id = 0;
 	int r;
 
-	if (!c || !(c->buf = malloc(CAP_BUF))) {
+	if (!c || !(c->buf = malloc(CAP_BUF)) || (o->secrets && !(c->pend = malloc(CAP_BUF)))) {
+		if (c)
+			free(c->buf);
 		free(c);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
