@@ -11,7 +11,8 @@
 # - a real Prometheus server (temp config and storage, loopback, killed by
 #   PID) scrapes both, and its HTTP API returns a nonzero tinescale series.
 # - `ctl status --json` / `plugins --json` parse with json.loads and carry the
-#   documented keys (docs/observability.md) with the values of this tunnel.
+#   documented keys (docs/observability.md) with the values of this tunnel;
+#   no_route stays 0 although the kernel sent its IPv6 chatter into the TUN.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -125,6 +126,8 @@ need(status["dropped"], ["invalid", "bad_mac", "replayed", "bad_source", "no_rou
                          "not_routed_local", "handshake_queue", "handshake_rate",
                          "inject_queue"], "dropped")
 assert all(isinstance(v, int) for v in status["dropped"].values())
+# The kernel's own router solicitations and MLD reports are not "no route" drops.
+assert status["dropped"]["no_route"] == 0, status["dropped"]
 [peer] = status["peers"]
 need(peer, ["public_key", "endpoint", "latest_handshake", "rx_bytes", "tx_bytes",
             "has_session", "path"], "peer")
