@@ -4,24 +4,22 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "accept_loop.h"
 #include "endpoint.h"
 
 #define DEADLINE_MS 2000
 
 struct ts_metrics_http {
-	int fd, stop_fd;
-	pthread_t thread;
+	int fd;
+	struct ts_accept_loop *loop;
 	void (*render)(void *arg, FILE *f);
 	void *arg;
 };
@@ -188,29 +186,10 @@ static void serve(struct ts_metrics_http *m, int cfd)
 	free(body);
 }
 
-static void *http_thread(void *arg)
+static void serve_one(void *arg, int cfd)
 {
-	struct ts_metrics_http *m = arg;
-
-	for (;;) {
-		struct pollfd p[2] = {{.fd = m->fd, .events = POLLIN},
-				      {.fd = m->stop_fd, .events = POLLIN}};
-		int cfd;
-
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		cfd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (cfd < 0)
-			continue;
-		serve(m, cfd);
-		close(cfd);
-	}
-	return NULL;
+	serve(arg, cfd);
+	close(cfd);
 }
 
 int ts_metrics_http_start(struct ts_metrics_http **out, const char *addr,
@@ -234,7 +213,6 @@ int ts_metrics_http_start(struct ts_metrics_http **out, const char *addr,
 	}
 	m->render = render;
 	m->arg = arg;
-	m->stop_fd = -1;
 	m->fd = socket(ep.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (m->fd < 0 || setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(m->fd, &ep.sa, ts_endpoint_len(&ep)) || listen(m->fd, 16)) {
@@ -242,24 +220,9 @@ int ts_metrics_http_start(struct ts_metrics_http **out, const char *addr,
 		snprintf(err, errlen, "metrics address %s: %s", addr, strerror(errno));
 		goto fail;
 	}
-	m->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (m->stop_fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
-	{
-		/* Signals stay with the threads that wait for them (signalfd, ppoll). */
-		sigset_t all, old;
-
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		r = pthread_create(&m->thread, NULL, http_thread, m);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
+	r = ts_accept_loop_start(&m->loop, m->fd, SOCK_NONBLOCK, serve_one, m);
 	if (r) {
-		snprintf(err, errlen, "pthread_create: %s", strerror(r));
-		r = -r;
+		snprintf(err, errlen, "cannot start the metrics thread: %s", strerror(-r));
 		goto fail;
 	}
 	*out = m;
@@ -267,22 +230,15 @@ int ts_metrics_http_start(struct ts_metrics_http **out, const char *addr,
 fail:
 	if (m->fd >= 0)
 		close(m->fd);
-	if (m->stop_fd >= 0)
-		close(m->stop_fd);
 	free(m);
 	return r;
 }
 
 void ts_metrics_http_stop(struct ts_metrics_http *m)
 {
-	uint64_t one = 1;
-
 	if (!m)
 		return;
-	if (write(m->stop_fd, &one, sizeof(one)) != sizeof(one))
-		abort(); /* an eventfd write only fails on overflow: cannot happen once */
-	pthread_join(m->thread, NULL);
+	ts_accept_loop_stop(m->loop);
 	close(m->fd);
-	close(m->stop_fd);
 	free(m);
 }

@@ -8,18 +8,16 @@
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "accept_loop.h"
 #include "capture.h"
 #include "key.h"
 #include "log.h"
@@ -31,8 +29,8 @@
 #define MAX_REQUEST 4096
 
 struct ts_ctl_server {
-	int fd, stop_fd;
-	pthread_t thread;
+	int fd;
+	struct ts_accept_loop *loop;
 	struct ts_pipeline_host *ph;
 	struct ts_engine_table eng; /* format_status NULL: the pipeline only */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -268,31 +266,10 @@ static bool serve(struct ts_ctl_server *srv, int cfd)
 	return true;
 }
 
-static void *server_thread(void *arg)
+static void serve_one(void *arg, int cfd)
 {
-	struct ts_ctl_server *srv = arg;
-
-	for (;;) {
-		struct pollfd p[2] = {{.fd = srv->fd, .events = POLLIN},
-				      {.fd = srv->stop_fd, .events = POLLIN}};
-		int cfd;
-
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		cfd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (cfd < 0)
-			continue;
-		if (serve(srv, cfd))
-			close(cfd);
-	}
-	return NULL;
+	if (serve(arg, cfd))
+		close(cfd);
 }
 
 int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
@@ -306,7 +283,7 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	srv->fd = srv->stop_fd = -1;
+	srv->fd = -1;
 	srv->ph = ph;
 	if (engine)
 		srv->eng = *engine;
@@ -321,25 +298,15 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 		r = srv->fd;
 		goto fail;
 	}
-	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (srv->stop_fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail_sock;
-	}
-	r = pthread_create(&srv->thread, NULL, server_thread, srv);
+	r = ts_accept_loop_start(&srv->loop, srv->fd, 0, serve_one, srv);
 	if (r) {
-		snprintf(err, errlen, "pthread_create: %s", strerror(r));
-		r = -r;
-		goto fail_sock;
+		snprintf(err, errlen, "cannot start the control thread: %s", strerror(-r));
+		close(srv->fd);
+		unlink(srv->path);
+		goto fail;
 	}
 	*out = srv;
 	return 0;
-fail_sock:
-	close(srv->fd);
-	unlink(srv->path);
-	if (srv->stop_fd >= 0)
-		close(srv->stop_fd);
 fail:
 	free(srv);
 	return r;
@@ -347,15 +314,10 @@ fail:
 
 void ts_ctl_server_stop(struct ts_ctl_server *srv)
 {
-	uint64_t one = 1;
-
 	if (!srv)
 		return;
-	if (write(srv->stop_fd, &one, sizeof(one)) != sizeof(one))
-		perror("tinescale: ctl stop");
-	pthread_join(srv->thread, NULL);
+	ts_accept_loop_stop(srv->loop);
 	close(srv->fd);
-	close(srv->stop_fd);
 	unlink(srv->path);
 	free(srv);
 }
