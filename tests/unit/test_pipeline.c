@@ -453,7 +453,8 @@ static void test_errors(struct ts_pipeline_host *ph)
 			    "  - name: f\n    use: fail_create\n    hooks: [plaintext_in]\n"
 			    "    config: {needle: hay}\n",
 		 pdir);
-	expect_error(ph, yaml, 14, 13,
+	/* At the key the plugin's error names, not at `config:` (issue 12, defect 3). */
+	expect_error(ph, yaml, 14, 14,
 		     "plugin 'f' (fail_create): needle 'hay' not found second line");
 	snprintf(yaml, sizeof(yaml),
 		 ENTRY_HEAD "  - name: f\n    use: " TS_TEST_PLUGIN_DIR "/fail_create.so\n"
@@ -464,7 +465,7 @@ static void test_errors(struct ts_pipeline_host *ph)
 		 ENTRY_HEAD
 		 "  - name: c\n    use: counter\n    hooks: []\n    config: {shade: 1}\n",
 		 pdir);
-	expect_error(ph, yaml, 7, 13, "plugin 'c' (counter): unknown config key 'shade'");
+	expect_error(ph, yaml, 7, 14, "plugin 'c' (counter): unknown config key 'shade'");
 
 	/* A file that does not exist. */
 	{
