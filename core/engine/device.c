@@ -355,7 +355,8 @@ static void finish_removals(struct ts_device *dev, struct ts_peer *gone)
 			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key,
 				       ts_endpoint_is_set(&ep) ? &ep : NULL, NULL);
 		}
-		/* Removal, told apart from expiry (PEER_DOWN alone): plugins free per-peer state. */
+		/* Removal, told apart from expiry (PEER_DOWN alone): plugins free per-peer state.
+		 */
 		ts_hooks_event(dev, TS_EVENT_PEER_REMOVED, gone->public_key, NULL, NULL);
 		ts_peer_put(gone);
 	}

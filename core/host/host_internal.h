@@ -246,8 +246,8 @@ void peer_slots_free(struct instance *in);
 /* ---- output.c ---- */
 /* Close every output in still has (after destroy()). */
 void outputs_close_all(struct instance *in);
-struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes,
-			      char *err, size_t errlen);
+struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes, char *err,
+			      size_t errlen);
 int output_write(struct ts_output *o, const void *buf, size_t len);
 void output_stats(struct ts_output *o, uint64_t *written, uint64_t *dropped);
 void output_close(struct instance *in, struct ts_output *o);

@@ -8,12 +8,12 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,7 +326,8 @@ static int desc_load(struct loader *ld, const struct entry *e, struct instance *
 			in->desc.schema = d2->config_schema;
 		}
 		if (in->desc.peer_state_size > PEER_STATE_MAX) {
-			LERR(ld, e->use, "'%s' asks for %zu bytes of state per peer, expected at most %d",
+			LERR(ld, e->use,
+			     "'%s' asks for %zu bytes of state per peer, expected at most %d",
 			     in->so_path, in->desc.peer_state_size, PEER_STATE_MAX);
 			return -1;
 		}

@@ -134,8 +134,8 @@ static int open_target(const char *target, bool *sock, char *err, size_t errlen)
 	return fd;
 }
 
-struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes,
-			      char *err, size_t errlen)
+struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes, char *err,
+			      size_t errlen)
 {
 	struct ts_output *o;
 	char dummy[1];

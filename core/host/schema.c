@@ -32,9 +32,8 @@ static const char *cfg_type_name(enum ts_config_type t)
 }
 
 /* One value against its declaration; 0 or -1 with the error at key k. */
-static int check_value(struct loader *ld, const struct instance *in,
-		       const struct ts_config_key *d, const struct ts_config_node *k,
-		       const struct ts_config_node *v)
+static int check_value(struct loader *ld, const struct instance *in, const struct ts_config_key *d,
+		       const struct ts_config_node *k, const struct ts_config_node *v)
 {
 	long long x;
 	bool ok, b;

@@ -8,9 +8,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <stdint.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
