@@ -74,7 +74,7 @@ plugins:
 EOF2
 ctl "$IF_A" reload "$Y/two.yaml" >/dev/null || fail "reload two.yaml failed"
 ctl "$IF_A" status >"$LOGDIR/status-two.txt"
-grep -q '^ *left: set by' "$LOGDIR/status-two.txt" && grep -q '^ *right: set by' "$LOGDIR/status-two.txt" ||
+{ grep -q '^ *left: set by' "$LOGDIR/status-two.txt" && grep -q '^ *right: set by' "$LOGDIR/status-two.txt"; } ||
 	fail "two instances of one plugin do not keep two notes: $(cat "$LOGDIR/status-two.txt")"
 printf 'version: 1\nplugins: []\n' >"$Y/empty.yaml"
 ctl "$IF_A" reload "$Y/empty.yaml" >/dev/null || fail "reload empty.yaml failed"
