@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <tinescale/plugin.h>
 
@@ -251,6 +252,8 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 int output_write(struct ts_output *o, const void *buf, size_t len);
 void output_stats(struct ts_output *o, uint64_t *written, uint64_t *dropped);
 void output_close(struct instance *in, struct ts_output *o);
+/* One line per open output of in: bytes written, records dropped (ctl plugins). */
+void outputs_format(struct instance *in, FILE *out);
 
 /* ---- plugin_timers.c ---- */
 int timers_start(struct ts_pipeline_host *ph);

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -271,4 +272,22 @@ void outputs_close_all(struct instance *in)
 		in->outputs = o->next;
 		output_free(o);
 	}
+}
+
+void outputs_format(struct instance *in, FILE *out)
+{
+	pthread_mutex_lock(&in->olock);
+	for (struct ts_output *o = in->outputs; o; o = o->next) {
+		uint64_t w, d;
+		bool failed;
+
+		pthread_mutex_lock(&o->lock);
+		w = o->written;
+		d = o->dropped;
+		failed = o->failed;
+		pthread_mutex_unlock(&o->lock);
+		fprintf(out, "  output: written %" PRIu64 " bytes, dropped %" PRIu64 " records%s\n",
+			w, d, failed ? " (write failed)" : "");
+	}
+	pthread_mutex_unlock(&in->olock);
 }

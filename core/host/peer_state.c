@@ -93,6 +93,23 @@ void peer_slots_start(struct instance *in)
 		e->peer_foreach(e->ctx, start_one, in);
 }
 
+/*
+ * The old instance's hooks may be updating the slot: read it in aligned
+ * 8-byte words, each atomically, so a plugin whose slot fields are 64-bit
+ * (or smaller, lock-free) atomics gets no torn value.  Slots are
+ * max_align_t aligned.
+ */
+static void slot_copy(void *dst, const void *src, size_t n)
+{
+	uint64_t *d = dst;
+	const uint64_t *s = src;
+	size_t i;
+
+	for (i = 0; i < n / 8; i++)
+		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+	memcpy((uint8_t *)dst + 8 * i, (const uint8_t *)src + 8 * i, n % 8);
+}
+
 void peer_slots_copy(struct instance *dst, struct instance *src)
 {
 	if (!dst->desc.peer_state_size || dst->desc.peer_state_size != src->desc.peer_state_size)
@@ -116,7 +133,7 @@ void peer_slots_copy(struct instance *dst, struct instance *src)
 				}
 			}
 			if (d)
-				memcpy(d->data, s->data, dst->desc.peer_state_size);
+				slot_copy(d->data, s->data, dst->desc.peer_state_size);
 			pthread_mutex_unlock(&dst->pslock);
 		}
 	}

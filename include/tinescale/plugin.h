@@ -506,8 +506,11 @@ struct ts_plugin_v2 {
 	 * called on the event thread when a peer is added, and on the loading
 	 * thread right after create() for the peers already there;
 	 * peer_removed on the event thread when a peer is removed, after which
-	 * the slot is freed.  Both get the slot.  No pointers into other
-	 * memory in a slot that migrate carries (it is copied byte for byte).
+	 * the slot is freed.  Both get the slot.  When migrate is set, a
+	 * reload copies the slots to the new instance while the old one still
+	 * runs, in 8-byte words each read atomically: keep what hooks change
+	 * in 64-bit atomics (a lock inside a slot could be copied locked), and
+	 * no pointers into the old instance.
 	 */
 	size_t peer_state_size;
 	void (*peer_added)(void *state, const uint8_t public_key[32], void *peer_state);

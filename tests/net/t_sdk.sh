@@ -68,6 +68,6 @@ sed -n '/^hook plaintext_out:/,/^hook /p' "$LOGDIR/plugins.txt" | grep -Eq 'ping
 	fail "the host did not count 3 drops for 'pings' on plaintext_out:
 $(cat "$LOGDIR/plugins.txt")"
 impl_stop "$IF_A"
-grep -q 'peer 0: 3 echo requests, 3 replies, 3 blocked' "${IF_LOG[$IF_A]}" ||
+grep -q 'in all: 3 echo requests, 3 replies, 3 blocked' "${IF_LOG[$IF_A]}" ||
 	fail "destroy() did not log the totals: $(tail -n 20 "${IF_LOG[$IF_A]}")"
 log "the example plugin builds from the installed SDK, counts and drops as promised"
