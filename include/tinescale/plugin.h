@@ -78,6 +78,16 @@
  * using a service added after 2.0.  Plugins built for version 1 (symbol
  * tinescale_plugin_v1, built against the 1.x header) still load: the host
  * hands them packets and events in the 1.x layout.
+ *
+ * Version 2.1 appended, all optional: services instance_name, peer_state
+ * and the async output (output_open/_write/_stats/_close), and descriptor
+ * fields peer_state_size, peer_added, peer_removed, migrate and
+ * config_schema; events TS_EVENT_PEER_ADDED and TS_EVENT_PEER_REMOVED.  A
+ * descriptor using them is larger than the 2.0 one, so a 2.0 host refuses
+ * it: a plugin that sets them may use the 2.1 services unchecked.
+ *
+ * Packet helpers (parse, checksums, rewrites) are in <tinescale/packet.h>,
+ * header-only.
  */
 #ifndef TINESCALE_PLUGIN_H
 #define TINESCALE_PLUGIN_H
