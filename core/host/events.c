@@ -81,7 +81,7 @@ static struct peer_slot *peer_change(struct instance *in, const struct queued_ev
 	if (!in->desc.peer_state_size)
 		return gone;
 	if (q->type == TS_EVENT_PEER_ADDED) {
-		slot = peer_slot_get(in, q->public_key, true);
+		slot = peer_slot_get(in, q->public_key, SLOT_IF_PEER);
 		if (slot && in->desc.peer_added)
 			in->desc.peer_added(in->state, q->public_key, slot);
 	} else if (q->type == TS_EVENT_PEER_REMOVED) {

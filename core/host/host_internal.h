@@ -235,7 +235,12 @@ void notes_forget_peer(struct ts_pipeline_host *ph, const uint8_t public_key[32]
 void notes_free(struct ts_pipeline_host *ph);
 
 /* ---- peer_state.c ---- */
-void *peer_slot_get(struct instance *in, const uint8_t key[32], bool create);
+enum slot_make {
+	SLOT_FIND,    /* only an existing slot */
+	SLOT_IF_PEER, /* make it if the engine knows the peer */
+	SLOT_MAKE,    /* make it (the caller knows the peer exists) */
+};
+void *peer_slot_get(struct instance *in, const uint8_t key[32], enum slot_make make);
 /* Unlink in's slot of key; the caller frees it after a grace period. */
 struct peer_slot *peer_slot_unlink(struct instance *in, const uint8_t key[32]);
 /* Slots for the peers that exist now, peer_added for each (after create). */

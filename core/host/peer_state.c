@@ -22,7 +22,7 @@ static unsigned int bucket(const uint8_t key[32])
 	return key[0] % PEER_BUCKETS;
 }
 
-void *peer_slot_get(struct instance *in, const uint8_t key[32], bool create)
+void *peer_slot_get(struct instance *in, const uint8_t key[32], enum slot_make make)
 {
 	const struct ts_engine_table *e = &in->ph->eng;
 	struct peer_slot **head = &in->slots[bucket(key)], *s;
@@ -35,10 +35,10 @@ void *peer_slot_get(struct instance *in, const uint8_t key[32], bool create)
 		if (!memcmp(s->key, key, 32))
 			break;
 	pthread_mutex_unlock(&in->pslock);
-	if (s || !create)
+	if (s || make == SLOT_FIND)
 		return s ? s->data : NULL;
 	/* Only for a peer that exists: a slot per random key would be a memory leak on demand. */
-	if (!e->peer_info || e->peer_info(e->ctx, key, &pi))
+	if (make == SLOT_IF_PEER && (!e->peer_info || e->peer_info(e->ctx, key, &pi)))
 		return NULL;
 	s = calloc(1, sizeof(*s) + in->desc.peer_state_size);
 	if (!s)
@@ -78,7 +78,7 @@ struct peer_slot *peer_slot_unlink(struct instance *in, const uint8_t key[32])
 static int start_one(void *ctx, const struct ts_peer_info *pi)
 {
 	struct instance *in = ctx;
-	void *slot = peer_slot_get(in, pi->public_key, true);
+	void *slot = peer_slot_get(in, pi->public_key, SLOT_MAKE);
 
 	if (slot && in->desc.peer_added)
 		in->desc.peer_added(in->state, pi->public_key, slot);

@@ -412,7 +412,7 @@ static const char *svc_instance_name(const struct ts_host_services *h)
 
 static void *svc_peer_state(const struct ts_host_services *h, const uint8_t public_key[32])
 {
-	return public_key ? peer_slot_get(inst_of(h), public_key, true) : NULL;
+	return public_key ? peer_slot_get(inst_of(h), public_key, SLOT_IF_PEER) : NULL;
 }
 
 static struct ts_output *svc_output_open(const struct ts_host_services *h, const char *target,
