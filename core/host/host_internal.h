@@ -183,9 +183,8 @@ struct ts_pipeline_host {
 	pthread_mutex_t load_lock;  /* serialises loads and destroy */
 	pthread_rwlock_t snap_lock; /* readers: format/path_dup/wants_secrets */
 	_Atomic int log_level;
-	char *default_dir; /* protected by load_lock */
-	char *link_dir;	   /* private directory of fresh dlopen names (loader.c), load_lock */
-	unsigned long long link_gen;
+	char *default_dir;	     /* protected by load_lock */
+	unsigned long long link_gen; /* fresh dlopen names (loader.c), load_lock */
 	void *(*open)(const char *path, char *err, size_t errlen);
 
 	/* timers (plugin_timers.c): all fields below protected by tlock */

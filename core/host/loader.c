@@ -357,33 +357,35 @@ static int desc_load(struct loader *ld, const struct entry *e, struct instance *
 static const struct ts_config_node empty_map = {.type = CN_MAP};
 
 /*
- * A symlink to so_path in the host's private directory, named by a
- * counter: a fresh dlopen name.  NULL when there is no such directory
- * (then so_path is opened as it is).  load_lock held.
+ * A symlink to so_path with a name never used before in this process: in a
+ * fresh private directory, named by a counter.  The caller removes both
+ * right after dlopen, so nothing is left behind even if the daemon dies.
+ * NULL when that fails (then so_path is opened as it is).  load_lock held.
  */
-static char *unique_link(struct ts_pipeline_host *ph, const char *so_path)
+static char *unique_link(struct ts_pipeline_host *ph, const char *so_path, char **dir)
 {
+	const char *tmp = getenv("TMPDIR");
 	char *link;
 
-	if (!ph->link_dir) {
-		const char *tmp = getenv("TMPDIR");
-
-		if (asprintf(&ph->link_dir, "%s/tinescale-plugins.XXXXXX",
-			     tmp && tmp[0] == '/' ? tmp : "/tmp") < 0) {
-			ph->link_dir = NULL;
-			return NULL;
-		}
-		if (!mkdtemp(ph->link_dir)) {
-			free(ph->link_dir);
-			ph->link_dir = NULL;
-			return NULL;
-		}
+	if (asprintf(dir, "%s/tinescale-plugin.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp") < 0) {
+		*dir = NULL;
+		return NULL;
 	}
-	if (asprintf(&link, "%s/%llu.so", ph->link_dir, ++ph->link_gen) < 0)
+	if (!mkdtemp(*dir)) {
+		free(*dir);
+		*dir = NULL;
 		return NULL;
-	if (symlink(so_path, link)) {
+	}
+	if (asprintf(&link, "%s/%llu.so", *dir, ++ph->link_gen) < 0)
+		link = NULL;
+	if (link && symlink(so_path, link)) {
 		free(link);
-		return NULL;
+		link = NULL;
+	}
+	if (!link) {
+		rmdir(*dir);
+		free(*dir);
+		*dir = NULL;
 	}
 	return link;
 }
@@ -392,7 +394,7 @@ struct instance *instance_build(struct loader *ld, const struct entry *e, unsign
 {
 	struct ts_pipeline_host *ph = ld->ph;
 	struct instance *in;
-	char perr[256] = "", oerr[512] = "", *link;
+	char perr[256] = "", oerr[512] = "", *link, *link_dir;
 
 	in = aligned_alloc(_Alignof(struct instance), sizeof(*in));
 	if (!in) {
@@ -424,11 +426,13 @@ struct instance *instance_build(struct loader *ld, const struct entry *e, unsign
 	 * build, still mapped by the running instance.  An object with the
 	 * same file (dev, inode) is still shared; a rebuilt file is a new one.
 	 */
-	link = unique_link(ph, in->so_path);
+	link = unique_link(ph, in->so_path, &link_dir);
 	in->handle = ph->open(link ? link : in->so_path, oerr, sizeof(oerr));
 	if (link) {
 		unlink(link);
+		rmdir(link_dir);
 		free(link);
+		free(link_dir);
 	}
 	if (!in->handle) {
 		LERR(ld, e->use, "cannot load plugin '%s': %s", in->so_path, oerr);

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "host_internal.h"
 #include "rcu.h"
@@ -424,9 +423,6 @@ void ts_pipeline_host_destroy(struct ts_pipeline_host *ph)
 	pthread_rwlock_destroy(&ph->snap_lock);
 	pthread_mutex_destroy(&ph->load_lock);
 	free(ph->default_dir);
-	if (ph->link_dir)
-		rmdir(ph->link_dir); /* its links were removed right after each dlopen */
-	free(ph->link_dir);
 	free(ph);
 }
 
