@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +140,9 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 			      size_t errlen)
 {
 	struct ts_output *o;
+	sigset_t all, old;
 	char dummy[1];
+	int r;
 
 	if (!err || !errlen) {
 		err = dummy;
@@ -174,7 +177,12 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 	}
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->cond, NULL);
-	if (pthread_create(&o->thread, NULL, writer_thread, o)) {
+	/* Every signal blocked in the writer: the daemon takes them on its own thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&o->thread, NULL, writer_thread, o);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
 		snprintf(err, errlen, "output '%.64s': cannot start its thread", target);
 		pthread_cond_destroy(&o->cond);
 		pthread_mutex_destroy(&o->lock);
