@@ -355,6 +355,9 @@ static void finish_removals(struct ts_device *dev, struct ts_peer *gone)
 			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key,
 				       ts_endpoint_is_set(&ep) ? &ep : NULL, NULL);
 		}
+		/* Removal, told apart from expiry (PEER_DOWN alone): plugins free per-peer state.
+		 */
+		ts_hooks_event(dev, TS_EVENT_PEER_REMOVED, gone->public_key, NULL, NULL);
 		ts_peer_put(gone);
 	}
 }
@@ -576,6 +579,8 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 			peer = fresh[i];
 			fresh[i] = NULL;
 			add_peer(dev, peer);
+			/* Only queued (any lock may be held): plugins make per-peer state. */
+			ts_hooks_event(dev, TS_EVENT_PEER_ADDED, peer->public_key, NULL, NULL);
 			ts_peer_lock(peer);
 			noise_handshake_precompute(&peer->handshake, &dev->identity);
 			ts_peer_unlock(peer);
