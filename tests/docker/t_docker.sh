@@ -251,6 +251,9 @@ t=$SECONDS
 wait_for 20 "same-net: both daemons answer ctl" bash -c \
 	"'$DOCKER' exec peer1 tinescale ctl wg0 status && '$DOCKER' exec peer2 tinescale ctl wg0 status" ||
 	fail "same-net: a daemon did not come up in 20 s"
+# The first handshake may need WireGuard's 5 s retry when the peers' links
+# were still coming up: wait for it, then three pings must all answer.
+wait_for 15 "same-net: tunnel up" ping_ok peer1 10.0.0.2 || fail "same-net: no ping answered in 15 s"
 dk exec peer1 ping -c 3 -W 2 10.0.0.2 >"$WORK/same-net-ping.log" 2>&1 ||
 	fail "same-net: ping 10.0.0.2 through the tunnel failed: $(cat "$WORK/same-net-ping.log")"
 grep -q '3 received' "$WORK/same-net-ping.log" || fail "same-net: not every ping came back"

@@ -12,9 +12,17 @@ has the indentation removed.
 import sys
 
 
+def prev_text(lines, i):
+    """The index of the last non-blank line before line i (-1: none)."""
+    i -= 1
+    while i >= 0 and lines[i].strip() == "":
+        i -= 1
+    return i
+
+
 def blocks(path):
     lines = open(path, encoding="utf-8").read().split("\n")
-    out = []  # (index of the line before, text)
+    out = []  # (index of the text line before, text)
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -22,7 +30,7 @@ def blocks(path):
             j = i + 1
             while j < len(lines) and not lines[j].startswith("```"):
                 j += 1
-            out.append((i - 1, "\n".join(lines[i + 1:j]) + "\n"))
+            out.append((prev_text(lines, i), "\n".join(lines[i + 1:j]) + "\n"))
             i = j + 1
             continue
         prev_blank = i == 0 or lines[i - 1].strip() == ""
@@ -36,7 +44,7 @@ def blocks(path):
                 j += 1
             while body and body[-1].strip() == "":
                 body.pop()
-            out.append((i - 2, "\n".join(body) + "\n"))
+            out.append((prev_text(lines, i), "\n".join(body) + "\n"))
             i = j
             continue
         i += 1
