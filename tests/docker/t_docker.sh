@@ -175,7 +175,7 @@ else
 	fi
 fi
 for sub in 203.0.113. 10.1.0. 10.2.0. 10.10.0.; do
-	if ip -o -4 addr show | grep -v ' br-' | grep -q " inet ${sub//./\\.}"; then
+	if ip -o -4 addr show | grep -v ' br-' | grep " inet ${sub//./\\.}" >/dev/null; then
 		fail "this host has an address in ${sub}0/24, which docker/ uses for its networks"
 	fi
 done
@@ -242,7 +242,7 @@ wait_for() {
 }
 status() { dk exec "$1" tinescale ctl wg0 status; }
 has() { # CONTAINER REGEX: the peer's ctl status matches REGEX
-	status "$1" | grep -Eq "$2"
+	status "$1" | grep -E "$2" >/dev/null
 }
 ping_ok() { dk exec "$1" ping -c 1 -W 1 "$2"; }
 
@@ -263,10 +263,12 @@ dk exec peer1 wg show >"$WORK/same-net-wg-show.log"
 grep -q 'latest handshake' "$WORK/same-net-wg-show.log" || fail "same-net: no 'latest handshake' in wg show"
 # debug.yaml's hexdump runs on plaintext_out and plaintext_in; it writes
 # from its own thread, so poll for the third reply.
+# (To a file first: `grep -q` closing a pipe early would fail it under pipefail.)
 wait_for 5 "same-net: hexdump shows the decrypted pings" bash -c \
-	"[[ \$('$DOCKER' logs peer1 2>&1 | grep -c 'plaintext_in .*icmp echo-reply') -ge 3 ]]" ||
+	"'$DOCKER' logs peer1 >'$WORK/peer1.log' 2>&1 &&
+	 [[ \$(grep -c 'plaintext_in .*icmp echo-reply' '$WORK/peer1.log') -ge 3 ]]" ||
 	fail "same-net: peer1's log lacks three decrypted echo replies"
-dk logs peer1 2>&1 | grep -q 'plaintext_out .*10.0.0.1 > 10.0.0.2 icmp echo-request' ||
+grep -q 'plaintext_out .*10\.0\.0\.1 > 10\.0\.0\.2 icmp echo-request' "$WORK/peer1.log" ||
 	fail "same-net: peer1's log lacks the decrypted echo requests"
 compose same-net "" -- down -v -t 2 >/dev/null 2>&1
 wait "$README_PID" || true # `docker-compose up` returns once its containers are gone
@@ -304,7 +306,7 @@ nat_scenario() {
 			 '$DOCKER' exec nat-peer2 tinescale ctl wg0 status | grep -q 'path: direct'" ||
 			fail "nat eim: the path did not go direct"
 		# Direct means via the other NAT's public mapping, not the relay.
-		dk exec nat-peer1 wg show wg0 endpoints | grep -q '203\.0\.113\.12:' ||
+		dk exec nat-peer1 wg show wg0 endpoints | grep '203\.0\.113\.12:' >/dev/null ||
 			fail "nat eim: peer1's endpoint is not router2's address: $(dk exec nat-peer1 wg show wg0 endpoints)"
 		fwd=$(relay_forwarded)
 		dk exec nat-peer1 ping -c 3 -W 2 10.0.0.2 >/dev/null || fail "nat eim: ping on the direct path failed"

@@ -86,7 +86,7 @@ INSTALLED=$DEST/usr/local/bin
 
 # --- two wg0 in two namespaces, and the SDK section's `wg set` -----------
 for ns in blue green; do
-	ip netns list | awk '{ print $1 }' | grep -qx "$ns" && fail "a namespace $ns exists already"
+	ip netns list | awk '{ print $1 }' | grep -x "$ns" >/dev/null && fail "a namespace $ns exists already"
 done
 TS_ATEXIT+=("ip -n blue link del wg0 2>/dev/null; ip -n green link del wg0 2>/dev/null; ip netns del blue 2>/dev/null; ip netns del green 2>/dev/null")
 twons=$(block "$(echo "${BLOCKNO[twons]}" | cut -d' ' -f1)")
@@ -98,14 +98,14 @@ grep -q '^interface: wg0' "$LOGDIR/twons.log" || fail "wg show wg0 in green show
 for ns in blue green; do
 	pid=$(ip netns pids "$ns")
 	[[ -n $pid ]] || fail "no daemon in $ns"
-	nsenter -t "$pid" -m -n wg show wg0 listen-port | grep -qx 51820 || fail "wg0 in $ns is not served"
+	nsenter -t "$pid" -m -n wg show wg0 listen-port | grep -x 51820 >/dev/null || fail "wg0 in $ns is not served"
 done
 pid=$(ip netns pids green)
 nsenter -t "$pid" -m -n bash -ec "$wgset" || fail "the SDK section's wg set failed"
-nsenter -t "$pid" -m -n wg show wg0 allowed-ips | grep -q '10.0.0.3/32' || fail "wg set gave no 10.0.0.3/32"
+nsenter -t "$pid" -m -n wg show wg0 allowed-ips | grep '10.0.0.3/32' >/dev/null || fail "wg set gave no 10.0.0.3/32"
 (cd "$TS_SRC" && bash -ec "$last") || fail "the blue/green clean-up line failed"
 for ((i = 0; i < 50; i++)); do
-	ip netns list | grep -qE '^(blue|green)( |$)' || break
+	ip netns list | grep -E '^(blue|green)( |$)' >/dev/null || break
 	sleep 0.1
 done
 pgrep -f 'tinescale --ipc configs/peer1.ipc wg0$' && fail "a blue/green daemon survived its interface"
@@ -137,7 +137,7 @@ had_ts=0
 ((had_ts)) || TS_ATEXIT+=("rm -rf /tmp/ts")
 (cd "$SDK" && bash -ec "$(block "${BLOCKNO[sdk]%% *}")") >"$LOGDIR/sdk.log" 2>&1 ||
 	fail "the SDK block failed: $(cat "$LOGDIR/sdk.log")"
-nm -D "$SDK/icmp_counter.so" | grep -q ' tinescale_plugin_v2$' || fail "icmp_counter.so exports no tinescale_plugin_v2"
+nm -D "$SDK/icmp_counter.so" | grep ' tinescale_plugin_v2$' >/dev/null || fail "icmp_counter.so exports no tinescale_plugin_v2"
 log "the SDK block builds icmp_counter.so"
 
 # --- the Testing section's one-scenario line ------------------------------
