@@ -13,6 +13,8 @@ PACKAGES=(
 	# network-namespace lab and traffic
 	iproute2 iputils-ping iperf3 nftables iptables socat ncat
 	tshark python3 python3-scapy python3-cryptography coturn
+	# metrics: promtool and a real Prometheus server scrape the daemon and the relay
+	prometheus
 	# docker/: static checks, and the real engine with a debootstrap'd base image
 	debootstrap docker-compose docker.io shellcheck
 	# systemd units: systemd-analyze verify

@@ -15,6 +15,8 @@
 #   two wg0 (blue/green), `wg set ... allowed-ips`, tinescale-relay, the SDK
 #   build, `TS_BUILD=... t_demo.sh`: here
 #   docker/same-net   tests/docker/t_docker.sh runs that line as written
+#   capture, --metrics, --json  net.t_capture and net.t_metrics run them (with
+#                     the test's interface names, tshark -c, a scraper)
 #   ctest -L ...      scripts/test.sh runs these labels
 # Only with TS_BUILD = TS_SRC/build (the README's build/); otherwise skipped.
 # shellcheck source=lib.sh
@@ -39,6 +41,7 @@ declare -A RUNNER=(
 	['wg set wg0 peer ATYfmQQaG1o5hgGC0pLJqKT97q5873iGfSvNY++ExDg= allowed-ips 10.0.0.2/32,10.0.0.3/32']=twons
 	['tinescale-relay --listen 0.0.0.0:3478 --key relay.key      # on a public host']=relay
 	['cmake --install build --prefix /tmp/ts']=sdk
+	['tinescale ctl wg0 capture | tshark -i -          # or: | wireshark -k -i -']=observe
 	['cd docker/same-net && DOCKER_BUILDKIT=1 docker build -f ../Dockerfile -t tinescale ../.. && docker-compose up']=docker
 	['ctest --test-dir build -L unit --output-on-failure']=ctest
 )
