@@ -7,8 +7,12 @@
 #     a libFuzzer target NAME (needs TS_FUZZ) and the ctest fuzz.NAME (label
 #     fuzz) running TS_FUZZ_RUNS inputs over tests/fuzz/corpus/NAME; new
 #     inputs go to a scratch directory in the build tree, never the sources.
+# Both do nothing when TS_TESTS is OFF (an install-only build).
 
 function(ts_add_unit_test name)
+  if(NOT TS_TESTS)
+    return()
+  endif()
   cmake_parse_arguments(T "" "" "SOURCES;LIBS;INCLUDES" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_include_directories(${name} PRIVATE ${T_INCLUDES})
@@ -18,6 +22,9 @@ function(ts_add_unit_test name)
 endfunction()
 
 function(ts_add_fuzz_test name)
+  if(NOT TS_TESTS)
+    return()
+  endif()
   cmake_parse_arguments(T "" "" "SOURCES;LIBS;INCLUDES" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_compile_options(${name} PRIVATE -fsanitize=fuzzer)

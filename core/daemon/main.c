@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * tinescale: the daemon's command line, start-up (daemonising only once
- * the interface and its sockets are ready), signals and shutdown; and the
- * `tinescale ctl` client.
+ * the interface and its sockets are ready, and telling systemd so), signals
+ * and shutdown; and the `tinescale ctl` client.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +22,7 @@
 #include "device.h"
 #include "log.h"
 #include "pipeline_glue.h"
+#include "sdnotify.h"
 #include "timers.h"
 #include "tun.h"
 #include "uapi.h"
@@ -234,6 +235,19 @@ static void warn_if_world_readable(const char *path)
 			path, st.st_mode & 0777);
 }
 
+/* Tell systemd (if it started us) that the interface is ready. */
+static void notify_ready(struct ts_device *dev)
+{
+	char state[128];
+	int r;
+
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=interface %s up, UDP port %u", dev->ifname,
+		 ts_device_listen_port(dev));
+	r = ts_sd_notify(state);
+	if (r < 0)
+		ts_warn("cannot notify systemd at $NOTIFY_SOCKET: %s", strerror(-r));
+}
+
 static int daemon_main(int argc, char **argv)
 {
 	struct ts_pipeline_glue *glue = NULL;
@@ -332,6 +346,11 @@ static int daemon_main(int argc, char **argv)
 		goto out;
 	ts_info("interface %s up (UDP port %u, MTU %d)", dev->ifname, ts_device_listen_port(dev),
 		dev->mtu);
+	/*
+	 * Under systemd (Type=notify, tinescale@.service) `systemctl start`
+	 * returns now: the interface is up, configured, and wg/ctl are served.
+	 */
+	notify_ready(dev);
 
 	if (!o.foreground) {
 		char ok = 0;
@@ -367,12 +386,15 @@ static int daemon_main(int argc, char **argv)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
+			ts_sd_notify("RELOADING=1");
 			ts_pipeline_glue_reload(glue, NULL);
+			notify_ready(dev);
 			continue;
 		}
 		ts_info("%s: shutting down", strsignal((int)si.ssi_signo));
 		break;
 	}
+	ts_sd_notify("STOPPING=1");
 	status = 0;
 out:
 	ts_uapi_stop(uapi);

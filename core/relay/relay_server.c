@@ -25,6 +25,7 @@
 #include "key.h"
 #include "relay_metrics.h"
 #include "relay_out.h"
+#include "sdnotify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -748,6 +749,7 @@ static int serve(struct relay *r)
 	sigset_t block, empty;
 	struct sigaction sa = {.sa_handler = on_signal};
 	char kb[B64_LEN], a[TSR_ADDR_STRLEN];
+	int n_notify;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -761,6 +763,11 @@ static int serve(struct relay *r)
 	logmsg(LOG_INFO, "listening on %s, public key %s, status on %s",
 	       tsr_addr_format(&r->listen, a, sizeof(a)), key_b64(r->public_key, kb, sizeof(kb)),
 	       r->ctl_path);
+	/* The UDP and status sockets listen: `systemctl start` may return. */
+	n_notify = ts_sd_notify("READY=1");
+	if (n_notify < 0)
+		logmsg(LOG_WARN, "cannot notify systemd at $NOTIFY_SOCKET: %s",
+		       strerror(-n_notify));
 	while (!stop_signal) {
 		struct timespec tmo = {.tv_sec = 1};
 		int n = 2;
@@ -794,6 +801,7 @@ static int serve(struct relay *r)
 			last_expire = now;
 		}
 	}
+	ts_sd_notify("STOPPING=1");
 	logmsg(LOG_INFO, "exiting on signal %d", (int)stop_signal);
 	return 0;
 }

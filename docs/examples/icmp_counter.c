@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * icmp_counter: the README's "Write a plugin" example.  It counts ICMP
- * echo requests leaving and echo replies arriving, per peer, and drops
- * echo requests to one address.  Build it out of tree:
+ * icmp_counter: counts ICMP echo requests leaving and echo replies
+ * arriving, per peer, and drops echo requests to one address (notes,
+ * timers and peer_foreach; the README's table of examples).  Build it at
+ * the top of the source tree, as the README builds ratelimit.c:
  *
  *   cmake --install build --prefix /tmp/ts
  *   export PKG_CONFIG_PATH=/tmp/ts/share/pkgconfig
- *   cc -shared -fPIC $(pkg-config --cflags tinescale-plugin) icmp_counter.c -o icmp_counter.so
+ *   cc -shared -fPIC $(pkg-config --cflags tinescale-plugin) docs/examples/icmp_counter.c -o icmp_counter.so
  *
  * and load it from a pipeline:
  *
@@ -17,8 +18,10 @@
  *       config: { block: 10.0.0.3, report_ms: 1000 }
  *
  * Every report_ms the counts become a note on each peer ("icmp: requests=3
- * replies=3 blocked=2"), which `tinescale ctl IFNAME status` shows under the
- * peer; destroy() logs the totals.  IPv4 only, to stay short.
+ * replies=3 blocked=3" after three pings to 10.0.0.2 and three to 10.0.0.3,
+ * once the peer's allowed IPs include 10.0.0.3: a packet no peer is routed
+ * to never reaches a hook), which `tinescale ctl IFNAME status` shows under
+ * the peer; destroy() logs the totals.  IPv4 only, to stay short.
  */
 #include <arpa/inet.h>
 #include <stdatomic.h>
