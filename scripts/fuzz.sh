@@ -94,7 +94,7 @@ run_target() {
 		-print_final_stats=1 -jobs="$jobs" -workers="$jobs" \
 		-artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/run.log" 2>&1) || true
 	end=$(date +%s)
-	execs=$(cat "$work"/fuzz-*.log 2>/dev/null | awk -F: '/stat::number_of_executed_units/ {s += $3} END {print s + 0}')
+	execs=$(cat "$work"/fuzz-*.log 2>/dev/null | awk '/stat::number_of_executed_units/ {s += $NF} END {print s + 0}')
 	crashes=$(find "$work/artifacts" -type f | wc -l)
 	before=$(find "$corpus" -type f | wc -l)
 	if ((merge)); then

@@ -505,9 +505,7 @@ static size_t craft(const struct craft *c, uint8_t *msg)
 /* b is under load from now for a second, as if its handshake queue had filled. */
 static void load_b(void)
 {
-	pthread_mutex_lock(&b.dev->hs_lock);
-	b.dev->last_under_load_ns = ts_now_ns();
-	pthread_mutex_unlock(&b.dev->hs_lock);
+	atomic_store(&b.dev->last_under_load_ns, ts_now_ns());
 }
 
 /* Deliver what b sent to a (cookie replies, responses), once; a's answers are dropped. */
