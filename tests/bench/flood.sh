@@ -11,14 +11,17 @@
 # addresses 10.10.16.1... routed to it).  X runs flood_gen (tests/bench,
 # built with the tree): initiations with a valid mac1 for A's public key and
 # junk inside.  Per row:
-#   unflooded   iperf3 TCP B->A, 1 stream (A receives the bulk and the flood)
+#   unflooded   iperf3 TCP B->A, 1 stream (A receives the bulk and the flood),
+#               before and after the two floods below (their mean)
 #   flood x1    the same while X sends 20,000 initiations/s from one address
 #   flood x1000 the same while X sends 20,000/s cycling over 1,000 addresses
 #               (under load these get cookie replies; cookies/s is what came back)
 #   unthrottled X sends as fast as it can for 10 s, no tunnel traffic:
 #               `wg show` on A every 100 ms, its slowest answer; A's CPU
 #               (all threads, % of one core) is what the flood costs it
-# Rows alternate within each round; the table has the medians.
+# Rows alternate within each round; the table has the medians.  The daemons
+# log at info (tinescale) and error (wireguard-go, whose verbose level logs
+# every datagram of the flood).
 #
 #   sudo TS_BUILD=build tests/bench/flood.sh [--quick]
 #
@@ -164,6 +167,11 @@ for i in range(int(sys.argv[2])):
 	cps=$(awk -v c="$cookies" -v s="$secs" 'BEGIN { printf "%.0f", c / s }')
 	log "$impl r$r: 1,000 sources: $sent initiations at $rate/s, $cookies cookie replies"
 
+	# Unflooded again: the reference is the mean of before and after, so a
+	# change in the machine's load during the row weighs on both sides.
+	tcp "$NS_B" "$NS_A" 10.0.0.1 "$j-clean2.json"
+	clean=$(awk -v a="$clean" -v b="$MBIT" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+
 	# Unthrottled, with `wg show` polled throughout.
 	local t0 c0 c1 t1 max=0 a b ms
 	flood "flood-max-$impl-r$r" 0 "$UNTHROTTLED_S"
@@ -197,6 +205,7 @@ for i in range(int(sys.argv[2])):
 	ip netns del "$NS_X"
 }
 
+export TS_LOG_LEVEL=${TS_LOG_LEVEL:-info} TS_WGGO_LOG_LEVEL=${TS_WGGO_LOG_LEVEL:-error}
 keypair a b
 PA=$(pub a)
 conf_ini "$CONFDIR/a.conf" a 51820 "$(pub b)" 10.0.0.2/32 10.10.0.12:51820 -
