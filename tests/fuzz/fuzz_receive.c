@@ -27,8 +27,9 @@
  *          a's response to an initiation b is made to send (b's response
  *          consumption, session as initiator);
  *   bit 5  b is under load for this datagram (cookie replies, mac2 check,
- *          rate limiter), and what b sends to a is delivered, so a's maker
- *          holds b's cookie for the next bit-3 input.
+ *          rate limiters), and what b sends to a is delivered, so a's maker
+ *          holds b's cookie for the next bit-3 input; without it b is not
+ *          under load.
  * The session is fresh in every process, so seeds rely on bits 0 and 2, not
  * on keys of the process that wrote them:
  *
@@ -502,10 +503,18 @@ static size_t craft(const struct craft *c, uint8_t *msg)
 	return len;
 }
 
-/* b is under load from now for a second, as if its handshake queue had filled. */
-static void load_b(void)
+/*
+ * b is under load for this input (bit 5), as if its handshake queue had
+ * filled, or not at all: the fuzzer's own rate would otherwise put b under
+ * load (more than HS_WINDOW_LOAD handshakes a window) whatever the input
+ * says, and inputs would not replay the same way.  b's rx state is the
+ * harness's to set: its rx thread never runs.
+ */
+static void set_load_b(bool loaded)
 {
-	atomic_store(&b.dev->last_under_load_ns, ts_now_ns());
+	b.dev->hs_window_ns = ts_now_ns();
+	b.dev->hs_window_count = 0;
+	atomic_store(&b.dev->last_under_load_ns, loaded ? ts_now_ns() : 0);
 }
 
 /* Deliver what b sent to a (cookie replies, responses), once; a's answers are dropped. */
@@ -545,8 +554,7 @@ static void run_input(const uint8_t *data, size_t size)
 		     message_determine_type(msg, len) == MESSAGE_HANDSHAKE_RESPONSE))
 			stamp_macs(msg, len);
 	}
-	if (ctl & LOAD)
-		load_b();
+	set_load_b(ctl & LOAD);
 	if ((ctl & (PATCH_INDEX | SEAL)) && len >= 8 && live_session(&index, key)) {
 		uint32_t type;
 
