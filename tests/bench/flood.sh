@@ -16,6 +16,9 @@
 #   flood x1    the same while X sends 20,000 initiations/s from one address
 #   flood x1000 the same while X sends 20,000/s cycling over 1,000 addresses
 #               (under load these get cookie replies; cookies/s is what came back)
+#   flood x1000C the same, the sources answering the cookies (flood_gen -C): a
+#               valid mac2 from then on, so each source's rate limit and the
+#               handshake work are what is measured
 #   unthrottled X sends as fast as it can for 10 s, no tunnel traffic:
 #               `wg show` on A every 100 ms, its slowest answer; A's CPU
 #               (all threads, % of one core) is what the flood costs it
@@ -68,7 +71,7 @@ HZ=$(getconf CLK_TCK)
 OUT=$TS_BUILD/bench
 mkdir -p "$OUT"
 RAW=$OUT/flood-raw.tsv
-printf 'round\timpl\tclean_mbit\tflood1_mbit\tflood1000_mbit\tcookies1000_per_s\twgshow_max_ms\tunthrottled_rate\tcpu_pct\n' >"$RAW"
+printf 'round\timpl\tclean_mbit\tflood1_mbit\tflood1000_mbit\tcookies1000_per_s\tflood1000c_mbit\twgshow_max_ms\tunthrottled_rate\tcpu_pct\n' >"$RAW"
 
 [[ -x $FLOOD_GEN ]] || fail "$FLOOD_GEN missing (build the tree)"
 for impl in $IMPLS; do
@@ -96,12 +99,12 @@ tcp() {
 	MBIT=$(json_mbit "$4")
 }
 
-# flood NAME RATE SECONDS [SOURCES]: flood_gen in X against A, in the background.
+# flood NAME RATE SECONDS [SOURCES [-C]]: flood_gen in X against A, in the background.
 flood() {
 	local -a src=()
 	[[ ${4:-1} -gt 1 ]] && src=(-s "$SRC_BASE" -n "$4")
 	bg "$1" ip netns exec "$NS_X" "$FLOOD_GEN" -d 10.10.9.11 -p 51820 -k "$PA" -r "$2" -t "$3" \
-		"${src[@]}"
+		"${src[@]}" "${@:5}"
 }
 
 # flood_result NAME: "sent cookies seconds rate" of a finished flood.
@@ -113,7 +116,7 @@ flood_result() {
 
 # row ROUND IMPL TAG
 row() {
-	local r=$1 impl=$2 tag=$3 lib_impl ia ib j clean f1 f1000 fpid sent cookies secs rate
+	local r=$1 impl=$2 tag=$3 lib_impl ia ib j clean f1 f1000 f1000c fpid sent cookies secs rate
 	case $impl in
 	tinescale) lib_impl=tinescale ;;
 	wggo-debian) lib_impl=wireguard-go ;;
@@ -167,6 +170,16 @@ for i in range(int(sys.argv[2])):
 	cps=$(awk -v c="$cookies" -v s="$secs" 'BEGIN { printf "%.0f", c / s }')
 	log "$impl r$r: 1,000 sources: $sent initiations at $rate/s, $cookies cookie replies"
 
+	# The same sources answering the cookies: mac2 valid from then on.
+	flood "flood1000c-$impl-r$r" "$RATE" $((TCP_S + 2)) "$NSRC" -C
+	fpid=$BG_PID
+	sleep 0.5
+	tcp "$NS_B" "$NS_A" 10.0.0.1 "$j-flood1000c.json"
+	f1000c=$MBIT
+	bg_wait "$fpid" || fail "flood_gen failed: $(cat "$LOGDIR/flood1000c-$impl-r$r.log")"
+	read -r sent cookies secs rate < <(flood_result "flood1000c-$impl-r$r")
+	log "$impl r$r: 1,000 sources answering cookies: $sent initiations at $rate/s, $cookies cookie replies"
+
 	# Unflooded again: the reference is the mean of before and after, so a
 	# change in the machine's load during the row weighs on both sides.
 	tcp "$NS_B" "$NS_A" 10.0.0.1 "$j-clean2.json"
@@ -195,9 +208,10 @@ for i in range(int(sys.argv[2])):
 	log "$impl r$r: unthrottled: $sent initiations at $rate/s, wg show max $max ms, A's CPU $cpu%"
 	impl_alive "$ia"
 
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$impl" "$clean" "$f1" "$f1000" "$cps" \
-		"$max" "$rate" "$cpu" >>"$RAW"
-	log "round $r $impl: unflooded $clean, one source $f1, 1,000 sources $f1000 Mbit/s"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$impl" "$clean" "$f1" "$f1000" "$cps" \
+		"$f1000c" "$max" "$rate" "$cpu" >>"$RAW"
+	log "round $r $impl: unflooded $clean, one source $f1, 1,000 sources $f1000," \
+		"answering cookies $f1000c Mbit/s"
 	impl_stop "$ia"
 	impl_stop "$ib"
 	ip netns del "$NS_A"
@@ -240,12 +254,14 @@ cols = [("unflooded Mbit/s", num("clean_mbit"), "%.0f"),
         ("x1 Mbit/s", num("flood1_mbit"), "%.0f"), ("x1 ratio", ratio("flood1_mbit"), "%.2f"),
         ("x1000 Mbit/s", num("flood1000_mbit"), "%.0f"), ("x1000 ratio", ratio("flood1000_mbit"), "%.2f"),
         ("cookies/s", num("cookies1000_per_s"), "%.0f"),
+        ("x1000C ratio", ratio("flood1000c_mbit"), "%.2f"),
         ("wg show max ms", num("wgshow_max_ms"), "%.0f"),
         ("max flood /s", num("unthrottled_rate"), "%.0f"),
         ("A CPU %", num("cpu_pct"), "%.0f")]
 print(f"handshake flood benchmark: medians of {rounds} round(s), rows alternating, fresh namespaces each;")
 print(f"iperf3 TCP B->A, 1 stream, MTU 1420; x1 / x1000: {rate} valid-mac1 initiations/s from 1 / 1,000 sources;")
 print(f"ratio = flooded / unflooded of the same round; cookies/s: replies the 1,000 sources got;")
+print(f"x1000C: the 1,000 sources answer the cookies (valid mac2: rate limit and handshake CPU are what is left);")
 print(f"unthrottled ({ut} s, no tunnel traffic): slowest `wg show`, flood rate reached, A's CPU (% of a core)")
 print(f"{'':<14}" + "".join(f"{h:>17}" for h, _, _ in cols))
 for label in labels:

