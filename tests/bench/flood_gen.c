@@ -72,7 +72,7 @@ static unsigned src_count;
 static void usage(void)
 {
 	fprintf(stderr, "usage: flood_gen -d DST_IP -k PUBKEY_BASE64 [-p PORT] [-r RATE] "
-			"[-t SECONDS] [-s SRC_IP] [-n SOURCES] [-P SRC_PORT]\n");
+			"[-t SECONDS] [-s SRC_IP] [-n SOURCES] [-P SRC_PORT] [-C]\n");
 	exit(2);
 }
 
@@ -215,6 +215,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			sport = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'C':
+			answer = true;
 			break;
 		default:
 			usage();
