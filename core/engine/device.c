@@ -202,12 +202,13 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 	ts_index_init(&dev->index);
 
 	dev->hs_queue = calloc(MAX_QUEUED_INCOMING_HANDSHAKES, sizeof(*dev->hs_queue));
+	dev->cookie_queue = calloc(TS_COOKIE_QUEUE, sizeof(*dev->cookie_queue));
 	dev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->tx_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 ||
 	    ts_ratelimiter_init(&dev->cookie_limiter, 0) < 0 || !dev->hs_queue ||
-	    dev->wake_fd < 0 || dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
+	    !dev->cookie_queue || dev->wake_fd < 0 || dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
 		ts_device_destroy(dev);
 		return NULL;
 	}
@@ -410,6 +411,7 @@ void ts_device_destroy(struct ts_device *dev)
 	if (dev->stop_fd >= 0)
 		close(dev->stop_fd);
 	free(dev->hs_queue);
+	free(dev->cookie_queue);
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);
 	pthread_mutex_destroy(&dev->notes_lock);

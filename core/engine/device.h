@@ -64,6 +64,9 @@
 #define TS_TAILROOM   128
 #define TS_MAX_PACKET 65535
 
+/* Cookie replies waiting for the handshake worker. */
+#define TS_COOKIE_QUEUE 1024
+
 /* Datagrams the host injects (inject_datagram), waiting for the rx thread. */
 #define TS_INJECT_MAX 1024
 
@@ -113,11 +116,19 @@ struct ts_device {
 	pthread_mutex_t hs_lock;
 	pthread_cond_t hs_cond; /* CLOCK_MONOTONIC: the worker's budget sleeps on it */
 	struct ts_hs_item *hs_queue;
-	unsigned hs_head;		      /* hs_lock */
-	atomic_uint hs_count;		      /* written under hs_lock, read anywhere */
-	_Atomic uint64_t last_under_load_ns;  /* 0: never */
-	uint64_t hs_window_ns;		      /* rx thread only: arrivals counted since */
-	unsigned hs_window_count;	      /* rx thread only */
+	unsigned hs_head;		     /* hs_lock */
+	atomic_uint hs_count;		     /* written under hs_lock, read anywhere */
+	_Atomic uint64_t last_under_load_ns; /* 0: never */
+	uint64_t hs_window_ns;		     /* rx thread only: arrivals counted since */
+	unsigned hs_window_count;	     /* rx thread only */
+	/*
+	 * Cookie replies to make and send, admitted by rx (hs_lock): the
+	 * worker takes these first, so a queue full of Diffie-Hellman work
+	 * never keeps a legitimate peer from its cookie.
+	 */
+	struct ts_hs_item *cookie_queue;
+	unsigned cookie_head;		      /* hs_lock */
+	atomic_uint cookie_count;	      /* written under hs_lock, read anywhere */
 	struct ts_ratelimiter ratelimiter;    /* mac2-proven handshakes, per source */
 	struct ts_ratelimiter cookie_limiter; /* cookie replies, per source */
 

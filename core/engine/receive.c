@@ -8,10 +8,12 @@
  *
  * Handshake floods: rx admits each initiation and response before it is
  * queued (mac1, then under load a cookie reply instead of work unless mac2
- * is valid, and the per-source rate limiters), so what a flood costs is a
- * MAC per datagram on rx; the queue is bounded and drops the newest; the
- * handshake thread does the Diffie-Hellman within a CPU budget (a share of
- * one core), and going over it puts the device under load.
+ * is valid, and the per-source rate limiters), so what a flood costs the
+ * data path is a MAC per datagram on rx; the queues (one for Diffie-Hellman
+ * work, one for cookie replies) are bounded and drop the newest; the
+ * handshake thread makes and sends the cookie replies and does the
+ * Diffie-Hellman within a CPU budget (a share of one core), and going over
+ * it puts the device under load.
  *
  * A data message goes through three steps, as in the kernel: decrypt (the
  * keypair named by the receiver index opens it, the counter in the header
@@ -107,40 +109,34 @@ static bool under_load(struct ts_device *dev, uint64_t now)
 	return last && now - last < HS_LOAD_HOLD;
 }
 
-/* Answer an initiation or response that arrived under load without a valid mac2. */
-static void send_cookie(struct ts_device *dev, const union ts_endpoint *src,
-			const struct ts_endpoint_src *local, const uint8_t *msg, size_t len,
-			uint64_t now)
+/* The worker: answer an initiation or response that arrived under load without a valid mac2. */
+static void send_cookie(struct ts_device *dev, const struct ts_hs_item *item)
 {
 	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
 	struct message_handshake_cookie reply;
 
-	/*
-	 * A source gets as many cookies a second as handshakes: a legitimate
-	 * one needs one per REKEY_TIMEOUT retry, and a flood from one address
-	 * costs us no more than that many replies.
-	 */
-	if (!ts_ratelimiter_allow(&dev->cookie_limiter, src, now)) {
-		atomic_fetch_add_explicit(&dev->hs_cookies_limited, 1, memory_order_relaxed);
-		return;
-	}
 	/* sender_index is at the same offset in an initiation and a response. */
 	cookie_message_create(
-	    &reply, &dev->cookie_checker, msg, len,
-	    read_le32(msg + offsetof(struct message_handshake_initiation, sender_index)), src);
+	    &reply, &dev->cookie_checker, item->data, item->len,
+	    read_le32(item->data + offsetof(struct message_handshake_initiation, sender_index)),
+	    &item->src);
 	memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
 	atomic_fetch_add_explicit(&dev->hs_cookies_sent, 1, memory_order_relaxed);
-	ts_send_datagram_hooked(dev, NULL, src, local, buf, TS_HEADROOM, sizeof(reply));
+	ts_send_datagram_hooked(dev, NULL, &item->src, &item->local, buf, TS_HEADROOM,
+				sizeof(reply));
 }
 
+enum admission { DROP, QUEUE_HANDSHAKE, QUEUE_COOKIE };
+
 /*
- * May this initiation or response be queued for the worker?  Checked on
- * the rx thread, before any copy, so a flood costs a MAC per datagram: an
- * invalid mac1 is dropped; under load one without a valid mac2 gets a
- * cookie reply instead, and one with it is subject to its source's rate.
+ * What to do with this initiation or response, decided on the rx thread
+ * before any copy, so a flood costs a MAC per datagram here: an invalid
+ * mac1 is dropped; under load one without a valid mac2 is answered with a
+ * cookie reply (by the worker, within the source's cookie rate), and one
+ * with it is subject to its source's rate.
  */
-static bool admit_handshake(struct ts_device *dev, const union ts_endpoint *src,
-			    const struct ts_endpoint_src *local, const uint8_t *msg, size_t len)
+static enum admission admit_handshake(struct ts_device *dev, const union ts_endpoint *src,
+				      const uint8_t *msg, size_t len)
 {
 	uint64_t now = ts_now_ns();
 	bool loaded = under_load(dev, now);
@@ -151,46 +147,71 @@ static bool admit_handshake(struct ts_device *dev, const union ts_endpoint *src,
 		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_INFO, "handshake with invalid mac1 from %s",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
-		return false;
+		return DROP;
 	}
 	if (!loaded)
-		return true;
+		return QUEUE_HANDSHAKE;
 	if (mac != VALID_MAC_WITH_COOKIE) {
-		send_cookie(dev, src, local, msg, len, now);
-		return false;
+		/*
+		 * A source gets as many cookies a second as handshakes: a
+		 * legitimate one needs one per REKEY_TIMEOUT retry, and a
+		 * flood from one address costs no more than that many replies.
+		 */
+		if (!ts_ratelimiter_allow(&dev->cookie_limiter, src, now)) {
+			atomic_fetch_add_explicit(&dev->hs_cookies_limited, 1,
+						  memory_order_relaxed);
+			return DROP;
+		}
+		return QUEUE_COOKIE;
 	}
 	/* A valid mac2 proves the source address: each gets its share, and no more. */
 	if (!ts_ratelimiter_allow(&dev->ratelimiter, src, now)) {
 		atomic_fetch_add_explicit(&dev->hs_ratelimited, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_INFO, "handshake from %s over its rate limit, dropped",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
-		return false;
+		return DROP;
 	}
-	return true;
+	return QUEUE_HANDSHAKE;
 }
 
-/* Full queue: the newest is dropped (what is queued already was admitted first). */
+/* Full queues drop the newest (what is queued already was admitted first). */
 static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 			    const struct ts_endpoint_src *local, const uint8_t *buf, size_t len)
 {
-	struct ts_hs_item *item;
-	unsigned count;
+	enum admission what = QUEUE_HANDSHAKE;
+	struct ts_hs_item *queue, *item;
+	unsigned head, cap, count, waiting;
+	atomic_uint *countp;
 
 	if (len > sizeof(item->data))
 		return;
-	if (message_determine_type(buf, len) != MESSAGE_HANDSHAKE_COOKIE &&
-	    !admit_handshake(dev, src, local, buf, len))
+	if (message_determine_type(buf, len) != MESSAGE_HANDSHAKE_COOKIE)
+		what = admit_handshake(dev, src, buf, len);
+	if (what == DROP)
 		return;
 	pthread_mutex_lock(&dev->hs_lock);
-	count = atomic_load_explicit(&dev->hs_count, memory_order_relaxed);
-	if (count == MAX_QUEUED_INCOMING_HANDSHAKES) {
+	if (what == QUEUE_COOKIE) {
+		queue = dev->cookie_queue;
+		head = dev->cookie_head;
+		cap = TS_COOKIE_QUEUE;
+		countp = &dev->cookie_count;
+	} else {
+		queue = dev->hs_queue;
+		head = dev->hs_head;
+		cap = MAX_QUEUED_INCOMING_HANDSHAKES;
+		countp = &dev->hs_count;
+	}
+	count = atomic_load_explicit(countp, memory_order_relaxed);
+	waiting = atomic_load_explicit(&dev->hs_count, memory_order_relaxed) +
+		  atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+	if (count == cap) {
 		pthread_mutex_unlock(&dev->hs_lock);
 		atomic_fetch_add_explicit(&dev->hs_dropped, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_WARN, "handshake queue full, dropping from %s",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 		return;
 	}
-	item = &dev->hs_queue[(dev->hs_head + count) % MAX_QUEUED_INCOMING_HANDSHAKES];
+	item = &queue[(head + count) % cap];
 	item->src = *src;
 	if (local)
 		item->local = *local;
@@ -198,9 +219,10 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 		item->local.family = 0;
 	item->len = (uint16_t)len;
 	memcpy(item->data, buf, len);
-	atomic_store_explicit(&dev->hs_count, count + 1, memory_order_relaxed);
-	/* The worker waits only on an empty queue (or its budget, which must not be cut short). */
-	if (count == 0)
+	atomic_store_explicit(countp, count + 1, memory_order_relaxed);
+	/* The worker waits only when both queues are empty (or on its budget, not to be cut short).
+	 */
+	if (waiting == 0)
 		pthread_cond_signal(&dev->hs_cond);
 	pthread_mutex_unlock(&dev->hs_lock);
 }
@@ -439,17 +461,36 @@ static void process_handshake(struct ts_device *dev, const struct ts_hs_item *it
 	}
 }
 
-/* The oldest queued message into *item: false if the queue is empty.  hs_lock held. */
-static bool dequeue_locked(struct ts_device *dev, struct ts_hs_item *item)
+/*
+ * The next piece of work into *item, cookie replies first (*cookie set):
+ * false if both queues are empty.  hs_lock held.
+ */
+static bool dequeue_locked(struct ts_device *dev, struct ts_hs_item *item, bool *cookie)
 {
-	unsigned count = atomic_load_explicit(&dev->hs_count, memory_order_relaxed);
+	unsigned count = atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
 
+	if (count) {
+		*item = dev->cookie_queue[dev->cookie_head];
+		dev->cookie_head = (dev->cookie_head + 1) % TS_COOKIE_QUEUE;
+		atomic_store_explicit(&dev->cookie_count, count - 1, memory_order_relaxed);
+		*cookie = true;
+		return true;
+	}
+	count = atomic_load_explicit(&dev->hs_count, memory_order_relaxed);
 	if (!count)
 		return false;
 	*item = dev->hs_queue[dev->hs_head];
 	dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
 	atomic_store_explicit(&dev->hs_count, count - 1, memory_order_relaxed);
+	*cookie = false;
 	return true;
+}
+
+/* Nothing queued for the worker.  hs_lock held. */
+static bool idle_locked(struct ts_device *dev)
+{
+	return !atomic_load_explicit(&dev->hs_count, memory_order_relaxed) &&
+	       !atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -509,6 +550,7 @@ void *ts_handshake_thread(void *arg)
 	struct hs_budget budget = {.credit_ns = HS_CPU_BURST_NS};
 	struct ts_hs_item item;
 	uint64_t rest;
+	bool cookie;
 
 	if (!ts_engine_thread_begin(dev, "handshake"))
 		return NULL;
@@ -516,20 +558,23 @@ void *ts_handshake_thread(void *arg)
 	budget.cpu_ns = thread_cpu_ns();
 	for (;;) {
 		pthread_mutex_lock(&dev->hs_lock);
-		if (!atomic_load(&dev->hs_count) && !atomic_load(&dev->stopping)) {
+		if (idle_locked(dev) && !atomic_load(&dev->stopping)) {
 			ts_rcu_offline();
-			while (!atomic_load(&dev->hs_count) && !atomic_load(&dev->stopping))
+			while (idle_locked(dev) && !atomic_load(&dev->stopping))
 				pthread_cond_wait(&dev->hs_cond, &dev->hs_lock);
 		}
 		if (atomic_load(&dev->stopping)) {
 			pthread_mutex_unlock(&dev->hs_lock);
 			break;
 		}
-		dequeue_locked(dev, &item);
+		dequeue_locked(dev, &item, &cookie);
 		pthread_mutex_unlock(&dev->hs_lock);
 
 		ts_rcu_online();
-		process_handshake(dev, &item);
+		if (cookie)
+			send_cookie(dev, &item);
+		else
+			process_handshake(dev, &item);
 		ts_rcu_quiescent();
 
 		rest = budget_charge(&budget);
@@ -553,14 +598,17 @@ void ts_handshake_process_queued(struct ts_device *dev)
 	struct ts_hs_item item;
 
 	for (;;) {
-		bool got;
+		bool got, cookie;
 
 		pthread_mutex_lock(&dev->hs_lock);
-		got = dequeue_locked(dev, &item);
+		got = dequeue_locked(dev, &item, &cookie);
 		pthread_mutex_unlock(&dev->hs_lock);
 		if (!got)
 			return;
-		process_handshake(dev, &item);
+		if (cookie)
+			send_cookie(dev, &item);
+		else
+			process_handshake(dev, &item);
 	}
 }
 
