@@ -3,9 +3,9 @@
 #
 #   ts_add_unit_test(NAME SOURCES src... [LIBS lib...] [INCLUDES dir...])
 #     an executable NAME and the ctest unit.NAME (label unit)
-#   ts_add_fuzz_test(NAME SOURCES src... [LIBS lib...] [INCLUDES dir...])
+#   ts_add_fuzz_test(NAME [RUNS N] SOURCES src... [LIBS lib...] [INCLUDES dir...])
 #     a libFuzzer target NAME (needs TS_FUZZ) and the ctest fuzz.NAME (label
-#     fuzz) running TS_FUZZ_RUNS inputs over tests/fuzz/corpus/NAME; new
+#     fuzz) running N (default TS_FUZZ_RUNS) inputs over tests/fuzz/corpus/NAME; new
 #     inputs go to a scratch directory in the build tree, never the sources.
 # Both do nothing when TS_TESTS is OFF (an install-only build).
 
