@@ -101,6 +101,7 @@ struct plugin_desc {
 	void (*destroy)(void *state);
 	void *hooks[TS_HOOK_COUNT]; /* ts_hook_fn (v2) or ts_hook_fn_v1 (v1); NULL = none */
 	void *event;		    /* v2: void (*)(void *, const struct ts_event *); v1: _v1 */
+	uint32_t wire_overhead;	    /* v2.1: bytes ciphertext_out may add; else 0 */
 };
 
 struct instance {

@@ -308,6 +308,9 @@ static int desc_load(struct loader *ld, const struct entry *e, struct instance *
 			      [TS_HOOK_PLAINTEXT_IN] = (void *)d2->plaintext_in},
 		    .event = (void *)d2->event,
 		};
+		/* A 2.0 descriptor ends before the field. */
+		if (size >= offsetof(struct ts_plugin_v2, wire_overhead) + sizeof(uint32_t))
+			in->desc.wire_overhead = d2->wire_overhead;
 	} else {
 		in->desc = (struct plugin_desc){
 		    .abi = 1,

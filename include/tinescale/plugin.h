@@ -423,6 +423,19 @@ struct ts_plugin_v2 {
 	 * callbacks.  ev and everything it points to are valid during the call.
 	 */
 	void (*event)(void *state, const struct ts_event *ev);
+
+	/*
+	 * Optional, appended after 2.0 (a descriptor built against an older
+	 * header ends before it: 0).
+	 * The most bytes ciphertext_out adds to a datagram, say a relay's
+	 * header in front of it.  Unless --mtu is given, the daemon starts
+	 * the interface with its default MTU lowered by the sum of this over
+	 * the pipeline's ciphertext_out instances (rounded down to a multiple
+	 * of 16, WireGuard's padding), so that grown datagrams still fit the
+	 * path instead of leaving as IP fragments.  Read once, at start: a
+	 * reload does not change the MTU.
+	 */
+	uint32_t wire_overhead;
 };
 
 /* The size of the 2.0 descriptor: the smallest a version 2 host accepts. */
