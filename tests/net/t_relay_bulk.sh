@@ -25,8 +25,8 @@ wait_peer_note "$IF_A" "$PB" path relay 20 || fail "A's path to B is not the rel
 wait_peer_note "$IF_B" "$PA" path relay 20 || fail "B's path to A is not the relay"
 first_ping "$NS_HA" "$TUN_B" 10 >/dev/null || fail "no ping through the relay"
 for ifn in "$IF_A" "$IF_B"; do
-	mtu=$(ip -n "${IF_NS[$ifn]}" -o link show "$ifn" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
-	[[ $mtu == 1360 ]] || fail "$ifn has MTU ${mtu:-?}, expected 1360 (1420 less the relay's 56 bytes, to 16)"
+	link_mtu=$(ip -n "${IF_NS[$ifn]}" -o link show "$ifn" | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+	[[ $link_mtu == 1360 ]] || fail "$ifn has MTU ${link_mtu:-?}, expected 1360 (1420 less the relay's 56 bytes, to 16)"
 done
 
 DATA=$(mktemp -d /tmp/t_relay_bulk.XXXXXX)
