@@ -86,6 +86,10 @@
  * descriptor using them is larger than the 2.0 one, so a 2.0 host refuses
  * it: a plugin that sets them may use the 2.1 services unchecked.
  *
+ * Version 2.2 appended the descriptor field wire_overhead (optional; 0 for
+ * an older descriptor): the bytes ciphertext_out adds, which the daemon's
+ * default MTU leaves room for.
+ *
  * Packet helpers (parse, checksums, rewrites) are in <tinescale/packet.h>,
  * header-only.
  */
@@ -542,6 +546,19 @@ struct ts_plugin_v2 {
 	 * keys are refused with FILE:LINE:COLUMN of the key.
 	 */
 	const struct ts_config_key *config_schema;
+
+	/*
+	 * ---- appended in 2.2, optional (a descriptor built against an
+	 * older header ends before it: 0) ----
+	 * The most bytes ciphertext_out adds to a datagram, say a relay's
+	 * header in front of it.  Unless --mtu is given, the daemon starts
+	 * the interface with its default MTU lowered by the sum of this over
+	 * the pipeline's ciphertext_out instances (rounded down to a multiple
+	 * of 16, WireGuard's padding), so that grown datagrams still fit the
+	 * path instead of leaving as IP fragments.  Read once, at start: a
+	 * reload does not change the MTU.
+	 */
+	uint32_t wire_overhead;
 };
 
 /* The 2.1 descriptor size: peer state, migrate and the config schema are there. */
