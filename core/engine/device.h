@@ -56,6 +56,7 @@
 #include "seam.h"
 #include "socket.h"
 #include "tun.h"
+#include "workers.h"
 
 #define TS_PEER_HASH_BUCKETS 256
 #define TS_BATCH	     64
@@ -130,6 +131,9 @@ struct ts_device {
 	atomic_bool stopping;
 	pthread_t tx_thread, rx_thread, hs_thread, timer_thread;
 	bool threads_started;
+	/* The crypto workers (workers.h), from ts_device_start to ts_device_stop. */
+	struct ts_pool *pool;
+	int n_workers; /* -1: one per online CPU (ts_device_set_workers) */
 
 	/* Counters for status and tests (relaxed). */
 	atomic_uint_fast64_t rx_invalid, rx_bad_mac, rx_replayed, rx_bad_source, rx_no_peer,
@@ -150,6 +154,13 @@ int ts_device_create_with_io(struct ts_device **out, const char *ifname, int mtu
 void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hooks);
 /* The functions the plugin host calls (base/seam.h), bound to dev. */
 void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out);
+/*
+ * How many crypto worker threads ts_device_start runs: n > 0 that many, 0
+ * none (each batch is crypted on the tx or rx thread that read it), -1 one
+ * per online CPU (the default; TINESCALE_WORKERS in the environment
+ * overrides the default).  Before ts_device_start.
+ */
+void ts_device_set_workers(struct ts_device *dev, int n);
 int ts_device_start(struct ts_device *dev);
 void ts_device_stop(struct ts_device *dev);
 void ts_device_destroy(struct ts_device *dev);
