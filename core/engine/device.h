@@ -3,13 +3,20 @@
  * The device: one TUN interface, its UDP sockets, its identity and peers,
  * and the threads that move packets.
  *
- * Threads (each engine thread that can run a hook -- tx, rx, handshake,
- * timers -- registers as an RCU reader as its first action and unregisters
- * as its last; it is offline while it blocks in poll, a condition wait or
- * a sleep, and reports a quiescent state after each unit of work):
- *   tx        reads the TUN, picks the peer by allowed-IPs, encrypts, sends (send.c)
- *   rx        receives UDP, decrypts data, writes the TUN; queues handshakes;
- *             processes datagrams the host injected (receive.c)
+ * Threads (each engine thread that can run a hook -- tx, rx, crypt,
+ * handshake, timers -- registers as an RCU reader as its first action and
+ * unregisters as its last; it is offline while it blocks in poll, a
+ * condition wait or a sleep, and reports a quiescent state after each unit
+ * of work):
+ *   tx        reads the TUN, picks the peer by allowed-IPs, runs plaintext_out,
+ *             takes counters; hands the batch to the tx pipe (send.c)
+ *   rx        receives UDP, runs ciphertext_in, queues handshakes; hands data
+ *             and datagrams the host injected to the rx pipe (receive.c)
+ *   crypt     the pool (workers.c, one per online CPU by default): encrypts or
+ *             decrypts any batch; the thread that finishes the oldest batch of
+ *             a pipe releases it and the finished ones after it, in order:
+ *             tx: ciphertext_out and the send; rx: counter check, timers,
+ *             plaintext_in, the TUN write.  With 0 workers tx and rx do it all.
  *   handshake consumes queued handshake messages, answers with cookies under load
  *   timers    drives every per-peer timer, and sends what configuration asked
  *             for (a keepalive when persistent keepalive is set) (timers.c)
@@ -26,8 +33,9 @@
  *                  packets and notes.
  *   leaves         dev->index.lock, kp->replay_lock, dev->hs_lock,
  *                  dev->inject_lock, dev->timer_lock, dev->ratelimiter.lock,
- *                  dev->cookie_checker.lock, dev->notes_lock: nothing is
- *                  taken inside them.
+ *                  dev->cookie_checker.lock, dev->notes_lock, the crypto
+ *                  pool's lock (workers.c; never held across a batch's
+ *                  crypt or release): nothing is taken inside them.
  *
  * Plugin hooks (ts_hooks_run/active) are called only with NONE of these
  * held (ts_engine_locks_held counts the first two).  Events
