@@ -845,7 +845,7 @@ static bool rx_socket(struct rx_ctx *c, unsigned which)
 		rx_classify(dev, j, buf, headroom, len, tailroom, &d[i].peer, &local);
 	}
 	if (j->n)
-		ts_pipe_submit(&c->pipe, slot);
+		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	return n == TS_BATCH;
 }
 
@@ -875,7 +875,7 @@ static void rx_injected(struct rx_ctx *c)
 		free(item);
 	}
 	if (j->n)
-		ts_pipe_submit(&c->pipe, slot);
+		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	if (n == TS_BATCH) {
 		uint64_t one = 1;
 

@@ -680,7 +680,7 @@ void *ts_tx_thread(void *arg)
 			ts_log_ratelimited(TS_LOG_WARN, "tun read: %s", strerror(-n));
 		if (n > 0) {
 			tx_fill(dev, j, lens, (unsigned)n);
-			ts_pipe_submit(&c->pipe, slot);
+			ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 		}
 		ts_rcu_quiescent();
 	}

@@ -24,7 +24,9 @@
  *
  * With no worker threads (ts_pool_create with 0) a pipe is a function
  * call: submit runs crypt and release at once on the producer, with no
- * lock, no hand-off and no wake-up (the single-core path).
+ * lock, no hand-off and no wake-up (the single-core path).  With workers,
+ * a job is still done on the producer when the pipe is empty and the
+ * producer has nothing more waiting (light load: a ping pays no hand-off).
  *
  * Locks: pool->lock is a leaf (nothing is taken inside it) and is never
  * held across crypt or release, which may run hooks.  Worker threads call
@@ -89,8 +91,12 @@ void ts_pipe_close(struct ts_pipe *p);
  * queued jobs itself, or waits (offline for RCU) for one to be released.
  */
 unsigned ts_pipe_reserve(struct ts_pipe *p);
-/* The producer: the slot reserve returned is filled; crypt and release it. */
-void ts_pipe_submit(struct ts_pipe *p, unsigned slot);
+/*
+ * The producer: the slot reserve returned is filled; crypt and release it.
+ * more: the producer has more waiting (its last read filled the batch).
+ * Without more, and with nothing in flight, the job is done right here.
+ */
+void ts_pipe_submit(struct ts_pipe *p, unsigned slot, bool more);
 /* The producer: wait until everything submitted has been released. */
 void ts_pipe_drain(struct ts_pipe *p);
 
