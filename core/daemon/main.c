@@ -35,6 +35,7 @@ struct options {
 	const char *addresses[MAX_ADDRESSES];
 	int n_addresses;
 	int mtu;
+	int workers; /* -1: the engine's default (one per online CPU) */
 	int log_level;
 	const char *ifname;
 };
@@ -43,7 +44,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: tinescale [-f] [--ipc FILE | --config FILE] [--pipeline FILE.yaml]\n"
-		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL] IFNAME\n"
+		"                 [--address CIDR]... [--mtu N] [--workers N] [--log-level LEVEL]\n"
+		"                 IFNAME\n"
 		"       tinescale ctl IFNAME status|reload [FILE.yaml]|plugins\n"
 		"\n"
 		"A userspace WireGuard whose packet path plugins can see and steer.\n"
@@ -57,6 +59,8 @@ static void usage(FILE *out)
 		"                       `tinescale ctl IFNAME reload` reloads it)\n"
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
 		"  --mtu N              interface MTU (default 1420)\n"
+		"  --workers N          crypto worker threads (default: one per online CPU;\n"
+		"                       0: encrypt and decrypt on the tx and rx threads)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n"
@@ -74,6 +78,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_PIPELINE,
 		OPT_ADDRESS,
 		OPT_MTU,
+		OPT_WORKERS,
 		OPT_LOG,
 		OPT_VERSION
 	};
@@ -84,6 +89,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"pipeline", required_argument, NULL, OPT_PIPELINE},
 	    {"address", required_argument, NULL, OPT_ADDRESS},
 	    {"mtu", required_argument, NULL, OPT_MTU},
+	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
@@ -93,6 +99,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1420;
+	o->workers = -1;
 	o->log_level = TS_LOG_INFO;
 	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
 		char *end;
@@ -128,6 +135,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->mtu = (int)v;
+			break;
+		case OPT_WORKERS:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 0 || v > TS_POOL_MAX_THREADS) {
+				fprintf(stderr, "tinescale: --workers '%s': expected 0..%d\n",
+					optarg, TS_POOL_MAX_THREADS);
+				return -1;
+			}
+			o->workers = (int)v;
 			break;
 		case OPT_LOG:
 			o->log_level = ts_log_level_parse(optarg);
@@ -315,6 +332,8 @@ static int daemon_main(int argc, char **argv)
 		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
+	if (o.workers >= 0)
+		ts_device_set_workers(dev, o.workers);
 	if (ts_device_start(dev) < 0)
 		goto out;
 	ts_info("interface %s up (UDP port %u, MTU %d)", dev->ifname, ts_device_listen_port(dev),
