@@ -160,24 +160,18 @@ static size_t seal(struct ts_keypair *kp, uint64_t counter, uint8_t *buf, size_t
 }
 
 /*
- * Peer lock NOT held.  Take the next counter of peer's current session for
- * a plaintext packet of len bytes, with a reference to its keypair in *kp,
- * and return true; or stage the packet, ask for a handshake and return
- * false (a dead peer's packet is dropped).  The caller seals it (seal())
- * and puts the keypair.
+ * Peer lock held, peer not dead.  Take the next counter of peer's current
+ * session for a plaintext packet of len bytes, with a reference to its
+ * keypair in *kp, and return true; or stage the packet, ask for a handshake
+ * and return false.  The caller seals it (seal_put()).
  */
-static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
-		    struct ts_keypair **kp_out, uint64_t *counter_out, union ts_endpoint *ep,
-		    struct ts_endpoint_src *src, bool *need_handshake)
+static bool prepare_locked(struct ts_peer *peer, uint64_t now, uint8_t *buf, size_t headroom,
+			   size_t len, struct ts_keypair **kp_out, uint64_t *counter_out,
+			   union ts_endpoint *ep, struct ts_endpoint_src *src, bool *need_handshake)
 {
 	struct ts_keypair *kp;
-	uint64_t now = ts_now_ns(), counter;
+	uint64_t counter;
 
-	ts_peer_lock(peer);
-	if (atomic_load(&peer->dead)) {
-		ts_peer_unlock(peer);
-		return false;
-	}
 	kp = usable_keypair(peer, now);
 	if (!kp || !ts_endpoint_is_set(&peer->endpoint))
 		goto stage;
@@ -196,13 +190,26 @@ static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 		ts_timers_data_sent(peer);
 	ts_timers_any_authenticated_packet_sent(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
-	ts_peer_unlock(peer);
 	return true;
 stage:
 	ts_staged_push(&peer->staged, buf + headroom, len);
-	ts_peer_unlock(peer);
 	*need_handshake = true;
 	return false;
+}
+
+/* Peer lock NOT held: prepare_locked() under it (a dead peer's packet is dropped). */
+static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
+		    struct ts_keypair **kp_out, uint64_t *counter_out, union ts_endpoint *ep,
+		    struct ts_endpoint_src *src, bool *need_handshake)
+{
+	bool ok = false;
+
+	ts_peer_lock(peer);
+	if (!atomic_load(&peer->dead))
+		ok = prepare_locked(peer, ts_now_ns(), buf, headroom, len, kp_out, counter_out, ep,
+				    src, need_handshake);
+	ts_peer_unlock(peer);
+	return ok;
 }
 
 /* prepare()'s packet sealed in place with its keypair, which is put: the message's length. */
@@ -484,11 +491,12 @@ struct tx_ctx {
 	struct ts_peer *hs_peers[TS_BATCH];
 };
 
-/* The tx thread, no lock held: plaintext_out hooks and a counter for one packet. */
-static void tx_fill_one(struct ts_device *dev, struct tx_pkt *t, uint8_t *buf, size_t len)
+/* The tx thread, no lock held: the plaintext_out hooks of one packet; false: dropped. */
+static bool tx_hooks(struct ts_device *dev, struct tx_pkt *t, uint8_t *buf, size_t len)
 {
 	t->headroom = TS_HEADROOM;
 	t->tailroom = TS_TAILROOM;
+	t->len = len;
 	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_OUT)) {
 		struct ts_hook_pkt p = {.data = buf + t->headroom,
 					.len = len,
@@ -497,22 +505,27 @@ static void tx_fill_one(struct ts_device *dev, struct tx_pkt *t, uint8_t *buf, s
 					.peer_key = t->peer->public_key};
 
 		if (!ts_hooks_run(dev, TS_HP_PLAINTEXT_OUT, &p))
-			return;
+			return false;
 		if (p.headroom < sizeof(struct message_data) ||
 		    p.tailroom < MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN)
-			return;
+			return false;
 		t->headroom = p.headroom;
 		t->tailroom = p.tailroom;
-		len = p.len;
+		t->len = p.len;
 	}
-	t->len = len;
-	if (!prepare(t->peer, buf, t->headroom, len, &t->kp, &t->counter, &t->ep, &t->src,
-		     &t->need_handshake))
-		t->kp = NULL;
+	return true;
 }
 
+/*
+ * The tx thread fills a job: routes, plaintext_out hooks, then counters.
+ * Consecutive packets to one peer (a TCP burst, the common case) take
+ * their counters under one hold of the peer's lock.
+ */
 static void tx_fill(struct ts_device *dev, struct tx_job *j, const size_t lens[], unsigned n)
 {
+	bool pass[TS_BATCH];
+	uint64_t now;
+
 	j->n = n;
 	/* The one lookup under the configuration lock; the rest runs without. */
 	ts_device_read_lock(dev);
@@ -522,8 +535,29 @@ static void tx_fill(struct ts_device *dev, struct tx_job *j, const size_t lens[]
 	}
 	ts_device_read_unlock(dev);
 	for (unsigned i = 0; i < n; i++)
-		if (j->pkt[i].peer)
-			tx_fill_one(dev, &j->pkt[i], j->slots[i].buf, lens[i]);
+		pass[i] = j->pkt[i].peer && tx_hooks(dev, &j->pkt[i], j->slots[i].buf, lens[i]);
+	now = ts_now_ns();
+	for (unsigned i = 0; i < n;) {
+		struct ts_peer *peer = j->pkt[i].peer;
+		unsigned end = i + 1;
+
+		while (end < n && j->pkt[end].peer == peer)
+			end++;
+		if (peer) {
+			ts_peer_lock(peer);
+			for (unsigned k = i; k < end && !atomic_load(&peer->dead); k++) {
+				struct tx_pkt *t = &j->pkt[k];
+
+				if (pass[k] &&
+				    !prepare_locked(peer, now, j->slots[k].buf, t->headroom, t->len,
+						    &t->kp, &t->counter, &t->ep, &t->src,
+						    &t->need_handshake))
+					t->kp = NULL;
+			}
+			ts_peer_unlock(peer);
+		}
+		i = end;
+	}
 }
 
 static void tx_crypt(void *ctx, unsigned slot)
