@@ -17,6 +17,8 @@
 #include "rcu.h"
 #include "workers.h"
 
+#define TS_POOL_MAX_DEPTH 16
+
 enum job_state {
 	JOB_FREE,
 	JOB_QUEUED, /* filled, waiting for crypt */
@@ -166,9 +168,11 @@ int ts_pool_create(struct ts_pool **out, unsigned n, const struct ts_pool_thread
 	pool->n_threads = n;
 	/*
 	 * Room for every worker to crypt a job while the producer fills the
-	 * next and the head waits for release: more only holds more memory.
+	 * next and the head waits for release: more only holds more memory
+	 * (a job's buffers are up to 64 packets).  Past 16, the two pipes'
+	 * 32 jobs keep that many workers busy.
 	 */
-	pool->depth = n ? n + 2 : 1;
+	pool->depth = n ? (n + 2 < TS_POOL_MAX_DEPTH ? n + 2 : TS_POOL_MAX_DEPTH) : 1;
 	for (unsigned i = 0; i < n; i++) {
 		ret = pthread_create(&pool->threads[i], NULL, worker_main, pool);
 		if (ret) {
