@@ -337,8 +337,18 @@ void ts_pipe_submit(struct ts_pipe *p, unsigned slot, bool more)
 	}
 	p->state[slot] = JOB_QUEUED;
 	p->tail++;
-	if (pool->idle)
-		pthread_cond_signal(&pool->work);
+	if (more || pool->manual) {
+		if (pool->idle)
+			pthread_cond_signal(&pool->work);
+	} else {
+		/*
+		 * The producer would go to sleep next: it crypts what is
+		 * queued itself, rather than wake a worker to do it while it
+		 * sleeps.  Jobs workers already hold finish there.
+		 */
+		while (claim_locked(p, &slot))
+			run_locked(p, slot);
+	}
 	pthread_mutex_unlock(&pool->lock);
 	return;
 here:

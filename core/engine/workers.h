@@ -93,8 +93,10 @@ void ts_pipe_close(struct ts_pipe *p);
 unsigned ts_pipe_reserve(struct ts_pipe *p);
 /*
  * The producer: the slot reserve returned is filled; crypt and release it.
- * more: the producer has more waiting (its last read filled the batch).
- * Without more, and with nothing in flight, the job is done right here.
+ * more: the producer has more waiting (its last read filled the batch):
+ * the job is queued and an idle worker woken.  Without more the producer
+ * would sleep next, so it does the job itself: at once if nothing is in
+ * flight, else queued and crypted here with whatever else is queued.
  */
 void ts_pipe_submit(struct ts_pipe *p, unsigned slot, bool more);
 /* The producer: wait until everything submitted has been released. */
