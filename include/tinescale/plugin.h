@@ -59,8 +59,9 @@
  *   plaintext_out    the tx thread, in TUN read order, before encryption
  *   ciphertext_out   data: whichever thread releases the batch (a crypto
  *                    worker, or tx), in that same order, one batch at a
- *                    time; handshakes, cookies, keepalives: the thread that
- *                    makes them (handshake, timers, rx, a worker)
+ *                    time; handshakes, cookies, keepalives and packets that
+ *                    waited for a handshake: the thread that sends them
+ *                    (handshake, timers, or the one releasing an rx batch)
  *   ciphertext_in    the rx thread, in receive order (handshake messages
  *                    too: they are queued after this point)
  *   plaintext_in     whichever thread releases the batch (a crypto worker,
