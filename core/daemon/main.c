@@ -35,7 +35,7 @@ struct options {
 	const char *addresses[MAX_ADDRESSES];
 	int n_addresses;
 	int mtu;
-	int workers; /* -1: the engine's default (one per online CPU) */
+	int workers; /* -1: the engine's default (online CPUs - 1) */
 	int log_level;
 	const char *ifname;
 };
@@ -59,7 +59,7 @@ static void usage(FILE *out)
 		"                       `tinescale ctl IFNAME reload` reloads it)\n"
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
 		"  --mtu N              interface MTU (default 1420)\n"
-		"  --workers N          crypto worker threads (default: one per online CPU;\n"
+		"  --workers N          crypto worker threads (default: online CPUs - 1;\n"
 		"                       0: encrypt and decrypt on the tx and rx threads)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  -h, --help           this text\n"

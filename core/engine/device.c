@@ -262,7 +262,13 @@ static bool worker_begin(void *arg, const char *name)
 	return ts_engine_thread_begin(arg, name);
 }
 
-/* The number of crypto workers to run: the setting, the environment, or one per CPU. */
+/*
+ * The number of crypto workers to run: the setting, the environment, or
+ * one per online CPU but one.  tx and rx crypt too (a batch nothing waits
+ * behind, and their queue before they sleep), so they are the remaining
+ * CPU's worth; measured on 2 CPUs (tests/bench/bench.sh, DESIGN-NOTES),
+ * one worker beat both none and two.
+ */
 static unsigned workers_wanted(const struct ts_device *dev)
 {
 	const char *env = getenv("TINESCALE_WORKERS");
@@ -276,7 +282,7 @@ static unsigned workers_wanted(const struct ts_device *dev)
 			n = -1;
 	}
 	if (n < 0)
-		n = sysconf(_SC_NPROCESSORS_ONLN);
+		n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
 	if (n < 0)
 		n = 0;
 	return n > TS_POOL_MAX_THREADS ? TS_POOL_MAX_THREADS : (unsigned)n;
