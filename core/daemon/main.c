@@ -37,6 +37,7 @@ struct options {
 	int n_addresses;
 	int mtu;
 	bool mtu_given; /* --mtu: used as it is, whatever the pipeline adds */
+	int workers;	/* -1: the engine's default (online CPUs - 1) */
 	int log_level;
 	const char *ifname;
 };
@@ -45,7 +46,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: tinescale [-f] [--ipc FILE | --config FILE] [--pipeline FILE.yaml]\n"
-		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL]\n"
+		"                 [--address CIDR]... [--mtu N] [--workers N] [--log-level LEVEL]\n"
 		"                 [--metrics ADDR:PORT] IFNAME\n"
 		"       tinescale ctl IFNAME status|plugins [--json] | reload [FILE.yaml]\n"
 		"                            | capture [--hooks LIST] [--peer KEY] [--secrets]\n"
@@ -62,6 +63,8 @@ static void usage(FILE *out)
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
 		"  --mtu N              interface MTU (default 1420, less what the pipeline's\n"
 		"                       plugins add to each datagram, e.g. a relay header)\n"
+		"  --workers N          crypto worker threads (default: online CPUs - 1;\n"
+		"                       0: encrypt and decrypt on the tx and rx threads)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                       (off by default; use a loopback address)\n"
@@ -81,6 +84,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_PIPELINE,
 		OPT_ADDRESS,
 		OPT_MTU,
+		OPT_WORKERS,
 		OPT_LOG,
 		OPT_METRICS,
 		OPT_VERSION
@@ -92,6 +96,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"pipeline", required_argument, NULL, OPT_PIPELINE},
 	    {"address", required_argument, NULL, OPT_ADDRESS},
 	    {"mtu", required_argument, NULL, OPT_MTU},
+	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"help", no_argument, NULL, 'h'},
@@ -102,6 +107,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1420;
+	o->workers = -1;
 	o->log_level = TS_LOG_INFO;
 	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
 		char *end;
@@ -141,6 +147,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			o->mtu = (int)v;
 			o->mtu_given = true;
+			break;
+		case OPT_WORKERS:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 0 || v > TS_POOL_MAX_THREADS) {
+				fprintf(stderr, "tinescale: --workers '%s': expected 0..%d\n",
+					optarg, TS_POOL_MAX_THREADS);
+				return -1;
+			}
+			o->workers = (int)v;
 			break;
 		case OPT_LOG:
 			o->log_level = ts_log_level_parse(optarg);
@@ -374,6 +390,8 @@ static int daemon_main(int argc, char **argv)
 		goto out;
 	}
 	mtu = o.mtu_given ? o.mtu : fit_mtu(glue, dev->ifname, o.mtu);
+	if (o.workers >= 0)
+		ts_device_set_workers(dev, o.workers);
 	if (ts_device_start(dev) < 0)
 		goto out;
 	ts_info("interface %s up (UDP port %u, MTU %d)", dev->ifname, ts_device_listen_port(dev),

@@ -183,6 +183,7 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 	atomic_init(&dev->listen_port, 0);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
 	dev->mtu = mtu;
+	dev->n_workers = -1;
 	pthread_rwlockattr_init(&attr);
 	/* Writers (UAPI set) must not starve behind a steady stream of lookups. */
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -253,10 +254,54 @@ fail:
 	return ret;
 }
 
+void ts_device_set_workers(struct ts_device *dev, int n)
+{
+	dev->n_workers = n;
+}
+
+static bool worker_begin(void *arg, const char *name)
+{
+	return ts_engine_thread_begin(arg, name);
+}
+
+/*
+ * The number of crypto workers to run: the setting, the environment, or
+ * one per online CPU but one.  tx and rx crypt too (a batch nothing waits
+ * behind, and their queue before they sleep), so they are the remaining
+ * CPU's worth; measured on 2 CPUs (tests/bench/bench.sh, DESIGN-NOTES),
+ * one worker beat both none and two.
+ */
+static unsigned workers_wanted(const struct ts_device *dev)
+{
+	const char *env = getenv("TINESCALE_WORKERS");
+	long n = dev->n_workers;
+
+	if (n < 0 && env && *env) {
+		char *end;
+
+		n = strtol(env, &end, 10);
+		if (*end || n < 0)
+			n = -1;
+	}
+	if (n < 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	if (n < 0)
+		n = 0;
+	return n > TS_POOL_MAX_THREADS ? TS_POOL_MAX_THREADS : (unsigned)n;
+}
+
 int ts_device_start(struct ts_device *dev)
 {
+	struct ts_pool_thread_ops pool_ops = {
+	    .begin = worker_begin, .end = ts_engine_thread_end, .arg = dev};
 	int ret;
 
+	/* Before tx and rx: they open their pipes on it. */
+	if ((ret = ts_pool_create(&dev->pool, workers_wanted(dev), &pool_ops)) < 0) {
+		ts_err("cannot start crypto workers: %s", strerror(-ret));
+		return ret;
+	}
+	ts_info("%u crypto worker thread(s)", ts_pool_threads(dev->pool));
 	if ((ret = pthread_create(&dev->rx_thread, NULL, ts_rx_thread, dev)) ||
 	    (ret = pthread_create(&dev->tx_thread, NULL, ts_tx_thread, dev)) ||
 	    (ret = pthread_create(&dev->hs_thread, NULL, ts_handshake_thread, dev)) ||
@@ -296,10 +341,13 @@ void ts_device_stop(struct ts_device *dev)
 	pthread_mutex_unlock(&dev->hs_lock);
 	ts_timers_kick(dev);
 	wake(dev->tx_wake_fd);
+	/* tx and rx release what they submitted before they end; then the workers go. */
 	pthread_join(dev->rx_thread, NULL);
 	pthread_join(dev->tx_thread, NULL);
 	pthread_join(dev->hs_thread, NULL);
 	pthread_join(dev->timer_thread, NULL);
+	ts_pool_free(dev->pool);
+	dev->pool = NULL;
 	dev->threads_started = false;
 }
 
@@ -387,6 +435,7 @@ void ts_device_destroy(struct ts_device *dev)
 	if (!dev)
 		return;
 	ts_device_stop(dev);
+	ts_pool_free(dev->pool); /* a start that failed half-way */
 	write_lock(dev);
 	while (dev->peers)
 		remove_peer(dev, dev->peers, &gone);

@@ -46,6 +46,7 @@
 #include "rcu.h"
 #include "socket.h"
 #include "timers.h"
+#include "workers.h"
 
 static uint32_t read_le32(const uint8_t *p)
 {
@@ -710,9 +711,9 @@ static bool counter_check(struct ts_device *dev, struct ts_keypair *kp, uint64_t
  * The inner packets of one batch of datagrams, written to the TUN together
  * once the batch is done, so that a TUN with offloads can coalesce the
  * segments of a flow (after the plaintext_in hooks saw each one).  Set only
- * by the rx thread while the packets' buffers stay put (rx_socket); NULL
- * elsewhere (injected datagrams share one buffer; tests and fuzzing call
- * ts_receive_datagram directly): each packet is written at once.
+ * by the rx pipe's release stage while the job's buffers stay put; NULL
+ * elsewhere (tests and fuzzing call ts_receive_datagram directly): each
+ * packet is written at once.
  */
 struct rx_tun_batch {
 	const uint8_t *pkts[TS_BATCH];
@@ -882,35 +883,152 @@ void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 	receive_datagram(dev, src, local, buf, headroom, len, TS_TAILROOM);
 }
 
-/* --- the rx thread --------------------------------------------------- */
+/* --- the rx thread and its pipe ------------------------------------- */
 
+/*
+ * The rx pipe (workers.h): the rx thread fills a job from one receive
+ * batch (or from injected datagrams) -- ciphertext_in hooks, handshake
+ * messages to their queue, data messages kept -- any crypto worker
+ * decrypts the data messages (step 1), and the release stage does steps 2
+ * and 3 in receive order: counter check, timers, plaintext_in hooks, and
+ * the TUN write of the whole job at once.  A job holds a reference to each
+ * authenticated message's keypair (and so to its peer) until released.
+ */
 struct rx_slot {
 	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
 };
 
-/* One batch from slot 'which': true if it was full (more may wait in the bind). */
-static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slots,
-		      struct ts_dgram *d, struct rx_tun_batch *tb)
+struct rx_dg {
+	uint8_t *buf; /* the slot: the message at buf + headroom, len bytes */
+	size_t headroom, len, tailroom;
+	union ts_endpoint src;
+	struct ts_endpoint_src local;
+	bool has_local;
+	struct ts_keypair *kp; /* crypt -> release: it authenticated under kp, or NULL */
+	uint64_t counter;
+};
+
+struct rx_job {
+	unsigned n; /* data messages */
+	struct rx_dg dg[TS_BATCH];
+	struct rx_slot *slots;
+};
+
+struct rx_ctx {
+	struct ts_device *dev;
+	struct ts_pipe pipe;
+	struct rx_job *jobs; /* one per pipe slot */
+	unsigned n_jobs;
+	struct ts_dgram d[TS_BATCH]; /* the rx thread's, for the bind */
+	struct rx_tun_batch tb;	     /* the release stage's (one thread at a time) */
+};
+
+/*
+ * The rx thread: one datagram past the ciphertext_in hooks.  A data message
+ * joins the job; a handshake message goes to its queue now.
+ */
+static void rx_classify(struct ts_device *dev, struct rx_job *j, uint8_t *buf, size_t headroom,
+			size_t len, size_t tailroom, const union ts_endpoint *src,
+			const struct ts_endpoint_src *local)
 {
+	struct rx_dg *dg;
+
+	switch (message_determine_type(buf + headroom, len)) {
+	case MESSAGE_DATA:
+		break;
+	case MESSAGE_HANDSHAKE_INITIATION:
+	case MESSAGE_HANDSHAKE_RESPONSE:
+	case MESSAGE_HANDSHAKE_COOKIE:
+		queue_handshake(dev, src, local, buf + headroom, len);
+		return;
+	default:
+		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_DEBUG,
+				   "dropping %zu-byte datagram from %s: not WireGuard", len,
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return;
+	}
+	dg = &j->dg[j->n++];
+	dg->buf = buf;
+	dg->headroom = headroom;
+	dg->len = len;
+	dg->tailroom = tailroom;
+	dg->src = *src;
+	dg->has_local = local != NULL;
+	if (local)
+		dg->local = *local;
+	dg->kp = NULL;
+}
+
+static void rx_crypt(void *ctx, unsigned slot)
+{
+	struct rx_ctx *c = ctx;
+	struct rx_job *j = &c->jobs[slot];
+	uint64_t now = ts_now_ns();
+
+	for (unsigned i = 0; i < j->n; i++) {
+		struct rx_dg *dg = &j->dg[i];
+
+		dg->kp =
+		    decrypt(c->dev, &dg->src, dg->buf + dg->headroom, dg->len, now, &dg->counter);
+	}
+}
+
+static void rx_release(void *ctx, unsigned slot)
+{
+	struct rx_ctx *c = ctx;
+	struct ts_device *dev = c->dev;
+	struct rx_job *j = &c->jobs[slot];
+	uint64_t now = ts_now_ns();
+
+	rx_tun_batch = &c->tb;
+	for (unsigned i = 0; i < j->n; i++) {
+		struct rx_dg *dg = &j->dg[i];
+		uint8_t *plain = dg->buf + dg->headroom + sizeof(struct message_data);
+
+		if (!dg->kp)
+			continue;
+		if (counter_check(dev, dg->kp, dg->counter, &dg->src))
+			consume(dev, dg->kp, &dg->src, dg->has_local ? &dg->local : NULL, dg->buf,
+				plain, dg->len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN,
+				dg->len, dg->tailroom, now);
+		ts_keypair_put(dg->kp);
+		dg->kp = NULL;
+	}
+	rx_tun_batch = NULL;
+	rx_tun_flush(dev, &c->tb);
+	j->n = 0;
+}
+
+static const struct ts_pipe_ops rx_pipe_ops = {.crypt = rx_crypt, .release = rx_release};
+
+/* One batch from socket slot 'which': true if it was full (more may wait in the bind). */
+static bool rx_socket(struct rx_ctx *c, unsigned which)
+{
+	struct ts_device *dev = c->dev;
+	struct ts_dgram *d = c->d;
+	unsigned slot = ts_pipe_reserve(&c->pipe);
+	struct rx_job *j = &c->jobs[slot];
 	int n;
 
 	for (unsigned i = 0; i < TS_BATCH; i++) {
 		memset(&d[i], 0, sizeof(d[i]));
-		d[i].data = slots[i].buf + TS_HEADROOM;
+		d[i].data = j->slots[i].buf + TS_HEADROOM;
 		d[i].cap = TS_MAX_PACKET;
 	}
 	n = dev->bind->recv(dev->bind_ctx, which, d, TS_BATCH);
 	if (n <= 0)
-		return false;
-	rx_tun_batch = tb;
+		return false; /* the slot stays free: the next reserve gets it again */
+	j->n = 0;
 	for (int i = 0; i < n; i++) {
+		uint8_t *buf = j->slots[i].buf;
 		size_t len = d[i].len, headroom = TS_HEADROOM, tailroom = TS_TAILROOM;
 		struct ts_endpoint_src local = d[i].local;
 
 		if (d[i].flags & TS_DGRAM_TRUNC)
 			continue;
 		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_IN)) {
-			struct ts_hook_pkt p = {.data = slots[i].buf + headroom,
+			struct ts_hook_pkt p = {.data = buf + headroom,
 						.len = len,
 						.headroom = headroom,
 						.tailroom = TS_TAILROOM,
@@ -919,33 +1037,44 @@ static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 
 			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_IN, &p))
 				continue;
-			headroom = (size_t)(p.data - slots[i].buf);
+			headroom = (size_t)(p.data - buf);
 			len = p.len;
 			tailroom = p.tailroom;
 		}
-		receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len, tailroom);
+		rx_classify(dev, j, buf, headroom, len, tailroom, &d[i].peer, &local);
 	}
-	rx_tun_batch = NULL;
-	rx_tun_flush(dev, tb);
+	if (j->n)
+		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	return n == TS_BATCH;
 }
 
 /*
- * Datagrams the host injected: processed here, on the rx thread, like
- * received ones but past the ciphertext_in hooks.  At most a batch per
- * wake-up, so the sockets are not starved; the rest waits for the next
- * round (the wake-up is renewed).
+ * Datagrams the host injected: through the same pipe as received ones (so
+ * that the TUN is written by one stage only), but past the ciphertext_in
+ * hooks.  At most a batch per wake-up, so the sockets are not starved; the
+ * rest waits for the next round (the wake-up is renewed).
  */
-static void rx_injected(struct ts_device *dev, struct rx_slot *slot)
+static void rx_injected(struct rx_ctx *c)
 {
-	struct ts_inject_item *item;
-	unsigned n;
+	struct ts_device *dev = c->dev;
+	struct ts_inject_item *item = ts_device_inject_take(dev);
+	struct rx_job *j;
+	unsigned slot, n;
 
-	for (n = 0; n < TS_BATCH && (item = ts_device_inject_take(dev)); n++) {
-		memcpy(slot->buf + TS_HEADROOM, item->data, item->len);
-		ts_receive_datagram(dev, &item->src, NULL, slot->buf, TS_HEADROOM, item->len);
+	if (!item)
+		return;
+	slot = ts_pipe_reserve(&c->pipe);
+	j = &c->jobs[slot];
+	j->n = 0;
+	for (n = 0; item; item = n < TS_BATCH ? ts_device_inject_take(dev) : NULL) {
+		uint8_t *buf = j->slots[n++].buf;
+
+		memcpy(buf + TS_HEADROOM, item->data, item->len);
+		rx_classify(dev, j, buf, TS_HEADROOM, item->len, TS_TAILROOM, &item->src, NULL);
 		free(item);
 	}
+	if (j->n)
+		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	if (n == TS_BATCH) {
 		uint64_t one = 1;
 
@@ -954,21 +1083,52 @@ static void rx_injected(struct ts_device *dev, struct rx_slot *slot)
 	}
 }
 
+static void rx_ctx_free(struct rx_ctx *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; c->jobs && i < c->n_jobs; i++)
+		free(c->jobs[i].slots);
+	free(c->jobs);
+	free(c);
+}
+
+static struct rx_ctx *rx_ctx_new(struct ts_device *dev)
+{
+	struct rx_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->dev = dev;
+	c->n_jobs = ts_pool_pipe_depth(dev->pool);
+	c->jobs = calloc(c->n_jobs, sizeof(*c->jobs));
+	if (!c->jobs)
+		goto fail;
+	for (unsigned i = 0; i < c->n_jobs; i++) {
+		/* Large and mostly untouched: pages appear as datagrams land in them. */
+		c->jobs[i].slots = calloc(TS_BATCH, sizeof(*c->jobs[i].slots));
+		if (!c->jobs[i].slots)
+			goto fail;
+	}
+	if (ts_pipe_open(&c->pipe, dev->pool, &rx_pipe_ops, c) < 0)
+		goto fail;
+	return c;
+fail:
+	rx_ctx_free(c);
+	return NULL;
+}
+
 void *ts_rx_thread(void *arg)
 {
 	struct ts_device *dev = arg;
-	struct rx_slot *slots;
-	struct ts_dgram *d;
+	struct rx_ctx *c;
 	/* A slot whose last batch was full: asked again without waiting for poll. */
 	bool more[TS_BIND_MAX_FDS] = {false};
-	struct rx_tun_batch *tb;
 
 	if (!ts_engine_thread_begin(dev, "rx"))
 		return NULL;
-	slots = calloc(TS_BATCH, sizeof(*slots));
-	d = calloc(TS_BATCH, sizeof(*d));
-	tb = calloc(1, sizeof(*tb));
-	if (!slots || !d || !tb) {
+	c = rx_ctx_new(dev);
+	if (!c) {
 		ts_err("rx: out of memory");
 		goto out;
 	}
@@ -998,14 +1158,14 @@ void *ts_rx_thread(void *arg)
 		}
 		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
 			if ((pfd[i].revents & POLLIN) || more[i])
-				more[i] = rx_socket(dev, i, slots, d, tb);
-		rx_injected(dev, &slots[0]);
+				more[i] = rx_socket(c, i);
+		rx_injected(c);
 		ts_rcu_quiescent();
 	}
 out:
-	free(slots);
-	free(d);
-	free(tb);
+	if (c)
+		ts_pipe_close(&c->pipe);
+	rx_ctx_free(c);
 	ts_engine_thread_end();
 	return NULL;
 }

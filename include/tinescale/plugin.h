@@ -41,14 +41,37 @@
  * Threads: which thread runs what.
  *
  *   create(), destroy()   the loading thread (daemon main or control thread)
- *   hooks                 the engine's data-path threads (tx, rx, handshake,
- *                         timers), several at once: concurrently with each
- *                         other, with event() and with timer callbacks
+ *   hooks                 the engine's data-path threads (tx, rx, crypto
+ *                         workers, handshake, timers), several at once:
+ *                         concurrently with each other, with event() and
+ *                         with timer callbacks (table below)
  *   event()               the host's event thread: one per interface, so
  *                         events of all instances are serialised, in the
  *                         order the engine reported them
  *   timer callbacks       the host's timer thread: one per interface, one
  *                         callback at a time
+ *
+ * Which data-path thread runs which hook point.  Data packets pass in
+ * batches through crypto workers (online CPUs - 1 by default, see
+ * docs/DESIGN-NOTES.md); each point still sees one packet per call and,
+ * for any one peer, packets in the order they entered the tunnel:
+ *
+ *   plaintext_out    the tx thread, in TUN read order, before encryption
+ *   ciphertext_out   data: whichever thread releases the batch (a crypto
+ *                    worker, or tx), in that same order, one batch at a
+ *                    time; handshakes, cookies, keepalives and packets that
+ *                    waited for a handshake: the thread that sends them
+ *                    (handshake, timers, or the one releasing an rx batch)
+ *   ciphertext_in    the rx thread, in receive order (handshake messages
+ *                    too: they are queued after this point)
+ *   plaintext_in     whichever thread releases the batch (a crypto worker,
+ *                    or rx), in receive order, one batch at a time
+ *
+ * So the two hooks of one packet may run on different threads, and a
+ * plugin must not keep per-packet state in thread-local storage between
+ * them.  One packet is one IP packet at the plaintext points (never a
+ * TUN super-packet) and one UDP datagram at the ciphertext points (never a
+ * GRO train).
  *
  * No engine lock and no host lock is held while any of them runs, so every
  * service may be called from all of them (with timer_cancel's one rule
