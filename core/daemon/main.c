@@ -20,6 +20,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "device.h"
+#include "instance.h"
 #include "log.h"
 #include "pipeline_glue.h"
 #include "timers.h"
@@ -286,6 +287,14 @@ static int daemon_main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
 	ts_log_set_prefix(o.ifname);
+	/*
+	 * One daemon per interface; one whose interface was just deleted may
+	 * still be exiting: wait for it.  The lock is held until we exit.
+	 */
+	if (ts_instance_claim(o.ifname, TS_INSTANCE_WAIT_MS, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tinescale: %s\n", err);
+		goto out;
+	}
 	if (ts_device_create(&dev, o.ifname, o.mtu, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
@@ -362,7 +371,12 @@ static int daemon_main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	/*
+	 * The sockets a successor looks for go first (after a deletion one may
+	 * be starting already); the data path, the plugins and the peers after.
+	 */
 	ts_uapi_stop(uapi);
+	ts_pipeline_glue_close_ctl(glue);
 	if (dev)
 		ts_device_stop(dev);
 	ts_pipeline_glue_stop(glue);

@@ -88,11 +88,19 @@ int ts_pipeline_glue_reload(struct ts_pipeline_glue *g, const char *path)
 	return ret;
 }
 
-void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
+void ts_pipeline_glue_close_ctl(struct ts_pipeline_glue *g)
 {
 	if (!g)
 		return;
 	ts_ctl_server_stop(g->ctl);
+	g->ctl = NULL;
+}
+
+void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
+{
+	if (!g)
+		return;
+	ts_pipeline_glue_close_ctl(g);
 	/* The data path is stopped by now; nothing calls the hook table any more. */
 	ts_device_set_hooks(g->dev, NULL);
 	ts_pipeline_host_destroy(g->ph);

@@ -15,6 +15,12 @@ int ts_pipeline_glue_start(struct ts_pipeline_glue **out, struct ts_device *dev,
 			   const char *pipeline_path, char *err, size_t errlen);
 /* path NULL: the current file again.  Logs the outcome; the old pipeline stays on failure. */
 int ts_pipeline_glue_reload(struct ts_pipeline_glue *g, const char *path);
+/*
+ * Close and remove the ctl socket now, ahead of the rest of the shutdown, so
+ * that a daemon started for the same interface does not find it in use.
+ */
+void ts_pipeline_glue_close_ctl(struct ts_pipeline_glue *g);
+/* Everything, the ctl socket included if still open. */
 void ts_pipeline_glue_stop(struct ts_pipeline_glue *g);
 int ts_pipeline_glue_ctl_main(int argc, char **argv);
 
