@@ -125,7 +125,7 @@ struct ts_device {
 	/* The plugin pipeline's hooks; set before the threads start, or NULL. */
 	const struct ts_hook_table *hooks;
 	pthread_mutex_t notes_lock;
-	struct ts_note notes[TS_NOTES_MAX]; /* interface notes (notes_lock) */
+	struct ts_note *notes; /* interface notes, TS_NOTES_MAX once one is set (notes_lock) */
 
 	atomic_bool stopping;
 	pthread_t tx_thread, rx_thread, hs_thread, timer_thread;
