@@ -372,9 +372,12 @@ static int daemon_main(int argc, char **argv)
 	status = 0;
 out:
 	/*
-	 * The sockets a successor looks for go first (after a deletion one may
-	 * be starting already); the data path, the plugins and the peers after.
+	 * The sockets go first (after a deletion a successor may be starting
+	 * already and want the port); the data path, the plugins and the peers
+	 * after.
 	 */
+	if (dev)
+		ts_device_release_port(dev);
 	ts_uapi_stop(uapi);
 	ts_pipeline_glue_close_ctl(glue);
 	if (dev)

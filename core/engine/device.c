@@ -301,6 +301,16 @@ void ts_device_stop(struct ts_device *dev)
 	dev->threads_started = false;
 }
 
+void ts_device_release_port(struct ts_device *dev)
+{
+	/* Under the write lock: no configuration change can bind a port again. */
+	write_lock(dev);
+	if (!dev->port_released && dev->bind->release)
+		dev->bind->release(dev->bind_ctx);
+	dev->port_released = true;
+	write_unlock(dev);
+}
+
 static void unlink_peer(struct ts_device *dev, struct ts_peer *peer)
 {
 	struct ts_peer **pp;
@@ -532,7 +542,8 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 	}
 	if ((cfg->flags & TS_DEV_HAS_LISTEN_PORT) && cfg->listen_port != dev->listen_port) {
 		port = cfg->listen_port;
-		ret = dev->bind->open(dev->bind_ctx, &port, dev->fwmark);
+		ret = dev->port_released ? -ESHUTDOWN
+					 : dev->bind->open(dev->bind_ctx, &port, dev->fwmark);
 		if (ret < 0) {
 			allowedips_unreserve(&dev->allowedips);
 			write_unlock(dev);

@@ -128,6 +128,7 @@ struct ts_device {
 	struct ts_note *notes; /* interface notes, TS_NOTES_MAX once one is set (notes_lock) */
 
 	atomic_bool stopping;
+	bool port_released; /* ts_device_release_port: no UDP port any more (dev->lock) */
 	pthread_t tx_thread, rx_thread, hs_thread, timer_thread;
 	bool threads_started;
 
@@ -152,6 +153,12 @@ void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hook
 void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out);
 int ts_device_start(struct ts_device *dev);
 void ts_device_stop(struct ts_device *dev);
+/*
+ * Give the UDP port up now, while the threads may still run (a daemon whose
+ * interface was deleted, so that a successor can bind it at once): sends
+ * fail from here on and a listen-port change is refused with -ESHUTDOWN.
+ */
+void ts_device_release_port(struct ts_device *dev);
 void ts_device_destroy(struct ts_device *dev);
 
 /* Apply a parsed configuration atomically: 0, or -errno with nothing changed. */

@@ -83,7 +83,7 @@ if timeout 15 ip netns exec "$NS" "${start_cmd[@]}" >"$LOGDIR/second.log" 2>&1; 
 fi
 ms=$(((${EPOCHREALTIME/./} - ${t0/./}) / 1000))
 log "second start refused after $ms ms: $(cat "$LOGDIR/second.log")"
-grep -qF "another" "$LOGDIR/second.log" && grep -qF "$live" "$LOGDIR/second.log" ||
+grep -F "another" "$LOGDIR/second.log" | grep -qF "pid $live " ||
 	fail "the refusal does not say another daemon (pid $live) holds $IFN: $(cat "$LOGDIR/second.log")"
 ((ms < 2000)) || fail "the refusal took $ms ms: a live daemon must be refused at once"
 [[ $(sock_pid) == "$live" ]] || fail "the live daemon lost its socket to the refused start"
