@@ -74,6 +74,15 @@ static int try_lock(int fd, pid_t *holder)
 	return 1;
 }
 
+/* Is fd still the file at path? */
+static bool same_file(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 /* Does pid run in our network namespace?  True when /proc cannot tell. */
 static bool same_netns(pid_t pid)
 {
@@ -152,6 +161,20 @@ int ts_instance_claim(const char *ifname, unsigned timeout_ms, char *err, size_t
 			close(fd);
 			return ret;
 		}
+		/*
+		 * Ours, but of the file we opened: if a predecessor removed it
+		 * on its way out (ts_instance_release), lock the path's new file.
+		 */
+		if (ret == 0 && !same_file(fd, lock)) {
+			close(fd);
+			fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+			if (fd < 0) {
+				n = errno;
+				snprintf(err, errlen, "cannot open %s: %s", lock, strerror(n));
+				return -n;
+			}
+			continue;
+		}
 		/* Ours (taking it again is a no-op): another implementation may hold the socket. */
 		if (ret == 0) {
 			what = sock;
@@ -191,4 +214,22 @@ int ts_instance_claim(const char *ifname, unsigned timeout_ms, char *err, size_t
 	}
 	close(fd);
 	return -EADDRINUSE;
+}
+
+void ts_instance_release(int fd, const char *ifname)
+{
+	char lock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int n;
+
+	if (fd < 0)
+		return;
+	/*
+	 * Removed while still held, so that a successor waiting on this file
+	 * sees it is gone and locks a new one (see same_file); without the
+	 * right to remove it (privileges dropped) it simply stays.
+	 */
+	n = snprintf(lock, sizeof(lock), "%s/%s.lock", ts_ctl_dir(), ifname);
+	if (n > 0 && (size_t)n < sizeof(lock) && same_file(fd, lock))
+		unlink(lock);
+	close(fd);
 }

@@ -21,11 +21,13 @@
  * Take ifname's lock, waiting up to timeout_ms for a predecessor whose
  * interface is gone (and, the same way, for another implementation's
  * daemon still accepting on TS_UAPI_DIR/IFNAME.sock).  Returns the lock's
- * descriptor (CLOEXEC; keep it open for the process's life: closing it
- * releases the lock), or -EADDRINUSE with a one-line message naming the
+ * descriptor (CLOEXEC; keep it open for the process's life, then give it
+ * to ts_instance_release), or -EADDRINUSE with a one-line message naming the
  * holder in err when a live daemon holds the interface or a predecessor did
  * not exit in time, or another -errno (the lock file cannot be made).
  */
 int ts_instance_claim(const char *ifname, unsigned timeout_ms, char *err, size_t errlen);
+/* At the very end of the daemon's life: remove the lock file and drop the lock (fd < 0: none). */
+void ts_instance_release(int fd, const char *ifname);
 
 #endif

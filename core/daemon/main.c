@@ -235,6 +235,7 @@ static int daemon_main(int argc, char **argv)
 	struct ts_config cfg;
 	char err[512] = "";
 	int ready_pipe[2] = {-1, -1}, sfd = -1, status = 1;
+	int lock_fd = -1; /* held until everything else is gone */
 	sigset_t mask;
 
 	if (parse_options(argc, argv, &o) < 0)
@@ -291,7 +292,8 @@ static int daemon_main(int argc, char **argv)
 	 * One daemon per interface; one whose interface was just deleted may
 	 * still be exiting: wait for it.  The lock is held until we exit.
 	 */
-	if (ts_instance_claim(o.ifname, TS_INSTANCE_WAIT_MS, err, sizeof(err)) < 0) {
+	lock_fd = ts_instance_claim(o.ifname, TS_INSTANCE_WAIT_MS, err, sizeof(err));
+	if (lock_fd < 0) {
 		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
@@ -385,6 +387,7 @@ out:
 	ts_pipeline_glue_stop(glue);
 	ts_device_destroy(dev);
 	ts_config_free(&cfg);
+	ts_instance_release(lock_fd, o.ifname);
 	if (sfd >= 0)
 		close(sfd);
 	if (ready_pipe[1] >= 0) {
