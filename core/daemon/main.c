@@ -32,7 +32,7 @@
 
 struct options {
 	bool foreground;
-	const char *ipc, *config, *pipeline;
+	const char *ipc, *config, *pipeline, *metrics;
 	const char *addresses[MAX_ADDRESSES];
 	int n_addresses;
 	int mtu;
@@ -44,8 +44,10 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: tinescale [-f] [--ipc FILE | --config FILE] [--pipeline FILE.yaml]\n"
-		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL] IFNAME\n"
-		"       tinescale ctl IFNAME status|reload [FILE.yaml]|plugins\n"
+		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL]\n"
+		"                 [--metrics ADDR:PORT] IFNAME\n"
+		"       tinescale ctl IFNAME status|plugins [--json] | reload [FILE.yaml]\n"
+		"                            | capture [--hooks LIST] [--peer KEY] [--secrets]\n"
 		"\n"
 		"A userspace WireGuard whose packet path plugins can see and steer.\n"
 		"\n"
@@ -59,6 +61,8 @@ static void usage(FILE *out)
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
 		"  --mtu N              interface MTU (default 1420)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
+		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                       (off by default; use a loopback address)\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n"
 		"\n"
@@ -76,6 +80,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_ADDRESS,
 		OPT_MTU,
 		OPT_LOG,
+		OPT_METRICS,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -86,6 +91,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"address", required_argument, NULL, OPT_ADDRESS},
 	    {"mtu", required_argument, NULL, OPT_MTU},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -111,6 +117,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_PIPELINE:
 			o->pipeline = optarg;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case OPT_ADDRESS:
 			if (o->n_addresses == MAX_ADDRESSES) {
@@ -320,6 +329,10 @@ static int daemon_main(int argc, char **argv)
 	}
 	if (ts_pipeline_glue_start(&glue, dev, o.pipeline, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tinescale: %s\n", err);
+		goto out;
+	}
+	if (o.metrics && ts_pipeline_glue_metrics(glue, o.metrics, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tinescale: --metrics: %s\n", err);
 		goto out;
 	}
 	if (ts_uapi_start(&uapi, dev, err, sizeof(err)) < 0) {

@@ -139,6 +139,32 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
 	return 0;
 }
 
+/*
+ * State handoff: an instance of the new snapshot whose name and plugin name
+ * match one of the running snapshot gets its peer slots and migrate(old,
+ * new).  load_lock is held, so the running snapshot cannot change.
+ */
+static void migrate_all(struct ts_pipeline_host *ph, struct snapshot *s)
+{
+	const struct snapshot *old = atomic_load_explicit(&ph->cur, memory_order_acquire);
+
+	for (size_t i = 0; old && i < s->n_inst; i++) {
+		struct instance *in = s->inst[i];
+
+		if (!in->desc.migrate)
+			continue;
+		for (size_t j = 0; j < old->n_inst; j++) {
+			struct instance *o = old->inst[j];
+
+			if (strcmp(o->name, in->name) || strcmp(o->desc.name, in->desc.name))
+				continue;
+			peer_slots_copy(in, o);
+			in->desc.migrate(o->state, in->state);
+			break;
+		}
+	}
+}
+
 static struct snapshot *snapshot_build(struct ts_pipeline_host *ph, const char *path, char *err,
 				       size_t errlen)
 {
@@ -274,6 +300,7 @@ static struct snapshot *snapshot_build(struct ts_pipeline_host *ph, const char *
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	migrate_all(ph, s);
 	free(entries);
 	free(ld.dir);
 	return s;
@@ -311,6 +338,7 @@ int ts_pipeline_host_create(struct ts_pipeline_host **out, const struct ts_engin
 	atomic_init(&ph->log_level, TS_LOG_INFO);
 	atomic_init(&ph->cur, empty);
 	pthread_mutex_init(&ph->load_lock, NULL);
+	pthread_mutex_init(&ph->nlock, NULL);
 	pthread_rwlockattr_init(&rwa);
 	/*
 	 * Reader preference: wants_secrets is asked by engine threads holding
@@ -319,6 +347,7 @@ int ts_pipeline_host_create(struct ts_pipeline_host **out, const struct ts_engin
 	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_READER_NP);
 	pthread_rwlock_init(&ph->snap_lock, &rwa);
 	pthread_rwlockattr_destroy(&rwa);
+	capture_init(&ph->cap);
 	r = timers_start(ph);
 	if (!r)
 		r = events_start(ph);
@@ -326,6 +355,7 @@ int ts_pipeline_host_create(struct ts_pipeline_host **out, const struct ts_engin
 		timers_stop(ph);
 		pthread_rwlock_destroy(&ph->snap_lock);
 		pthread_mutex_destroy(&ph->load_lock);
+		pthread_mutex_destroy(&ph->nlock);
 		free(empty);
 		free(ph);
 		return r;
@@ -378,6 +408,8 @@ void ts_pipeline_host_destroy(struct ts_pipeline_host *ph)
 {
 	if (!ph)
 		return;
+	/* Live captures end (their threads read the engine table and the slots). */
+	capture_stop_all(&ph->cap);
 	/*
 	 * Events first: the queue's undelivered events are dropped (and
 	 * wiped), so no event() runs while or after the instances go; events
@@ -389,6 +421,8 @@ void ts_pipeline_host_destroy(struct ts_pipeline_host *ph)
 	pthread_mutex_unlock(&ph->load_lock);
 	timers_stop(ph);
 	events_free(ph);
+	notes_free(ph);
+	pthread_mutex_destroy(&ph->nlock);
 	pthread_rwlock_destroy(&ph->snap_lock);
 	pthread_mutex_destroy(&ph->load_lock);
 	free(ph->default_dir);
