@@ -6,6 +6,8 @@
 #     51820), an address and link up, then `ip link del IF` and start the
 #     next one at once.  The new daemon must wait for the old one to exit,
 #     never refuse, and must get the UDP port.
+#     Once more with the old daemon stopped (SIGSTOP) for 0.5 s when its
+#     interface goes: the new one must wait for it, not refuse.
 #  2. A live daemon holding the interface: a second start is refused, quickly
 #     and clearly, and the live one keeps working.
 # TS_IMPL_A=wireguard-go runs part 1 against Debian's wireguard-go instead.
@@ -33,6 +35,7 @@ sock_pid() {
 }
 kill_daemons() {
 	local p
+	[[ -n ${old:-} ]] && kill -CONT "$old" 2>/dev/null
 	ip -n "$NS" link del "$IFN" 2>/dev/null
 	p=$(sock_pid)
 	[[ -n $p ]] || return 0
@@ -73,6 +76,24 @@ done
 start_configure $((ROUNDS + 1))
 log "$ROUNDS delete-then-start rounds of $TS_IMPL_A in $((SECONDS - t0)) s"
 [[ $TS_IMPL_A == tinescale ]] || exit 0
+
+# --- 1b. an old daemon that is slow to go: the new one waits for it ----------
+# Stopped (SIGSTOP) while its interface is deleted, it still holds every
+# socket and the port; it continues 0.5 s later, sees the deletion and exits.
+old=$(sock_pid)
+[[ -n $old ]] || fail "no daemon listens on $sock"
+kill -STOP "$old"
+ip -n "$NS" link del "$IFN"
+bg cont bash -c "sleep 0.5; kill -CONT $old"
+t0=$EPOCHREALTIME
+start_configure slow
+ms=$(((${EPOCHREALTIME/./} - ${t0/./}) / 1000))
+grep -qF "pid $old holds" "$LOGDIR/start-slow.log" ||
+	fail "the new daemon did not wait for the old one ($old): $(cat "$LOGDIR/start-slow.log")"
+# Gone, or a zombie its reaper has not collected yet: exited either way.
+state=$(awk '{ print $3 }' "/proc/$old/stat" 2>/dev/null || true)
+[[ -z $state || $state == Z || $state == X ]] || fail "the old daemon ($old) still runs (state $state)"
+log "start after a slow predecessor: waited, ready after $ms ms"
 
 # --- 2. a live daemon holds the interface: refused ---------------------------
 live=$(sock_pid)
