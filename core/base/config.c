@@ -36,24 +36,31 @@ void ts_config_free(struct ts_config *c)
 	ts_config_init(c);
 }
 
+/*
+ * The capacity after cap when one more element of size bytes is needed:
+ * doubled, or 0 if that would overflow a size_t byte count (the
+ * allocation would fail anyway: memory is the only limit).
+ */
+static size_t grow_cap(size_t cap, size_t size)
+{
+	size_t ncap = cap ? cap * 2 : 4, bytes;
+
+	if (ncap < cap || __builtin_mul_overflow(ncap, size, &bytes))
+		return 0;
+	return ncap;
+}
+
 struct ts_peer_config *ts_config_add_peer(struct ts_config *c)
 {
-	if (c->n_peers >= TS_CONFIG_MAX_PEERS) {
-		errno = E2BIG;
-		return NULL;
-	}
 	if (c->n_peers == c->cap_peers) {
-		/* Bounded by TS_CONFIG_MAX_PEERS, so the product cannot overflow. */
-		size_t cap = c->cap_peers ? c->cap_peers * 2 : 4;
+		size_t cap = grow_cap(c->cap_peers, sizeof(*c->peers));
 		struct ts_peer_config *p;
 
-		if (cap > TS_CONFIG_MAX_PEERS)
-			cap = TS_CONFIG_MAX_PEERS;
 		/*
 		 * Not realloc(): the old array holds preshared keys, which
 		 * must be wiped rather than left behind in freed memory.
 		 */
-		p = calloc(cap, sizeof(*p));
+		p = cap ? calloc(cap, sizeof(*p)) : NULL;
 		if (!p) {
 			errno = ENOMEM;
 			return NULL;
@@ -73,17 +80,15 @@ struct ts_peer_config *ts_config_add_peer(struct ts_config *c)
 
 int ts_peer_config_add_allowedip(struct ts_peer_config *p, const struct ts_allowedip *a)
 {
-	if (p->n_allowedips >= TS_CONFIG_MAX_ALLOWEDIPS)
-		return -E2BIG;
 	if (p->n_allowedips >= p->cap_allowedips) {
-		size_t cap = p->cap_allowedips ? p->cap_allowedips * 2 : 4;
+		size_t cap = grow_cap(p->cap_allowedips, sizeof(*p->allowedips));
 		struct ts_allowedip *n;
 
-		if (cap > TS_CONFIG_MAX_ALLOWEDIPS)
-			cap = TS_CONFIG_MAX_ALLOWEDIPS;
 		if (cap < p->n_allowedips + 1)
 			cap = p->n_allowedips + 1; /* a hand-built array without cap */
-		n = realloc(p->allowedips, cap * sizeof(*n));
+		if (cap == 0)			   /* both overflowed */
+			return -ENOMEM;
+		n = reallocarray(p->allowedips, cap, sizeof(*n));
 		if (!n)
 			return -ENOMEM;
 		p->allowedips = n;
@@ -247,7 +252,7 @@ static int merge_peer(struct ts_peer_config *e, struct ts_peer_config *b, const 
 		int ret = ts_peer_config_add_allowedip(e, &b->allowedips[i]);
 
 		if (ret) {
-			*why = ret == -E2BIG ? "too many allowed_ip entries" : "out of memory";
+			*why = "out of memory";
 			return ret;
 		}
 	}
@@ -404,9 +409,7 @@ static int uapi_peer_key(struct uapi_ctx *x, const char *key, const char *value)
 		a.remove = remove;
 		ret = ts_peer_config_add_allowedip(p, &a);
 		if (ret)
-			return fail(x, ret, key, "%s",
-				    ret == -E2BIG ? "more than 65536 for one peer"
-						  : "out of memory");
+			return fail(x, ret, key, "out of memory");
 	} else if (!strcmp(key, "protocol_version")) {
 		if (strcmp(value, "1"))
 			return bad_value(x, key, value, "1");
@@ -455,8 +458,7 @@ static int uapi_line(struct uapi_ctx *x, const char *key, const char *value)
 			return ret;
 		p = ts_config_add_peer(x->c);
 		if (!p)
-			return fail(x, -errno, key, "%s",
-				    errno == E2BIG ? "more than 65536 peers" : "out of memory");
+			return fail(x, -ENOMEM, key, "out of memory");
 		x->in_peer = true;
 		if (!ts_key_from_hex(p->public_key, value))
 			return fail(x, -EINVAL, key, "expected 64 lowercase hex digits");
@@ -557,98 +559,155 @@ int ts_config_parse_uapi(const char *text, size_t len, unsigned flags, struct ts
 
 /* ---- UAPI get formatter ---- */
 
-/* Upper bounds of the text per part; every line is checked against them. */
-enum { FMT_DEVICE_MAX = 256, FMT_PEER_MAX = 512, FMT_AIP_MAX = 64 };
+/*
+ * Lines go into a fixed buffer that is handed to the sink whenever the next
+ * line might not fit.  Every line is far shorter than FMT_LINE_MAX (the
+ * longest is an endpoint with a scope name).
+ */
+enum { FMT_LINE_MAX = 256, FMT_CHUNK = 16384 };
 
 struct fmt {
-	char *buf;
-	size_t len, cap;
-	bool overflow;
+	char buf[FMT_CHUNK];
+	size_t len;
+	ts_config_sink sink;
+	void *ctx;
+	int ret; /* the first failure; nothing more is written after it */
 };
+
+static void flush(struct fmt *f)
+{
+	if (!f->ret && f->len)
+		f->ret = f->sink(f->ctx, f->buf, f->len);
+	f->len = 0;
+}
 
 __attribute__((format(printf, 2, 3))) static void put(struct fmt *f, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
-	if (f->overflow)
+	if (f->ret)
 		return;
+	if (sizeof(f->buf) - f->len < FMT_LINE_MAX)
+		flush(f);
 	va_start(ap, fmt);
-	n = vsnprintf(f->buf + f->len, f->cap - f->len, fmt, ap);
+	n = vsnprintf(f->buf + f->len, sizeof(f->buf) - f->len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= f->cap - f->len) {
-		f->overflow = true;
+	if (n < 0 || (size_t)n >= sizeof(f->buf) - f->len) {
+		f->ret = -EOVERFLOW; /* a line longer than FMT_LINE_MAX: a bug */
 		return;
 	}
 	f->len += (size_t)n;
 }
 
-char *ts_config_format_uapi(const struct ts_config *c, size_t *len)
+int ts_config_write_uapi(const struct ts_config *c, ts_config_sink sink, void *ctx)
 {
 	char hex[TS_KEY_HEX_LEN], ep[TS_ENDPOINT_STRLEN], ip[INET6_ADDRSTRLEN];
-	struct fmt f = {0};
-	size_t cap = FMT_DEVICE_MAX, part;
+	struct fmt *f = malloc(sizeof(*f));
+	int ret;
 
-	for (size_t i = 0; i < c->n_peers; i++) {
-		if (__builtin_mul_overflow(c->peers[i].n_allowedips, (size_t)FMT_AIP_MAX, &part) ||
-		    __builtin_add_overflow(cap, part + FMT_PEER_MAX, &cap)) {
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
-	f.buf = malloc(cap);
-	if (!f.buf) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	f.cap = cap;
-	f.buf[0] = '\0';
-
+	/* On the heap: the UAPI thread's stack need not hold 16 KiB more. */
+	if (!f)
+		return -ENOMEM;
+	f->len = 0;
+	f->sink = sink;
+	f->ctx = ctx;
+	f->ret = 0;
 	if ((c->flags & TS_DEV_HAS_PRIVATE_KEY) && !ts_key_is_zero(c->private_key)) {
 		ts_key_to_hex(hex, c->private_key);
-		put(&f, "private_key=%s\n", hex);
+		put(f, "private_key=%s\n", hex);
 	}
 	if (c->flags & TS_DEV_HAS_LISTEN_PORT)
-		put(&f, "listen_port=%u\n", c->listen_port);
+		put(f, "listen_port=%u\n", c->listen_port);
 	if (c->fwmark)
-		put(&f, "fwmark=%" PRIu32 "\n", c->fwmark);
-	for (size_t i = 0; i < c->n_peers; i++) {
+		put(f, "fwmark=%" PRIu32 "\n", c->fwmark);
+	for (size_t i = 0; i < c->n_peers && !f->ret; i++) {
 		const struct ts_peer_config *p = &c->peers[i];
 
 		ts_key_to_hex(hex, p->public_key);
-		put(&f, "public_key=%s\n", hex);
+		put(f, "public_key=%s\n", hex);
 		if ((p->flags & TS_PEER_HAS_PRESHARED_KEY) && !ts_key_is_zero(p->preshared_key)) {
 			ts_key_to_hex(hex, p->preshared_key);
-			put(&f, "preshared_key=%s\n", hex);
+			put(f, "preshared_key=%s\n", hex);
 		}
-		put(&f, "protocol_version=%d\n", p->protocol_version > 0 ? p->protocol_version : 1);
+		put(f, "protocol_version=%d\n", p->protocol_version > 0 ? p->protocol_version : 1);
 		if ((p->flags & TS_PEER_HAS_ENDPOINT) && ts_endpoint_is_set(&p->endpoint))
-			put(&f, "endpoint=%s\n", ts_endpoint_str(&p->endpoint, ep));
+			put(f, "endpoint=%s\n", ts_endpoint_str(&p->endpoint, ep));
 		/* wg reads these as unsigned: never print a negative time. */
-		put(&f, "last_handshake_time_sec=%" PRId64 "\n",
+		put(f, "last_handshake_time_sec=%" PRId64 "\n",
 		    p->last_handshake_sec > 0 ? p->last_handshake_sec : 0);
-		put(&f, "last_handshake_time_nsec=%" PRId64 "\n",
+		put(f, "last_handshake_time_nsec=%" PRId64 "\n",
 		    p->last_handshake_nsec > 0 ? p->last_handshake_nsec : 0);
-		put(&f, "tx_bytes=%" PRIu64 "\n", p->tx_bytes);
-		put(&f, "rx_bytes=%" PRIu64 "\n", p->rx_bytes);
-		put(&f, "persistent_keepalive_interval=%u\n", p->persistent_keepalive);
-		for (size_t j = 0; j < p->n_allowedips; j++) {
+		put(f, "tx_bytes=%" PRIu64 "\n", p->tx_bytes);
+		put(f, "rx_bytes=%" PRIu64 "\n", p->rx_bytes);
+		put(f, "persistent_keepalive_interval=%u\n", p->persistent_keepalive);
+		for (size_t j = 0; j < p->n_allowedips && !f->ret; j++) {
 			const struct ts_allowedip *a = &p->allowedips[j];
 
 			if ((a->family != AF_INET && a->family != AF_INET6) ||
 			    !inet_ntop(a->family, a->addr, ip, sizeof(ip)))
 				continue;
-			put(&f, "allowed_ip=%s/%u\n", ip, a->cidr);
+			put(f, "allowed_ip=%s/%u\n", ip, a->cidr);
 		}
 	}
+	flush(f);
+	ret = f->ret;
 	sodium_memzero(hex, sizeof(hex));
-	if (f.overflow) {
-		ts_config_free_text(f.buf, f.cap);
+	sodium_memzero(f, sizeof(*f)); /* the buffer held the private key */
+	free(f);
+	return ret;
+}
+
+/* A sink that collects the text in one growing, wiped-on-move string. */
+struct collect {
+	char *buf;
+	size_t len, cap;
+};
+
+static int collect_sink(void *ctx, const char *text, size_t len)
+{
+	struct collect *c = ctx;
+
+	if (c->cap - c->len <= len) {
+		size_t cap = c->cap, need;
+		char *n;
+
+		if (__builtin_add_overflow(c->len, len + 1, &need))
+			return -ENOMEM;
+		while (cap < need)
+			if (__builtin_mul_overflow(cap, 2, &cap))
+				return -ENOMEM;
+		/* Not realloc(): the old buffer may hold the private key. */
+		n = malloc(cap);
+		if (!n)
+			return -ENOMEM;
+		memcpy(n, c->buf, c->len);
+		ts_config_free_text(c->buf, c->cap);
+		c->buf = n;
+		c->cap = cap;
+	}
+	memcpy(c->buf + c->len, text, len);
+	c->len += len;
+	c->buf[c->len] = '\0';
+	return 0;
+}
+
+char *ts_config_format_uapi(const struct ts_config *c, size_t *len)
+{
+	struct collect col = {.buf = malloc(FMT_CHUNK), .cap = FMT_CHUNK};
+
+	if (!col.buf) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	*len = f.len;
-	return f.buf;
+	col.buf[0] = '\0';
+	if (ts_config_write_uapi(c, collect_sink, &col)) {
+		ts_config_free_text(col.buf, col.cap);
+		errno = ENOMEM;
+		return NULL;
+	}
+	*len = col.len;
+	return col.buf;
 }
 
 void ts_config_free_text(char *text, size_t len)

@@ -18,11 +18,16 @@
 
 #include "endpoint.h"
 
-/* Hard limits per request or file; beyond them parsers return -E2BIG. */
-#define TS_CONFIG_MAX_PEERS	 65536
-#define TS_CONFIG_MAX_ALLOWEDIPS 65536 /* per peer */
-#define TS_UAPI_MAX_LINE	 1024  /* bytes per UAPI line, without the '\n' */
-#define TS_INI_MAX_FILE		 (16 * 1024 * 1024)
+/*
+ * How many peers a request holds and how many prefixes a peer holds is
+ * bounded by memory only, as in kernel WireGuard and wireguard-go (the
+ * device itself refuses more than MAX_PEERS_PER_DEVICE peers, as the
+ * kernel does).  What stays fixed bounds a single line, and the size of an
+ * INI file, so that reading /dev/zero or an endless pipe ends; a file that
+ * size holds about 50 million prefixes.
+ */
+#define TS_UAPI_MAX_LINE 1024 /* bytes per UAPI line, without the '\n' */
+#define TS_INI_MAX_FILE	 (1024 * 1024 * 1024)
 
 struct ts_allowedip {
 	int family; /* AF_INET or AF_INET6 */
@@ -74,12 +79,12 @@ void ts_config_init(struct ts_config *c);
 /* Frees everything and wipes the private and preshared keys; c is left initialised. */
 void ts_config_free(struct ts_config *c);
 /*
- * Appends a zeroed peer.  Returns NULL with errno ENOMEM, or E2BIG beyond
- * TS_CONFIG_MAX_PEERS.  Earlier struct ts_peer_config pointers into
- * c->peers are invalidated (the array may move): keep indices.
+ * Appends a zeroed peer.  Returns NULL with errno ENOMEM.  Earlier struct
+ * ts_peer_config pointers into c->peers are invalidated (the array may
+ * move): keep indices.
  */
 struct ts_peer_config *ts_config_add_peer(struct ts_config *c);
-/* Returns 0, -ENOMEM or -E2BIG (beyond TS_CONFIG_MAX_ALLOWEDIPS). */
+/* Returns 0 or -ENOMEM. */
 int ts_peer_config_add_allowedip(struct ts_peer_config *p, const struct ts_allowedip *a);
 
 /*
@@ -92,7 +97,7 @@ int ts_peer_config_add_allowedip(struct ts_peer_config *p, const struct ts_allow
  *
  * 'out' is overwritten (it must not own memory); on failure it is left
  * empty.  Returns 0, or -EINVAL (syntax, bad value, key in the wrong
- * place), -EPROTO (unknown key), -E2BIG (limits above) or -ENOMEM, with a
+ * place), -EPROTO (unknown key) or -ENOMEM, with a
  * one-line message "line N: key: expected ..." in err.  Messages never
  * contain the value of a key.  Nothing is applied.
  *
@@ -150,10 +155,20 @@ void ts_ini_extras_free(struct ts_ini_extras *x);
  * non-zero), protocol_version, endpoint (if set), last_handshake_time_sec,
  * last_handshake_time_nsec, tx_bytes, rx_bytes,
  * persistent_keepalive_interval, allowed_ip lines.  Without the final
- * "errno=0\n\n".  Returns a malloc'd NUL-terminated string of *len bytes,
- * to be released with ts_config_free_text() (which wipes it), or NULL with
- * errno ENOMEM.
+ * "errno=0\n\n".
+ *
+ * ts_config_write_uapi() streams it: it formats into a small buffer of its
+ * own (wiped before it returns) and hands each full buffer to sink, so a
+ * get response of any size costs no more than the model it prints.  It
+ * stops at the first non-zero return of sink and returns it; 0 when done.
+ *
+ * ts_config_format_uapi() collects the same text in one malloc'd
+ * NUL-terminated string of *len bytes (for tests and tools), to be released
+ * with ts_config_free_text() (which wipes it), or returns NULL with errno
+ * ENOMEM.
  */
+typedef int (*ts_config_sink)(void *ctx, const char *text, size_t len);
+int ts_config_write_uapi(const struct ts_config *c, ts_config_sink sink, void *ctx);
 char *ts_config_format_uapi(const struct ts_config *c, size_t *len);
 void ts_config_free_text(char *text, size_t len);
 

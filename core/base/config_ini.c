@@ -116,8 +116,7 @@ static void begin_section(struct ini_ctx *x, const char *name, size_t len)
 		x->section = SEC_PEER;
 		p = ts_config_add_peer(x->c);
 		if (!p) {
-			ini_fail(x, -errno, NULL, "%s",
-				 errno == E2BIG ? "more than 65536 peers" : "out of memory");
+			ini_fail(x, -ENOMEM, NULL, "out of memory");
 			return;
 		}
 		p->flags = TS_PEER_REPLACE_ALLOWEDIPS; /* as `wg setconf` sends */
@@ -340,8 +339,7 @@ static void add_allowedip(struct ini_ctx *x, const char *key, const char *item)
 		return ini_bad_value(x, key, item, "a comma list of IP/CIDR");
 	ret = ts_peer_config_add_allowedip(&x->c->peers[x->c->n_peers - 1], &a);
 	if (ret)
-		ini_fail(x, ret, key, "%s",
-			 ret == -E2BIG ? "more than 65536 for one peer" : "out of memory");
+		ini_fail(x, ret, key, "out of memory");
 }
 
 static void add_address(struct ini_ctx *x, const char *key, const char *item)
@@ -354,9 +352,7 @@ static void add_address(struct ini_ctx *x, const char *key, const char *item)
 		return ini_bad_value(x, key, item, "a comma list of IP/CIDR");
 	if (!e)
 		return;
-	if (e->n_addresses >= TS_CONFIG_MAX_ALLOWEDIPS)
-		return ini_fail(x, -E2BIG, key, "more than 65536 addresses");
-	n = realloc(e->addresses, (e->n_addresses + 1) * sizeof(*n));
+	n = reallocarray(e->addresses, e->n_addresses + 1, sizeof(*n));
 	if (!n)
 		return ini_fail(x, -ENOMEM, key, "out of memory");
 	e->addresses = n;

@@ -36,7 +36,7 @@ struct ts_ctl_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-static const char *ctl_dir(void)
+const char *ts_ctl_dir(void)
 {
 	const char *d = getenv("TINESCALE_CTL_DIR");
 
@@ -50,7 +50,7 @@ int ts_ctl_socket_path(char *buf, size_t len, const char *ifname)
 	if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ || strchr(ifname, '/') ||
 	    !strcmp(ifname, ".") || !strcmp(ifname, ".."))
 		return -EINVAL;
-	n = snprintf(buf, len, "%s/%s.ctl", ctl_dir(), ifname);
+	n = snprintf(buf, len, "%s/%s.ctl", ts_ctl_dir(), ifname);
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
 	return 0;
@@ -293,7 +293,7 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 			 r == -EINVAL ? "invalid interface name" : "path too long");
 		goto fail;
 	}
-	srv->fd = ts_unix_listen(ctl_dir(), 0700, srv->path, err, errlen);
+	srv->fd = ts_unix_listen(ts_ctl_dir(), 0700, srv->path, err, errlen);
 	if (srv->fd < 0) {
 		r = srv->fd;
 		goto fail;

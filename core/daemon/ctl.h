@@ -34,6 +34,8 @@ struct ts_engine_table;
 struct ts_pipeline_host;
 
 #define TS_CTL_DIR "/var/run/tinescale"
+/* TS_CTL_DIR, or $TINESCALE_CTL_DIR when set (tests). */
+const char *ts_ctl_dir(void);
 
 /*
  * Create the directory (0700) and the socket (0600), unlinking a stale one

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "device.h"
+#include "instance.h"
 #include "log.h"
 #include "pipeline_glue.h"
 #include "sdnotify.h"
@@ -304,6 +305,7 @@ static int daemon_main(int argc, char **argv)
 	struct ts_config cfg;
 	char err[512] = "";
 	int ready_pipe[2] = {-1, -1}, sfd = -1, status = 1, mtu;
+	int lock_fd = -1; /* held until everything else is gone */
 	sigset_t mask;
 
 	if (parse_options(argc, argv, &o) < 0)
@@ -356,6 +358,15 @@ static int daemon_main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
 	ts_log_set_prefix(o.ifname);
+	/*
+	 * One daemon per interface; one whose interface was just deleted may
+	 * still be exiting: wait for it.  The lock is held until we exit.
+	 */
+	lock_fd = ts_instance_claim(o.ifname, TS_INSTANCE_WAIT_MS, err, sizeof(err));
+	if (lock_fd < 0) {
+		fprintf(stderr, "tinescale: %s\n", err);
+		goto out;
+	}
 	if (ts_device_create(&dev, o.ifname, o.mtu, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
@@ -447,12 +458,21 @@ static int daemon_main(int argc, char **argv)
 	ts_sd_notify("STOPPING=1");
 	status = 0;
 out:
+	/*
+	 * The sockets go first (after a deletion a successor may be starting
+	 * already and want the port); the data path, the plugins and the peers
+	 * after.
+	 */
+	if (dev)
+		ts_device_release_port(dev);
 	ts_uapi_stop(uapi);
+	ts_pipeline_glue_close_ctl(glue);
 	if (dev)
 		ts_device_stop(dev);
 	ts_pipeline_glue_stop(glue);
 	ts_device_destroy(dev);
 	ts_config_free(&cfg);
+	ts_instance_release(lock_fd, o.ifname);
 	if (sfd >= 0)
 		close(sfd);
 	if (ready_pipe[1] >= 0) {

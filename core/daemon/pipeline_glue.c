@@ -114,12 +114,21 @@ size_t ts_pipeline_glue_wire_overhead(struct ts_pipeline_glue *g)
 	return g ? ts_pipeline_wire_overhead(g->ph) : 0;
 }
 
-void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
+void ts_pipeline_glue_close_ctl(struct ts_pipeline_glue *g)
 {
 	if (!g)
 		return;
 	ts_metrics_http_stop(g->metrics);
+	g->metrics = NULL;
 	ts_ctl_server_stop(g->ctl);
+	g->ctl = NULL;
+}
+
+void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
+{
+	if (!g)
+		return;
+	ts_pipeline_glue_close_ctl(g);
 	/* The data path is stopped by now; nothing calls the hook table any more. */
 	ts_device_set_hooks(g->dev, NULL);
 	ts_pipeline_host_destroy(g->ph);

@@ -17,6 +17,12 @@ int ts_pipeline_glue_start(struct ts_pipeline_glue **out, struct ts_device *dev,
 int ts_pipeline_glue_reload(struct ts_pipeline_glue *g, const char *path);
 /* Bytes the running pipeline may add to each datagram it sends (0 without one). */
 size_t ts_pipeline_glue_wire_overhead(struct ts_pipeline_glue *g);
+/*
+ * Close and remove the ctl socket now, ahead of the rest of the shutdown, so
+ * that a daemon started for the same interface does not find it in use.
+ */
+void ts_pipeline_glue_close_ctl(struct ts_pipeline_glue *g);
+/* Everything, the ctl socket included if still open. */
 void ts_pipeline_glue_stop(struct ts_pipeline_glue *g);
 /* Serve Prometheus metrics on addr (ADDR:PORT) until stop.  0 or -errno with err. */
 int ts_pipeline_glue_metrics(struct ts_pipeline_glue *g, const char *addr, char *err,

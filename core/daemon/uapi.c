@@ -3,12 +3,16 @@
  * The UAPI socket server: one thread, one client at a time (as `wg` uses
  * it), requests parsed whole before anything is applied, so a bad request
  * changes nothing.  A slow client cannot hold the socket forever: reads
- * time out.
+ * and writes time out.  The size of a request is bounded by memory only
+ * (the socket is root's): `wg setconf` sends a whole configuration in one.
+ * A get response is streamed from a snapshot of the device, so its size
+ * costs no buffer of its own.
  */
 #include "uapi.h"
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +26,6 @@
 #include "device.h"
 #include "log.h"
 #include "unixsock.h"
-
-#define UAPI_MAX_REQUEST (64U << 20)
 
 struct ts_uapi {
 	struct ts_device *dev;
@@ -56,22 +58,27 @@ static int reply_errno(int fd, int err)
 	return write_all(fd, line, (size_t)n);
 }
 
+static int write_sink(void *ctx, const char *text, size_t len)
+{
+	return write_all(*(int *)ctx, text, len);
+}
+
+/*
+ * The snapshot is taken under the device lock and printed after it is
+ * released, so a slow reader never holds up the data path.  Once the first
+ * bytes are out an error cannot be reported in-band any more: the
+ * connection is dropped instead, and wg sees a truncated reply as a failure.
+ */
 static int handle_get(struct ts_uapi *u, int fd)
 {
 	struct ts_config cfg;
-	size_t len = 0;
-	char *text;
 	int ret;
 
 	ret = ts_device_snapshot(u->dev, &cfg);
 	if (ret < 0)
 		return reply_errno(fd, -ret);
-	text = ts_config_format_uapi(&cfg, &len);
+	ret = ts_config_write_uapi(&cfg, write_sink, &fd);
 	ts_config_free(&cfg);
-	if (!text)
-		return reply_errno(fd, ENOMEM);
-	ret = write_all(fd, text, len);
-	ts_config_free_text(text, len);
 	if (ret < 0)
 		return ret;
 	return reply_errno(fd, 0);
@@ -97,20 +104,25 @@ static int handle_set(struct ts_uapi *u, int fd, const char *body, size_t len)
 }
 
 /* Find the end of a request: a blank line.  Returns its offset or -1. */
-static ssize_t request_end(const char *buf, size_t len)
+/*
+ * *scanned says how far an earlier call already looked, so that a request
+ * arriving in many reads is scanned once, not once per read.
+ */
+static ssize_t request_end(const char *buf, size_t len, size_t *scanned)
 {
-	for (size_t i = 0; i + 1 < len; i++)
-		if (buf[i] == '\n' && buf[i + 1] == '\n')
-			return (ssize_t)i;
 	if (len == 1 && buf[0] == '\n')
 		return 0;
+	for (size_t i = *scanned; i + 1 < len; i++)
+		if (buf[i] == '\n' && buf[i + 1] == '\n')
+			return (ssize_t)i;
+	*scanned = len ? len - 1 : 0;
 	return -1;
 }
 
 static void serve_client(struct ts_uapi *u, int fd)
 {
 	struct timeval tv = {.tv_sec = 5};
-	size_t cap = 4096, len = 0;
+	size_t cap = 4096, len = 0, scanned = 0;
 	char *buf = malloc(cap);
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -119,7 +131,7 @@ static void serve_client(struct ts_uapi *u, int fd)
 		ssize_t end, n;
 
 		/* Serve every complete request already buffered. */
-		while ((end = request_end(buf, len)) >= 0) {
+		while ((end = request_end(buf, len, &scanned)) >= 0) {
 			size_t req = (size_t)end + 2 > len ? len : (size_t)end + 2;
 			int ret;
 
@@ -136,19 +148,21 @@ static void serve_client(struct ts_uapi *u, int fd)
 			sodium_memzero(buf, req);
 			memmove(buf, buf + req, len - req);
 			len -= req;
+			scanned = 0;
 			if (ret < 0)
 				goto out;
 		}
 		if (len == cap) {
 			char *bigger;
 
-			if (cap >= UAPI_MAX_REQUEST) {
-				reply_errno(fd, E2BIG);
+			/* Not realloc(): the old buffer may hold keys, wiped first. */
+			if (cap > SIZE_MAX / 2 || !(bigger = malloc(cap * 2))) {
+				reply_errno(fd, ENOMEM);
 				goto out;
 			}
-			bigger = realloc(buf, cap * 2);
-			if (!bigger)
-				goto out;
+			memcpy(bigger, buf, len);
+			sodium_memzero(buf, cap);
+			free(buf);
 			buf = bigger;
 			cap *= 2;
 		}

@@ -351,6 +351,16 @@ void ts_device_stop(struct ts_device *dev)
 	dev->threads_started = false;
 }
 
+void ts_device_release_port(struct ts_device *dev)
+{
+	/* Under the write lock: no configuration change can bind a port again. */
+	write_lock(dev);
+	if (!dev->port_released && dev->bind->release)
+		dev->bind->release(dev->bind_ctx);
+	dev->port_released = true;
+	write_unlock(dev);
+}
+
 static void unlink_peer(struct ts_device *dev, struct ts_peer *peer)
 {
 	struct ts_peer **pp;
@@ -466,6 +476,7 @@ void ts_device_destroy(struct ts_device *dev)
 	free(dev->cookie_queue);
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);
+	free(dev->notes);
 	pthread_mutex_destroy(&dev->notes_lock);
 	pthread_mutex_destroy(&dev->inject_lock);
 	pthread_mutex_destroy(&dev->timer_lock);
@@ -587,7 +598,8 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 	}
 	if ((cfg->flags & TS_DEV_HAS_LISTEN_PORT) && cfg->listen_port != dev->listen_port) {
 		port = cfg->listen_port;
-		ret = dev->bind->open(dev->bind_ctx, &port, dev->fwmark);
+		ret = dev->port_released ? -ESHUTDOWN
+					 : dev->bind->open(dev->bind_ctx, &port, dev->fwmark);
 		if (ret < 0) {
 			allowedips_unreserve(&dev->allowedips);
 			write_unlock(dev);
@@ -938,39 +950,51 @@ static bool note_value_ok(const char *value)
 	return true;
 }
 
-/* The notes array and its lock: the peer's, or the interface's. */
-static struct ts_note *notes_of(struct ts_device *dev, const uint8_t *public_key,
-				pthread_mutex_t **lock)
+/*
+ * Where the notes array of the peer (or of the interface) is kept, and its
+ * lock.  The array is allocated by the first note set (NULL until then):
+ * most peers never get one.
+ */
+static struct ts_note **notes_of(struct ts_device *dev, const uint8_t *public_key,
+				 pthread_mutex_t **lock)
 {
 	struct ts_peer *peer;
 
 	if (!public_key) {
 		*lock = &dev->notes_lock;
-		return dev->notes;
+		return &dev->notes;
 	}
 	peer = ts_device_lookup_peer(dev, public_key);
 	if (!peer)
 		return NULL;
 	*lock = &peer->lock;
-	return peer->notes;
+	return &peer->notes;
 }
 
 int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const char *key,
 		       const char *value)
 {
-	struct ts_note *notes, *free_slot = NULL;
+	struct ts_note **where, *notes, *free_slot = NULL;
 	pthread_mutex_t *lock;
 	int ret = -ENOSPC;
 
 	if (!note_key_ok(key) || (value && !note_value_ok(value)))
 		return -EINVAL;
 	ts_device_read_lock(dev);
-	notes = notes_of(dev, public_key, &lock);
-	if (!notes) {
+	where = notes_of(dev, public_key, &lock);
+	if (!where) {
 		ts_device_read_unlock(dev);
 		return -ENOENT;
 	}
 	pthread_mutex_lock(lock);
+	notes = *where;
+	if (!notes) {
+		ret = 0; /* deleting from no notes at all */
+		if (value && !(notes = *where = calloc(TS_NOTES_MAX, sizeof(*notes))))
+			ret = -ENOMEM;
+		if (!notes)
+			goto out;
+	}
 	for (int i = 0; i < TS_NOTES_MAX; i++) {
 		if (!notes[i].key[0]) {
 			if (!free_slot)
@@ -990,6 +1014,8 @@ int ts_device_note_set(struct ts_device *dev, const uint8_t *public_key, const c
 		snprintf(free_slot->key, sizeof(free_slot->key), "%s", key);
 		snprintf(free_slot->value, sizeof(free_slot->value), "%s", value);
 		ret = 0;
+	} else {
+		ret = -ENOSPC;
 	}
 out:
 	pthread_mutex_unlock(lock);
@@ -1000,17 +1026,18 @@ out:
 int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const char *key, char *buf,
 		       size_t len)
 {
-	struct ts_note *notes;
+	struct ts_note **where, *notes;
 	pthread_mutex_t *lock;
 	int ret = -ENOENT;
 
 	if (!key || !buf || !len)
 		return -EINVAL;
 	ts_device_read_lock(dev);
-	notes = notes_of(dev, public_key, &lock);
-	if (notes) {
+	where = notes_of(dev, public_key, &lock);
+	if (where) {
 		pthread_mutex_lock(lock);
-		for (int i = 0; i < TS_NOTES_MAX; i++) {
+		notes = *where;
+		for (int i = 0; notes && i < TS_NOTES_MAX; i++) {
 			if (notes[i].key[0] && strcmp(notes[i].key, key) == 0) {
 				snprintf(buf, len, "%s", notes[i].value);
 				ret = 0;
@@ -1036,10 +1063,10 @@ int ts_device_static_dh(struct ts_device *dev, const uint8_t remote_public[32], 
 	return ret;
 }
 
-/* Lock of notes held. */
+/* Lock of notes held; notes may be NULL (none set yet). */
 static void print_notes(FILE *out, const struct ts_note *notes)
 {
-	for (int i = 0; i < TS_NOTES_MAX; i++)
+	for (int i = 0; notes && i < TS_NOTES_MAX; i++)
 		if (notes[i].key[0])
 			fprintf(out, "  %s: %s\n", notes[i].key, notes[i].value);
 }
@@ -1103,7 +1130,10 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		ts_peer_lock(peer);
 		ts_endpoint_str(&peer->endpoint, ep);
 		hs = peer->last_handshake_real_ns;
-		memcpy(notes, peer->notes, sizeof(notes));
+		if (peer->notes)
+			memcpy(notes, peer->notes, sizeof(notes));
+		else
+			memset(notes, 0, sizeof(notes));
 		ts_peer_unlock(peer);
 		fprintf(out, "peer: %s\n  endpoint: %s\n", key, ep);
 		if (hs)

@@ -154,9 +154,10 @@ struct ts_device {
 	/* The plugin pipeline's hooks; set before the threads start, or NULL. */
 	const struct ts_hook_table *hooks;
 	pthread_mutex_t notes_lock;
-	struct ts_note notes[TS_NOTES_MAX]; /* interface notes (notes_lock) */
+	struct ts_note *notes; /* interface notes, TS_NOTES_MAX once one is set (notes_lock) */
 
 	atomic_bool stopping;
+	bool port_released; /* ts_device_release_port: no UDP port any more (dev->lock) */
 	pthread_t tx_thread, rx_thread, hs_thread, timer_thread;
 	bool threads_started;
 	/* The crypto workers (workers.h), from ts_device_start to ts_device_stop. */
@@ -195,6 +196,12 @@ void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out);
 void ts_device_set_workers(struct ts_device *dev, int n);
 int ts_device_start(struct ts_device *dev);
 void ts_device_stop(struct ts_device *dev);
+/*
+ * Give the UDP port up now, while the threads may still run (a daemon whose
+ * interface was deleted, so that a successor can bind it at once): sends
+ * fail from here on and a listen-port change is refused with -ESHUTDOWN.
+ */
+void ts_device_release_port(struct ts_device *dev);
 void ts_device_destroy(struct ts_device *dev);
 
 /* Apply a parsed configuration atomically: 0, or -errno with nothing changed. */

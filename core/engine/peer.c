@@ -89,6 +89,7 @@ void ts_peer_put(struct ts_peer *peer)
 	 */
 	ts_peer_clear_keys(peer);
 	ts_staged_clear(&peer->staged);
+	free(peer->notes);
 	pthread_mutex_destroy(&peer->lock);
 	sodium_memzero(peer, sizeof(*peer));
 	free(peer);
@@ -185,36 +186,42 @@ void ts_peer_expire_current(struct ts_peer *peer)
 
 void ts_staged_push(struct ts_staged *q, const uint8_t *data, size_t len)
 {
-	unsigned slot;
-	uint8_t *copy;
+	struct ts_staged_packet *p;
 
 	if (len > UINT16_MAX)
 		return;
-	copy = malloc(len ? len : 1);
-	if (!copy)
+	p = malloc(sizeof(*p) + len);
+	if (!p)
 		return;
-	memcpy(copy, data, len);
+	p->next = NULL;
+	p->len = (uint16_t)len;
+	memcpy(p->data, data, len);
 	if (q->count == MAX_STAGED_PACKETS) {
 		/* Full: the oldest packet goes, as the kernel does. */
-		free(q->data[q->head]);
-		q->head = (q->head + 1) % MAX_STAGED_PACKETS;
+		struct ts_staged_packet *old = q->head;
+
+		q->head = old->next;
+		free(old);
 		q->count--;
 	}
-	slot = (q->head + q->count) % MAX_STAGED_PACKETS;
-	q->data[slot] = copy;
-	q->len[slot] = (uint16_t)len;
+	if (q->count)
+		q->tail->next = p;
+	else
+		q->head = p;
+	q->tail = p;
 	q->count++;
 }
 
 void ts_staged_clear(struct ts_staged *q)
 {
-	while (q->count) {
-		free(q->data[q->head]);
-		q->data[q->head] = NULL;
-		q->head = (q->head + 1) % MAX_STAGED_PACKETS;
-		q->count--;
+	while (q->head) {
+		struct ts_staged_packet *p = q->head;
+
+		q->head = p->next;
+		free(p);
 	}
-	q->head = 0;
+	q->tail = NULL;
+	q->count = 0;
 }
 
 void ts_peer_collect_secrets(struct ts_peer *peer, const uint8_t ephemeral_private[32],

@@ -82,10 +82,21 @@ struct ts_note {
 	char value[TS_NOTE_VALUE_MAX + 1];
 };
 
+/*
+ * Plaintext packets waiting for a session, oldest first, at most
+ * MAX_STAGED_PACKETS.  A list rather than a ring of MAX_STAGED_PACKETS
+ * slots: a peer without anything staged (nearly all of them, nearly all of
+ * the time) pays three words, not a kilobyte.
+ */
+struct ts_staged_packet {
+	struct ts_staged_packet *next;
+	uint16_t len;
+	uint8_t data[];
+};
+
 struct ts_staged {
-	uint8_t *data[MAX_STAGED_PACKETS];
-	uint16_t len[MAX_STAGED_PACKETS];
-	unsigned head, count;
+	struct ts_staged_packet *head, *tail;
+	unsigned count;
 };
 
 struct ts_peer {
@@ -109,7 +120,8 @@ struct ts_peer {
 	uint64_t last_sent_handshake_ns;
 	uint64_t last_handshake_real_ns; /* CLOCK_REALTIME, for `wg show` */
 	struct ts_staged staged;
-	struct ts_note notes[TS_NOTES_MAX];
+	/* TS_NOTES_MAX of them, allocated by the first note a plugin sets: most peers have none. */
+	struct ts_note *notes;
 	bool handshake_index_registered; /* handshake.local_index is in the index table */
 	bool up;			 /* told the plugins it has a session */
 	bool down_untold;		 /* removed while up: PEER_DOWN still to be queued */

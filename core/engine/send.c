@@ -273,19 +273,17 @@ void ts_send_keepalive(struct ts_peer *peer)
 void ts_send_staged(struct ts_peer *peer)
 {
 	static _Thread_local uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
+	struct ts_staged_packet *p;
 	struct ts_staged q;
-	unsigned i;
 
 	ts_peer_lock(peer);
 	q = peer->staged;
 	memset(&peer->staged, 0, sizeof(peer->staged));
 	ts_peer_unlock(peer);
 
-	for (i = 0; i < q.count; i++) {
-		unsigned slot = (q.head + i) % MAX_STAGED_PACKETS;
-
-		memcpy(buf + TS_HEADROOM, q.data[slot], q.len[slot]);
-		ts_send_packet(peer, buf, TS_HEADROOM, q.len[slot]);
+	for (p = q.head; p; p = p->next) {
+		memcpy(buf + TS_HEADROOM, p->data, p->len);
+		ts_send_packet(peer, buf, TS_HEADROOM, p->len);
 	}
 	ts_staged_clear(&q);
 }

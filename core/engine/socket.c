@@ -715,6 +715,29 @@ static void kbind_close(void *ctx)
 	free(b);
 }
 
+/*
+ * An unbound AF_UNIX datagram socket stands in for each UDP one: dup2()
+ * drops the UDP socket (its port, its epoll entry) as kbind_replace does,
+ * and a send to an IP address on it fails with EINVAL instead of binding an
+ * ephemeral port, as an unbound UDP socket would.
+ */
+static void kbind_release(void *ctx)
+{
+	struct kbind *b = ctx;
+
+	for (int i = 0; i < TS_BIND_MAX_FDS; i++) {
+		int old = atomic_load(&b->fd[i]), fd;
+
+		if (old < 0)
+			continue;
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0 || dup2(fd, old) < 0)
+			ts_warn("udp: cannot give the port up early: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 const struct ts_bind_ops ts_bind_kernel_ops = {
     .open = kbind_open,
     .fds = kbind_fds,
@@ -722,4 +745,5 @@ const struct ts_bind_ops ts_bind_kernel_ops = {
     .send = kbind_send,
     .set_fwmark = kbind_set_fwmark,
     .close = kbind_close,
+    .release = kbind_release,
 };

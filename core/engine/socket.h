@@ -83,6 +83,13 @@ struct ts_bind_ops {
 	/* 0 or -errno. */
 	int (*set_fwmark)(void *ctx, uint32_t fwmark);
 	void (*close)(void *ctx);
+	/*
+	 * Optional (NULL: nothing to give up).  Give the port up now, ahead
+	 * of close, while other threads may still use the bind: every
+	 * socket is replaced, under the same descriptor number, by one that
+	 * is bound to nothing, receives nothing and fails every send.
+	 */
+	void (*release)(void *ctx);
 };
 
 /* Kernel UDP sockets, one per family, bound to the same port. */

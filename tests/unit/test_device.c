@@ -292,6 +292,61 @@ static void test_removed_peer(void)
 	session_destroy(&s);
 }
 
+/*
+ * What a peer allocates only when used: the staged list keeps the newest
+ * MAX_STAGED_PACKETS in order, and notes appear with the first one set and
+ * go with the peer (ASan sees a leak otherwise).
+ */
+static void test_lazy_peer_state(void)
+{
+	struct ts_device *dev = base_device();
+	struct ts_peer *peer = ts_device_get_peer(dev, pub_a);
+	struct ts_staged_packet *p;
+	uint8_t pkt[4];
+	char buf[64];
+	unsigned i = 0;
+
+	CHECK(peer != NULL);
+	if (!peer)
+		return;
+	CHECK(peer->notes == NULL && peer->staged.count == 0 && peer->staged.head == NULL);
+	ts_peer_lock(peer);
+	for (uint32_t n = 0; n < MAX_STAGED_PACKETS + 5; n++) {
+		memcpy(pkt, &n, sizeof(n));
+		ts_staged_push(&peer->staged, pkt, n % 2 ? sizeof(pkt) : 0);
+	}
+	CHECK(peer->staged.count == MAX_STAGED_PACKETS);
+	for (p = peer->staged.head; p; p = p->next, i++) {
+		uint32_t n = 5 + i, got;
+
+		CHECK(p->len == (n % 2 ? sizeof(pkt) : 0));
+		if (p->len) {
+			memcpy(&got, p->data, sizeof(got));
+			CHECK(got == n);
+		}
+		CHECK(p->next || p == peer->staged.tail);
+	}
+	CHECK(i == MAX_STAGED_PACKETS);
+	ts_staged_clear(&peer->staged);
+	CHECK(peer->staged.count == 0 && !peer->staged.head && !peer->staged.tail);
+	ts_staged_push(&peer->staged, pkt, sizeof(pkt)); /* left for the free to take */
+	ts_peer_unlock(peer);
+
+	CHECK(ts_device_note_get(dev, pub_a, "k", buf, sizeof(buf)) == -ENOENT);
+	CHECK(ts_device_note_set(dev, pub_a, "k", NULL) == 0 && peer->notes == NULL);
+	CHECK(ts_device_note_set(dev, pub_a, "k", "v") == 0 && peer->notes != NULL);
+	CHECK(ts_device_note_get(dev, pub_a, "k", buf, sizeof(buf)) == 0 && !strcmp(buf, "v"));
+	for (int n = 0; n < TS_NOTES_MAX - 1; n++) {
+		snprintf(buf, sizeof(buf), "k%d", n);
+		CHECK(ts_device_note_set(dev, pub_a, buf, "x") == 0);
+	}
+	CHECK(ts_device_note_set(dev, pub_a, "one-too-many", "x") == -ENOSPC);
+	CHECK(ts_device_note_set(dev, NULL, "iface", "y") == 0);
+	CHECK(ts_device_note_get(dev, NULL, "iface", buf, sizeof(buf)) == 0 && !strcmp(buf, "y"));
+	ts_peer_put(peer);
+	ts_device_destroy(dev);
+}
+
 int main(void)
 {
 	if (ts_crypto_init() < 0)
@@ -303,6 +358,7 @@ int main(void)
 	test_apply_enomem();
 	test_forged_counter();
 	test_removed_peer();
+	test_lazy_peer_state();
 	fake_net_free(net);
 	if (failures)
 		fprintf(stderr, "%d check(s) failed\n", failures);
