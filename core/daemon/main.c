@@ -36,6 +36,8 @@ struct options {
 	const char *addresses[MAX_ADDRESSES];
 	int n_addresses;
 	int mtu;
+	bool mtu_given; /* --mtu: used as it is, whatever the pipeline adds */
+	int workers;	/* -1: the engine's default (online CPUs - 1) */
 	int log_level;
 	const char *ifname;
 };
@@ -44,7 +46,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: tinescale [-f] [--ipc FILE | --config FILE] [--pipeline FILE.yaml]\n"
-		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL]\n"
+		"                 [--address CIDR]... [--mtu N] [--workers N] [--log-level LEVEL]\n"
 		"                 [--metrics ADDR:PORT] IFNAME\n"
 		"       tinescale ctl IFNAME status|plugins [--json] | reload [FILE.yaml]\n"
 		"                            | capture [--hooks LIST] [--peer KEY] [--secrets]\n"
@@ -59,7 +61,10 @@ static void usage(FILE *out)
 		"  --pipeline FILE      load a YAML plugin pipeline (SIGHUP or\n"
 		"                       `tinescale ctl IFNAME reload` reloads it)\n"
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
-		"  --mtu N              interface MTU (default 1420)\n"
+		"  --mtu N              interface MTU (default 1420, less what the pipeline's\n"
+		"                       plugins add to each datagram, e.g. a relay header)\n"
+		"  --workers N          crypto worker threads (default: online CPUs - 1;\n"
+		"                       0: encrypt and decrypt on the tx and rx threads)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                       (off by default; use a loopback address)\n"
@@ -79,6 +84,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_PIPELINE,
 		OPT_ADDRESS,
 		OPT_MTU,
+		OPT_WORKERS,
 		OPT_LOG,
 		OPT_METRICS,
 		OPT_VERSION
@@ -90,6 +96,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"pipeline", required_argument, NULL, OPT_PIPELINE},
 	    {"address", required_argument, NULL, OPT_ADDRESS},
 	    {"mtu", required_argument, NULL, OPT_MTU},
+	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"help", no_argument, NULL, 'h'},
@@ -100,6 +107,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->mtu = 1420;
+	o->workers = -1;
 	o->log_level = TS_LOG_INFO;
 	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
 		char *end;
@@ -138,6 +146,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->mtu = (int)v;
+			o->mtu_given = true;
+			break;
+		case OPT_WORKERS:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 0 || v > TS_POOL_MAX_THREADS) {
+				fprintf(stderr, "tinescale: --workers '%s': expected 0..%d\n",
+					optarg, TS_POOL_MAX_THREADS);
+				return -1;
+			}
+			o->workers = (int)v;
 			break;
 		case OPT_LOG:
 			o->log_level = ts_log_level_parse(optarg);
@@ -248,6 +267,34 @@ static void notify_ready(struct ts_device *dev)
 		ts_warn("cannot notify systemd at $NOTIFY_SOCKET: %s", strerror(-r));
 }
 
+/*
+ * The default MTU, less what the pipeline adds to each datagram (a relay
+ * header, say).  A datagram grown past the path's MTU leaves as two IP
+ * fragments: every NAT on the way reassembles and splits it again, and no
+ * UDP offload (GSO, GRO) takes it, which cost relayed tunnels two thirds
+ * of their throughput.  Rounded down to WireGuard's padding multiple, so
+ * that padding (up to the engine's MTU, still the default) never takes a
+ * packet past it.  Returns the MTU the interface has.
+ */
+static int fit_mtu(struct ts_pipeline_glue *glue, const char *ifname, int mtu)
+{
+	size_t extra = ts_pipeline_glue_wire_overhead(glue);
+	int fitted, r;
+
+	if (!extra)
+		return mtu;
+	fitted = extra > (size_t)(mtu - 576) ? 576 : (int)((size_t)mtu - extra) & ~15;
+	r = ts_tun_set_mtu(ifname, fitted);
+	if (r < 0) {
+		ts_warn("cannot lower the MTU to %d for the pipeline's %zu bytes per datagram: %s",
+			fitted, extra, strerror(-r));
+		return mtu;
+	}
+	ts_info("MTU %d: the pipeline adds up to %zu bytes to each datagram (--mtu overrides)",
+		fitted, extra);
+	return fitted;
+}
+
 static int daemon_main(int argc, char **argv)
 {
 	struct ts_pipeline_glue *glue = NULL;
@@ -256,7 +303,7 @@ static int daemon_main(int argc, char **argv)
 	struct options o;
 	struct ts_config cfg;
 	char err[512] = "";
-	int ready_pipe[2] = {-1, -1}, sfd = -1, status = 1;
+	int ready_pipe[2] = {-1, -1}, sfd = -1, status = 1, mtu;
 	sigset_t mask;
 
 	if (parse_options(argc, argv, &o) < 0)
@@ -342,10 +389,13 @@ static int daemon_main(int argc, char **argv)
 		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
+	mtu = o.mtu_given ? o.mtu : fit_mtu(glue, dev->ifname, o.mtu);
+	if (o.workers >= 0)
+		ts_device_set_workers(dev, o.workers);
 	if (ts_device_start(dev) < 0)
 		goto out;
 	ts_info("interface %s up (UDP port %u, MTU %d)", dev->ifname, ts_device_listen_port(dev),
-		dev->mtu);
+		mtu);
 	/*
 	 * Under systemd (Type=notify, tinescale@.service) `systemctl start`
 	 * returns now: the interface is up, configured, and wg/ctl are served.

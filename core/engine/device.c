@@ -183,6 +183,7 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 	atomic_init(&dev->listen_port, 0);
 	snprintf(dev->ifname, sizeof(dev->ifname), "%s", ifname);
 	dev->mtu = mtu;
+	dev->n_workers = -1;
 	pthread_rwlockattr_init(&attr);
 	/* Writers (UAPI set) must not starve behind a steady stream of lookups. */
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -192,9 +193,9 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 	pthread_mutex_init(&dev->notes_lock, NULL);
 	pthread_mutex_init(&dev->inject_lock, NULL);
 	pthread_mutex_init(&dev->timer_lock, NULL);
-	pthread_cond_init(&dev->hs_cond, NULL);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&dev->hs_cond, &cattr);
 	pthread_cond_init(&dev->timer_cond, &cattr);
 	pthread_condattr_destroy(&cattr);
 	cookie_checker_init(&dev->cookie_checker);
@@ -202,11 +203,13 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 	ts_index_init(&dev->index);
 
 	dev->hs_queue = calloc(MAX_QUEUED_INCOMING_HANDSHAKES, sizeof(*dev->hs_queue));
+	dev->cookie_queue = calloc(TS_COOKIE_QUEUE, sizeof(*dev->cookie_queue));
 	dev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->tx_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 || !dev->hs_queue || dev->wake_fd < 0 ||
-	    dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
+	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 ||
+	    ts_ratelimiter_init(&dev->cookie_limiter, 0) < 0 || !dev->hs_queue ||
+	    !dev->cookie_queue || dev->wake_fd < 0 || dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
 		ts_device_destroy(dev);
 		return NULL;
 	}
@@ -251,10 +254,54 @@ fail:
 	return ret;
 }
 
+void ts_device_set_workers(struct ts_device *dev, int n)
+{
+	dev->n_workers = n;
+}
+
+static bool worker_begin(void *arg, const char *name)
+{
+	return ts_engine_thread_begin(arg, name);
+}
+
+/*
+ * The number of crypto workers to run: the setting, the environment, or
+ * one per online CPU but one.  tx and rx crypt too (a batch nothing waits
+ * behind, and their queue before they sleep), so they are the remaining
+ * CPU's worth; measured on 2 CPUs (tests/bench/bench.sh, DESIGN-NOTES),
+ * one worker beat both none and two.
+ */
+static unsigned workers_wanted(const struct ts_device *dev)
+{
+	const char *env = getenv("TINESCALE_WORKERS");
+	long n = dev->n_workers;
+
+	if (n < 0 && env && *env) {
+		char *end;
+
+		n = strtol(env, &end, 10);
+		if (*end || n < 0)
+			n = -1;
+	}
+	if (n < 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	if (n < 0)
+		n = 0;
+	return n > TS_POOL_MAX_THREADS ? TS_POOL_MAX_THREADS : (unsigned)n;
+}
+
 int ts_device_start(struct ts_device *dev)
 {
+	struct ts_pool_thread_ops pool_ops = {
+	    .begin = worker_begin, .end = ts_engine_thread_end, .arg = dev};
 	int ret;
 
+	/* Before tx and rx: they open their pipes on it. */
+	if ((ret = ts_pool_create(&dev->pool, workers_wanted(dev), &pool_ops)) < 0) {
+		ts_err("cannot start crypto workers: %s", strerror(-ret));
+		return ret;
+	}
+	ts_info("%u crypto worker thread(s)", ts_pool_threads(dev->pool));
 	if ((ret = pthread_create(&dev->rx_thread, NULL, ts_rx_thread, dev)) ||
 	    (ret = pthread_create(&dev->tx_thread, NULL, ts_tx_thread, dev)) ||
 	    (ret = pthread_create(&dev->hs_thread, NULL, ts_handshake_thread, dev)) ||
@@ -294,10 +341,13 @@ void ts_device_stop(struct ts_device *dev)
 	pthread_mutex_unlock(&dev->hs_lock);
 	ts_timers_kick(dev);
 	wake(dev->tx_wake_fd);
+	/* tx and rx release what they submitted before they end; then the workers go. */
 	pthread_join(dev->rx_thread, NULL);
 	pthread_join(dev->tx_thread, NULL);
 	pthread_join(dev->hs_thread, NULL);
 	pthread_join(dev->timer_thread, NULL);
+	ts_pool_free(dev->pool);
+	dev->pool = NULL;
 	dev->threads_started = false;
 }
 
@@ -385,6 +435,7 @@ void ts_device_destroy(struct ts_device *dev)
 	if (!dev)
 		return;
 	ts_device_stop(dev);
+	ts_pool_free(dev->pool); /* a start that failed half-way */
 	write_lock(dev);
 	while (dev->peers)
 		remove_peer(dev, dev->peers, &gone);
@@ -399,6 +450,7 @@ void ts_device_destroy(struct ts_device *dev)
 	ts_index_destroy(&dev->index);
 	cookie_checker_destroy(&dev->cookie_checker);
 	ts_ratelimiter_destroy(&dev->ratelimiter);
+	ts_ratelimiter_destroy(&dev->cookie_limiter);
 	/* Absent only when device_alloc itself failed. */
 	if (dev->tun)
 		dev->tun->close(dev->tun_ctx);
@@ -411,6 +463,7 @@ void ts_device_destroy(struct ts_device *dev)
 	if (dev->stop_fd >= 0)
 		close(dev->stop_fd);
 	free(dev->hs_queue);
+	free(dev->cookie_queue);
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);
 	pthread_mutex_destroy(&dev->notes_lock);
@@ -1026,7 +1079,9 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 	pthread_mutex_unlock(&dev->notes_lock);
 	fprintf(out,
 		"  dropped: invalid %llu, bad mac %llu, replayed %llu, bad source %llu, "
-		"no route %llu, handshake queue %llu, handshake rate %llu, inject queue %llu\n",
+		"no route %llu, handshake queue %llu, handshake rate %llu, inject queue %llu\n"
+		"  handshake flood defence: cookie replies %llu (over their rate %llu), "
+		"worker throttled %llu ms\n",
 		(unsigned long long)atomic_load(&dev->rx_invalid),
 		(unsigned long long)atomic_load(&dev->rx_bad_mac),
 		(unsigned long long)atomic_load(&dev->rx_replayed),
@@ -1034,7 +1089,10 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		(unsigned long long)atomic_load(&dev->tx_no_route),
 		(unsigned long long)atomic_load(&dev->hs_dropped),
 		(unsigned long long)atomic_load(&dev->hs_ratelimited),
-		(unsigned long long)atomic_load(&dev->inject_dropped));
+		(unsigned long long)atomic_load(&dev->inject_dropped),
+		(unsigned long long)atomic_load(&dev->hs_cookies_sent),
+		(unsigned long long)atomic_load(&dev->hs_cookies_limited),
+		(unsigned long long)(atomic_load(&dev->hs_throttled_ns) / NSEC_PER_MSEC));
 	fprintf(out, "  not routed: %llu multicast/link-local (no peer's allowed IPs cover them)\n",
 		(unsigned long long)atomic_load(&dev->tx_local_unrouted));
 	for (peer = dev->peers; peer; peer = peer->next) {

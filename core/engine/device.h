@@ -3,13 +3,20 @@
  * The device: one TUN interface, its UDP sockets, its identity and peers,
  * and the threads that move packets.
  *
- * Threads (each engine thread that can run a hook -- tx, rx, handshake,
- * timers -- registers as an RCU reader as its first action and unregisters
- * as its last; it is offline while it blocks in poll, a condition wait or
- * a sleep, and reports a quiescent state after each unit of work):
- *   tx        reads the TUN, picks the peer by allowed-IPs, encrypts, sends (send.c)
- *   rx        receives UDP, decrypts data, writes the TUN; queues handshakes;
- *             processes datagrams the host injected (receive.c)
+ * Threads (each engine thread that can run a hook -- tx, rx, crypt,
+ * handshake, timers -- registers as an RCU reader as its first action and
+ * unregisters as its last; it is offline while it blocks in poll, a
+ * condition wait or a sleep, and reports a quiescent state after each unit
+ * of work):
+ *   tx        reads the TUN, picks the peer by allowed-IPs, runs plaintext_out,
+ *             takes counters; hands the batch to the tx pipe (send.c)
+ *   rx        receives UDP, runs ciphertext_in, queues handshakes; hands data
+ *             and datagrams the host injected to the rx pipe (receive.c)
+ *   crypt     the pool (workers.c, online CPUs - 1 by default): encrypts or
+ *             decrypts any batch; the thread that finishes the oldest batch of
+ *             a pipe releases it and the finished ones after it, in order:
+ *             tx: ciphertext_out and the send; rx: counter check, timers,
+ *             plaintext_in, the TUN write.  With 0 workers tx and rx do it all.
  *   handshake consumes queued handshake messages, answers with cookies under load
  *   timers    drives every per-peer timer, and sends what configuration asked
  *             for (a keepalive when persistent keepalive is set) (timers.c)
@@ -26,8 +33,9 @@
  *                  packets and notes.
  *   leaves         dev->index.lock, kp->replay_lock, dev->hs_lock,
  *                  dev->inject_lock, dev->timer_lock, dev->ratelimiter.lock,
- *                  dev->cookie_checker.lock, dev->notes_lock: nothing is
- *                  taken inside them.
+ *                  dev->cookie_checker.lock, dev->notes_lock, the crypto
+ *                  pool's lock (workers.c; never held across a batch's
+ *                  crypt or release): nothing is taken inside them.
  *
  * Plugin hooks (ts_hooks_run/active) are called only with NONE of these
  * held (ts_engine_locks_held counts the first two).  Events
@@ -56,6 +64,7 @@
 #include "seam.h"
 #include "socket.h"
 #include "tun.h"
+#include "workers.h"
 
 #define TS_PEER_HASH_BUCKETS 256
 #define TS_BATCH	     64
@@ -63,6 +72,9 @@
 #define TS_HEADROOM   128
 #define TS_TAILROOM   128
 #define TS_MAX_PACKET 65535
+
+/* Cookie replies waiting for the handshake worker. */
+#define TS_COOKIE_QUEUE 1024
 
 /* Datagrams the host injects (inject_datagram), waiting for the rx thread. */
 #define TS_INJECT_MAX 1024
@@ -104,13 +116,30 @@ struct ts_device {
 	uint32_t fwmark;	      /* dev->lock */
 	struct ts_index_table index;
 
-	/* Handshake queue: rx produces, the handshake thread consumes. */
+	/*
+	 * Handshake queue: rx produces, the handshake thread consumes.  rx
+	 * checks mac1, decides whether we are under load, answers with cookie
+	 * replies and applies the rate limiters before anything is queued, so
+	 * the queue only holds what deserves Diffie-Hellman (receive.c).
+	 */
 	pthread_mutex_t hs_lock;
-	pthread_cond_t hs_cond;
+	pthread_cond_t hs_cond; /* CLOCK_MONOTONIC: the worker's budget sleeps on it */
 	struct ts_hs_item *hs_queue;
-	unsigned hs_head, hs_count;
-	uint64_t last_under_load_ns; /* hs_lock */
-	struct ts_ratelimiter ratelimiter;
+	unsigned hs_head;		     /* hs_lock */
+	atomic_uint hs_count;		     /* written under hs_lock, read anywhere */
+	_Atomic uint64_t last_under_load_ns; /* 0: never */
+	uint64_t hs_window_ns;		     /* rx thread only: arrivals counted since */
+	unsigned hs_window_count;	     /* rx thread only */
+	/*
+	 * Cookie replies to make and send, admitted by rx (hs_lock): the
+	 * worker takes these first, so a queue full of Diffie-Hellman work
+	 * never keeps a legitimate peer from its cookie.
+	 */
+	struct ts_hs_item *cookie_queue;
+	unsigned cookie_head;		      /* hs_lock */
+	atomic_uint cookie_count;	      /* written under hs_lock, read anywhere */
+	struct ts_ratelimiter ratelimiter;    /* mac2-proven handshakes, per source */
+	struct ts_ratelimiter cookie_limiter; /* cookie replies, per source */
 
 	/* Injected datagrams: any thread produces, rx consumes (woken by wake_fd). */
 	pthread_mutex_t inject_lock;
@@ -130,10 +159,14 @@ struct ts_device {
 	atomic_bool stopping;
 	pthread_t tx_thread, rx_thread, hs_thread, timer_thread;
 	bool threads_started;
+	/* The crypto workers (workers.h), from ts_device_start to ts_device_stop. */
+	struct ts_pool *pool;
+	int n_workers; /* -1: the default, online CPUs - 1 (ts_device_set_workers) */
 
 	/* Counters for status and tests (relaxed). */
 	atomic_uint_fast64_t rx_invalid, rx_bad_mac, rx_replayed, rx_bad_source, rx_no_peer,
-	    tx_no_route, hs_dropped, hs_ratelimited, inject_dropped;
+	    tx_no_route, hs_dropped, hs_ratelimited, inject_dropped, hs_cookies_sent,
+	    hs_cookies_limited, hs_throttled_ns;
 	/* Multicast and link-local packets no peer takes (the kernel's own IPv6 chatter). */
 	atomic_uint_fast64_t tx_local_unrouted;
 };
@@ -152,6 +185,14 @@ int ts_device_create_with_io(struct ts_device **out, const char *ifname, int mtu
 void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hooks);
 /* The functions the plugin host calls (base/seam.h), bound to dev. */
 void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out);
+/*
+ * How many crypto worker threads ts_device_start runs: n > 0 that many, 0
+ * none (each batch is crypted on the tx or rx thread that read it), -1 one
+ * per online CPU but one (the default, since tx and rx crypt too;
+ * TINESCALE_WORKERS in the environment overrides the default).  Before
+ * ts_device_start.
+ */
+void ts_device_set_workers(struct ts_device *dev, int n);
 int ts_device_start(struct ts_device *dev);
 void ts_device_stop(struct ts_device *dev);
 void ts_device_destroy(struct ts_device *dev);

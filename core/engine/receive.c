@@ -4,7 +4,16 @@
  * data messages decrypted, replay-checked, source-checked against
  * allowed-IPs -> plaintext_in hooks -> TUN; and datagrams the host
  * injected), and the handshake thread that consumes initiations, responses
- * and cookie replies queued by rx, behind the per-source rate limiter.
+ * and cookie replies queued by rx.
+ *
+ * Handshake floods: rx admits each initiation and response before it is
+ * queued (mac1, then under load a cookie reply instead of work unless mac2
+ * is valid, and the per-source rate limiters), so what a flood costs the
+ * data path is a MAC per datagram on rx; the queues (one for Diffie-Hellman
+ * work, one for cookie replies) are bounded and drop the newest; the
+ * handshake thread makes and sends the cookie replies and does the
+ * Diffie-Hellman within a CPU budget (a share of one core), and going over
+ * it puts the device under load.
  *
  * A data message goes through three steps, as in the kernel: decrypt (the
  * keypair named by the receiver index opens it, the counter in the header
@@ -37,6 +46,7 @@
 #include "rcu.h"
 #include "socket.h"
 #include "timers.h"
+#include "workers.h"
 
 static uint32_t read_le32(const uint8_t *p)
 {
@@ -54,24 +64,155 @@ static uint64_t read_le64(const uint8_t *p)
 	return le64toh(v);
 }
 
-/* --- handshake messages: queued for the handshake thread ------------- */
+/* --- handshake messages: admitted on rx, queued for the handshake thread */
 
+/*
+ * Under load the device asks every handshake for a cookie (mac2) and rate
+ * limits each source.  We are under load while the queue is an eighth full,
+ * or handshakes arrive faster than HS_WINDOW_LOAD per HS_WINDOW_NS, or the
+ * worker is over its CPU budget, and for a second after any of these: an
+ * attacker needs no more than that to be answered with cookies, which cost
+ * a MAC and an AEAD of 16 bytes, instead of Diffie-Hellman.
+ */
+#define HS_WINDOW_NS   (NSEC_PER_SEC / 8)
+#define HS_WINDOW_LOAD 128 /* about 1,000 handshakes a second */
+#define HS_LOAD_HOLD   NSEC_PER_SEC
+
+/*
+ * The handshake worker's CPU: at most HS_CPU_SHARE_PCT of one core,
+ * averaged over HS_CPU_BURST_NS of credit, so the data path keeps the rest
+ * of the machine whatever arrives.  Over it, the worker sleeps and the
+ * device counts as under load.
+ */
+#define HS_CPU_SHARE_PCT 25
+#define HS_CPU_BURST_NS	 (50 * NSEC_PER_MSEC)
+#define HS_CPU_SLEEP_MAX (20 * NSEC_PER_MSEC)
+
+static void mark_under_load(struct ts_device *dev, uint64_t now)
+{
+	atomic_store_explicit(&dev->last_under_load_ns, now, memory_order_relaxed);
+}
+
+/* rx thread only: called once for each initiation and response that arrives. */
+static bool under_load(struct ts_device *dev, uint64_t now)
+{
+	uint64_t last;
+
+	if (now - dev->hs_window_ns >= HS_WINDOW_NS) {
+		dev->hs_window_ns = now;
+		dev->hs_window_count = 0;
+	}
+	if (++dev->hs_window_count > HS_WINDOW_LOAD ||
+	    atomic_load_explicit(&dev->hs_count, memory_order_relaxed) >=
+		MAX_QUEUED_INCOMING_HANDSHAKES / 8)
+		mark_under_load(dev, now);
+	last = atomic_load_explicit(&dev->last_under_load_ns, memory_order_relaxed);
+	return last && now - last < HS_LOAD_HOLD;
+}
+
+/* The worker: answer an initiation or response that arrived under load without a valid mac2. */
+static void send_cookie(struct ts_device *dev, const struct ts_hs_item *item)
+{
+	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
+	struct message_handshake_cookie reply;
+
+	/* sender_index is at the same offset in an initiation and a response. */
+	cookie_message_create(
+	    &reply, &dev->cookie_checker, item->data, item->len,
+	    read_le32(item->data + offsetof(struct message_handshake_initiation, sender_index)),
+	    &item->src);
+	memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
+	atomic_fetch_add_explicit(&dev->hs_cookies_sent, 1, memory_order_relaxed);
+	ts_send_datagram_hooked(dev, NULL, &item->src, &item->local, buf, TS_HEADROOM,
+				sizeof(reply));
+}
+
+enum admission { DROP, QUEUE_HANDSHAKE, QUEUE_COOKIE };
+
+/*
+ * What to do with this initiation or response, decided on the rx thread
+ * before any copy, so a flood costs a MAC per datagram here: an invalid
+ * mac1 is dropped; under load one without a valid mac2 is answered with a
+ * cookie reply (by the worker, within the source's cookie rate), and one
+ * with it is subject to its source's rate.
+ */
+static enum admission admit_handshake(struct ts_device *dev, const union ts_endpoint *src,
+				      const uint8_t *msg, size_t len)
+{
+	uint64_t now = ts_now_ns();
+	bool loaded = under_load(dev, now);
+	enum cookie_mac_state mac;
+
+	mac = cookie_validate_packet(&dev->cookie_checker, msg, len, src, loaded);
+	if (mac == INVALID_MAC) {
+		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "handshake with invalid mac1 from %s",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return DROP;
+	}
+	if (!loaded)
+		return QUEUE_HANDSHAKE;
+	if (mac != VALID_MAC_WITH_COOKIE) {
+		/*
+		 * A source gets as many cookies a second as handshakes: a
+		 * legitimate one needs one per REKEY_TIMEOUT retry, and a
+		 * flood from one address costs no more than that many replies.
+		 */
+		if (!ts_ratelimiter_allow(&dev->cookie_limiter, src, now)) {
+			atomic_fetch_add_explicit(&dev->hs_cookies_limited, 1,
+						  memory_order_relaxed);
+			return DROP;
+		}
+		return QUEUE_COOKIE;
+	}
+	/* A valid mac2 proves the source address: each gets its share, and no more. */
+	if (!ts_ratelimiter_allow(&dev->ratelimiter, src, now)) {
+		atomic_fetch_add_explicit(&dev->hs_ratelimited, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "handshake from %s over its rate limit, dropped",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return DROP;
+	}
+	return QUEUE_HANDSHAKE;
+}
+
+/* Full queues drop the newest (what is queued already was admitted first). */
 static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 			    const struct ts_endpoint_src *local, const uint8_t *buf, size_t len)
 {
-	struct ts_hs_item *item;
+	enum admission what = QUEUE_HANDSHAKE;
+	struct ts_hs_item *queue, *item;
+	unsigned head, cap, count, waiting;
+	atomic_uint *countp;
 
 	if (len > sizeof(item->data))
 		return;
+	if (message_determine_type(buf, len) != MESSAGE_HANDSHAKE_COOKIE)
+		what = admit_handshake(dev, src, buf, len);
+	if (what == DROP)
+		return;
 	pthread_mutex_lock(&dev->hs_lock);
-	if (dev->hs_count == MAX_QUEUED_INCOMING_HANDSHAKES) {
+	if (what == QUEUE_COOKIE) {
+		queue = dev->cookie_queue;
+		head = dev->cookie_head;
+		cap = TS_COOKIE_QUEUE;
+		countp = &dev->cookie_count;
+	} else {
+		queue = dev->hs_queue;
+		head = dev->hs_head;
+		cap = MAX_QUEUED_INCOMING_HANDSHAKES;
+		countp = &dev->hs_count;
+	}
+	count = atomic_load_explicit(countp, memory_order_relaxed);
+	waiting = atomic_load_explicit(&dev->hs_count, memory_order_relaxed) +
+		  atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+	if (count == cap) {
 		pthread_mutex_unlock(&dev->hs_lock);
 		atomic_fetch_add_explicit(&dev->hs_dropped, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_WARN, "handshake queue full, dropping from %s",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 		return;
 	}
-	item = &dev->hs_queue[(dev->hs_head + dev->hs_count) % MAX_QUEUED_INCOMING_HANDSHAKES];
+	item = &queue[(head + count) % cap];
 	item->src = *src;
 	if (local)
 		item->local = *local;
@@ -79,8 +220,11 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 		item->local.family = 0;
 	item->len = (uint16_t)len;
 	memcpy(item->data, buf, len);
-	dev->hs_count++;
-	pthread_cond_signal(&dev->hs_cond);
+	atomic_store_explicit(countp, count + 1, memory_order_relaxed);
+	/* The worker waits only when both queues are empty (or on its budget, not to be cut short).
+	 */
+	if (waiting == 0)
+		pthread_cond_signal(&dev->hs_cond);
 	pthread_mutex_unlock(&dev->hs_lock);
 }
 
@@ -288,107 +432,163 @@ static void consume_cookie(struct ts_device *dev, const union ts_endpoint *src,
 	ts_peer_put(peer);
 }
 
-static bool under_load(struct ts_device *dev, uint64_t now)
-{
-	bool loaded;
-
-	pthread_mutex_lock(&dev->hs_lock);
-	/* Loaded while the queue is an eighth full, and for a second after. */
-	if (dev->hs_count >= MAX_QUEUED_INCOMING_HANDSHAKES / 8)
-		dev->last_under_load_ns = now;
-	loaded = dev->last_under_load_ns && now - dev->last_under_load_ns < NSEC_PER_SEC;
-	pthread_mutex_unlock(&dev->hs_lock);
-	return loaded;
-}
-
+/* One queued message: admitted on rx already (admit_handshake), so only the Noise work is left. */
 static void process_handshake(struct ts_device *dev, const struct ts_hs_item *item)
 {
-	enum message_type type = message_determine_type(item->data, item->len);
-	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
-	enum cookie_mac_state mac;
-	bool loaded;
-
-	if (type == MESSAGE_HANDSHAKE_COOKIE) {
+	switch (message_determine_type(item->data, item->len)) {
+	case MESSAGE_HANDSHAKE_COOKIE: {
 		struct message_handshake_cookie msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
 		consume_cookie(dev, &item->src, &msg);
-		return;
+		break;
 	}
-	loaded = under_load(dev, ts_now_ns());
-	mac =
-	    cookie_validate_packet(&dev->cookie_checker, item->data, item->len, &item->src, loaded);
-	if (mac == INVALID_MAC) {
-		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
-		ts_log_ratelimited(TS_LOG_INFO, "handshake with invalid mac1 from %s",
-				   ts_endpoint_str(&item->src, (char[TS_ENDPOINT_STRLEN]){0}));
-		return;
-	}
-	/*
-	 * Under load, a valid mac2 proves the source address: from then on
-	 * each source gets its share of the handshake worker, and no more.
-	 */
-	if (loaded && mac == VALID_MAC_WITH_COOKIE &&
-	    !ts_ratelimiter_allow(&dev->ratelimiter, &item->src, ts_now_ns())) {
-		atomic_fetch_add_explicit(&dev->hs_ratelimited, 1, memory_order_relaxed);
-		ts_log_ratelimited(TS_LOG_INFO, "handshake from %s over its rate limit, dropped",
-				   ts_endpoint_str(&item->src, (char[TS_ENDPOINT_STRLEN]){0}));
-		return;
-	}
-	if (loaded && mac != VALID_MAC_WITH_COOKIE) {
-		struct message_handshake_cookie reply;
-		uint32_t sender;
-
-		/* Under load, only sources that prove their address get work done. */
-		memcpy(&sender,
-		       item->data + offsetof(struct message_handshake_initiation, sender_index),
-		       sizeof(sender));
-		cookie_message_create(&reply, &dev->cookie_checker, item->data, item->len,
-				      le32toh(sender), &item->src);
-		memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
-		ts_send_datagram_hooked(dev, NULL, &item->src, &item->local, buf, TS_HEADROOM,
-					sizeof(reply));
-		return;
-	}
-	if (type == MESSAGE_HANDSHAKE_INITIATION) {
+	case MESSAGE_HANDSHAKE_INITIATION: {
 		struct message_handshake_initiation msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
 		consume_initiation(dev, &item->src, &item->local, &msg);
-	} else if (type == MESSAGE_HANDSHAKE_RESPONSE) {
+		break;
+	}
+	case MESSAGE_HANDSHAKE_RESPONSE: {
 		struct message_handshake_response msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
 		consume_response(dev, &item->src, &item->local, &msg);
+		break;
 	}
+	default:
+		break;
+	}
+}
+
+/*
+ * The next piece of work into *item, cookie replies first (*cookie set):
+ * false if both queues are empty.  hs_lock held.
+ */
+static bool dequeue_locked(struct ts_device *dev, struct ts_hs_item *item, bool *cookie)
+{
+	unsigned count = atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+
+	if (count) {
+		*item = dev->cookie_queue[dev->cookie_head];
+		dev->cookie_head = (dev->cookie_head + 1) % TS_COOKIE_QUEUE;
+		atomic_store_explicit(&dev->cookie_count, count - 1, memory_order_relaxed);
+		*cookie = true;
+		return true;
+	}
+	count = atomic_load_explicit(&dev->hs_count, memory_order_relaxed);
+	if (!count)
+		return false;
+	*item = dev->hs_queue[dev->hs_head];
+	dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
+	atomic_store_explicit(&dev->hs_count, count - 1, memory_order_relaxed);
+	*cookie = false;
+	return true;
+}
+
+/* Nothing queued for the worker.  hs_lock held. */
+static bool idle_locked(struct ts_device *dev)
+{
+	return !atomic_load_explicit(&dev->hs_count, memory_order_relaxed) &&
+	       !atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* The worker's CPU credit (HS_CPU_SHARE_PCT of the wall clock, up to HS_CPU_BURST_NS). */
+struct hs_budget {
+	uint64_t wall_ns, cpu_ns;
+	int64_t credit_ns;
+};
+
+/* Charge what the worker used since the last call: how long it must rest (0: none). */
+static uint64_t budget_charge(struct hs_budget *b)
+{
+	uint64_t wall = ts_now_ns(), cpu = thread_cpu_ns();
+	int64_t earned = (int64_t)((wall - b->wall_ns) * HS_CPU_SHARE_PCT / 100);
+
+	b->credit_ns = b->credit_ns > (int64_t)HS_CPU_BURST_NS - earned ? (int64_t)HS_CPU_BURST_NS
+									: b->credit_ns + earned;
+	b->credit_ns -= (int64_t)(cpu - b->cpu_ns);
+	b->wall_ns = wall;
+	b->cpu_ns = cpu;
+	if (b->credit_ns >= 0)
+		return 0;
+	/* Until the credit is back to zero, a little at a time so stop is noticed. */
+	return (uint64_t)-b->credit_ns * 100 / HS_CPU_SHARE_PCT < HS_CPU_SLEEP_MAX
+		   ? (uint64_t)-b->credit_ns * 100 / HS_CPU_SHARE_PCT
+		   : HS_CPU_SLEEP_MAX;
+}
+
+/* hs_lock held: sleep ns on hs_cond (CLOCK_MONOTONIC), or until stop. */
+static void rest_locked(struct ts_device *dev, uint64_t ns)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(ns / NSEC_PER_SEC);
+	until.tv_nsec += (long)(ns % NSEC_PER_SEC);
+	if (until.tv_nsec >= (long)NSEC_PER_SEC) {
+		until.tv_sec++;
+		until.tv_nsec -= (long)NSEC_PER_SEC;
+	}
+	/* Producers signal only an empty queue, and stop broadcasts: few early wake-ups. */
+	while (!atomic_load(&dev->stopping) &&
+	       pthread_cond_timedwait(&dev->hs_cond, &dev->hs_lock, &until) == 0)
+		;
 }
 
 void *ts_handshake_thread(void *arg)
 {
 	struct ts_device *dev = arg;
+	struct hs_budget budget = {.credit_ns = HS_CPU_BURST_NS};
 	struct ts_hs_item item;
+	uint64_t rest;
+	bool cookie;
 
 	if (!ts_engine_thread_begin(dev, "handshake"))
 		return NULL;
+	budget.wall_ns = ts_now_ns();
+	budget.cpu_ns = thread_cpu_ns();
 	for (;;) {
 		pthread_mutex_lock(&dev->hs_lock);
-		if (!dev->hs_count && !atomic_load(&dev->stopping)) {
+		if (idle_locked(dev) && !atomic_load(&dev->stopping)) {
 			ts_rcu_offline();
-			while (!dev->hs_count && !atomic_load(&dev->stopping))
+			while (idle_locked(dev) && !atomic_load(&dev->stopping))
 				pthread_cond_wait(&dev->hs_cond, &dev->hs_lock);
 		}
 		if (atomic_load(&dev->stopping)) {
 			pthread_mutex_unlock(&dev->hs_lock);
 			break;
 		}
-		item = dev->hs_queue[dev->hs_head];
-		dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
-		dev->hs_count--;
+		dequeue_locked(dev, &item, &cookie);
 		pthread_mutex_unlock(&dev->hs_lock);
 
 		ts_rcu_online();
-		process_handshake(dev, &item);
+		if (cookie)
+			send_cookie(dev, &item);
+		else
+			process_handshake(dev, &item);
 		ts_rcu_quiescent();
+
+		rest = budget_charge(&budget);
+		if (rest) {
+			/* Over budget: new handshakes meet cookies and rate limits meanwhile. */
+			mark_under_load(dev, ts_now_ns());
+			atomic_fetch_add_explicit(&dev->hs_throttled_ns, rest,
+						  memory_order_relaxed);
+			ts_rcu_offline();
+			pthread_mutex_lock(&dev->hs_lock);
+			rest_locked(dev, rest);
+			pthread_mutex_unlock(&dev->hs_lock);
+		}
 	}
 	ts_engine_thread_end();
 	return NULL;
@@ -399,17 +599,17 @@ void ts_handshake_process_queued(struct ts_device *dev)
 	struct ts_hs_item item;
 
 	for (;;) {
-		pthread_mutex_lock(&dev->hs_lock);
-		if (!dev->hs_count) {
-			pthread_mutex_unlock(&dev->hs_lock);
-			return;
-		}
-		item = dev->hs_queue[dev->hs_head];
-		dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
-		dev->hs_count--;
-		pthread_mutex_unlock(&dev->hs_lock);
+		bool got, cookie;
 
-		process_handshake(dev, &item);
+		pthread_mutex_lock(&dev->hs_lock);
+		got = dequeue_locked(dev, &item, &cookie);
+		pthread_mutex_unlock(&dev->hs_lock);
+		if (!got)
+			return;
+		if (cookie)
+			send_cookie(dev, &item);
+		else
+			process_handshake(dev, &item);
 	}
 }
 
@@ -511,9 +711,9 @@ static bool counter_check(struct ts_device *dev, struct ts_keypair *kp, uint64_t
  * The inner packets of one batch of datagrams, written to the TUN together
  * once the batch is done, so that a TUN with offloads can coalesce the
  * segments of a flow (after the plaintext_in hooks saw each one).  Set only
- * by the rx thread while the packets' buffers stay put (rx_socket); NULL
- * elsewhere (injected datagrams share one buffer; tests and fuzzing call
- * ts_receive_datagram directly): each packet is written at once.
+ * by the rx pipe's release stage while the job's buffers stay put; NULL
+ * elsewhere (tests and fuzzing call ts_receive_datagram directly): each
+ * packet is written at once.
  */
 struct rx_tun_batch {
 	const uint8_t *pkts[TS_BATCH];
@@ -683,35 +883,152 @@ void ts_receive_datagram(struct ts_device *dev, const union ts_endpoint *src,
 	receive_datagram(dev, src, local, buf, headroom, len, TS_TAILROOM);
 }
 
-/* --- the rx thread --------------------------------------------------- */
+/* --- the rx thread and its pipe ------------------------------------- */
 
+/*
+ * The rx pipe (workers.h): the rx thread fills a job from one receive
+ * batch (or from injected datagrams) -- ciphertext_in hooks, handshake
+ * messages to their queue, data messages kept -- any crypto worker
+ * decrypts the data messages (step 1), and the release stage does steps 2
+ * and 3 in receive order: counter check, timers, plaintext_in hooks, and
+ * the TUN write of the whole job at once.  A job holds a reference to each
+ * authenticated message's keypair (and so to its peer) until released.
+ */
 struct rx_slot {
 	uint8_t buf[TS_HEADROOM + TS_MAX_PACKET + TS_TAILROOM];
 };
 
-/* One batch from slot 'which': true if it was full (more may wait in the bind). */
-static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slots,
-		      struct ts_dgram *d, struct rx_tun_batch *tb)
+struct rx_dg {
+	uint8_t *buf; /* the slot: the message at buf + headroom, len bytes */
+	size_t headroom, len, tailroom;
+	union ts_endpoint src;
+	struct ts_endpoint_src local;
+	bool has_local;
+	struct ts_keypair *kp; /* crypt -> release: it authenticated under kp, or NULL */
+	uint64_t counter;
+};
+
+struct rx_job {
+	unsigned n; /* data messages */
+	struct rx_dg dg[TS_BATCH];
+	struct rx_slot *slots;
+};
+
+struct rx_ctx {
+	struct ts_device *dev;
+	struct ts_pipe pipe;
+	struct rx_job *jobs; /* one per pipe slot */
+	unsigned n_jobs;
+	struct ts_dgram d[TS_BATCH]; /* the rx thread's, for the bind */
+	struct rx_tun_batch tb;	     /* the release stage's (one thread at a time) */
+};
+
+/*
+ * The rx thread: one datagram past the ciphertext_in hooks.  A data message
+ * joins the job; a handshake message goes to its queue now.
+ */
+static void rx_classify(struct ts_device *dev, struct rx_job *j, uint8_t *buf, size_t headroom,
+			size_t len, size_t tailroom, const union ts_endpoint *src,
+			const struct ts_endpoint_src *local)
 {
+	struct rx_dg *dg;
+
+	switch (message_determine_type(buf + headroom, len)) {
+	case MESSAGE_DATA:
+		break;
+	case MESSAGE_HANDSHAKE_INITIATION:
+	case MESSAGE_HANDSHAKE_RESPONSE:
+	case MESSAGE_HANDSHAKE_COOKIE:
+		queue_handshake(dev, src, local, buf + headroom, len);
+		return;
+	default:
+		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_DEBUG,
+				   "dropping %zu-byte datagram from %s: not WireGuard", len,
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return;
+	}
+	dg = &j->dg[j->n++];
+	dg->buf = buf;
+	dg->headroom = headroom;
+	dg->len = len;
+	dg->tailroom = tailroom;
+	dg->src = *src;
+	dg->has_local = local != NULL;
+	if (local)
+		dg->local = *local;
+	dg->kp = NULL;
+}
+
+static void rx_crypt(void *ctx, unsigned slot)
+{
+	struct rx_ctx *c = ctx;
+	struct rx_job *j = &c->jobs[slot];
+	uint64_t now = ts_now_ns();
+
+	for (unsigned i = 0; i < j->n; i++) {
+		struct rx_dg *dg = &j->dg[i];
+
+		dg->kp =
+		    decrypt(c->dev, &dg->src, dg->buf + dg->headroom, dg->len, now, &dg->counter);
+	}
+}
+
+static void rx_release(void *ctx, unsigned slot)
+{
+	struct rx_ctx *c = ctx;
+	struct ts_device *dev = c->dev;
+	struct rx_job *j = &c->jobs[slot];
+	uint64_t now = ts_now_ns();
+
+	rx_tun_batch = &c->tb;
+	for (unsigned i = 0; i < j->n; i++) {
+		struct rx_dg *dg = &j->dg[i];
+		uint8_t *plain = dg->buf + dg->headroom + sizeof(struct message_data);
+
+		if (!dg->kp)
+			continue;
+		if (counter_check(dev, dg->kp, dg->counter, &dg->src))
+			consume(dev, dg->kp, &dg->src, dg->has_local ? &dg->local : NULL, dg->buf,
+				plain, dg->len - sizeof(struct message_data) - NOISE_AUTHTAG_LEN,
+				dg->len, dg->tailroom, now);
+		ts_keypair_put(dg->kp);
+		dg->kp = NULL;
+	}
+	rx_tun_batch = NULL;
+	rx_tun_flush(dev, &c->tb);
+	j->n = 0;
+}
+
+static const struct ts_pipe_ops rx_pipe_ops = {.crypt = rx_crypt, .release = rx_release};
+
+/* One batch from socket slot 'which': true if it was full (more may wait in the bind). */
+static bool rx_socket(struct rx_ctx *c, unsigned which)
+{
+	struct ts_device *dev = c->dev;
+	struct ts_dgram *d = c->d;
+	unsigned slot = ts_pipe_reserve(&c->pipe);
+	struct rx_job *j = &c->jobs[slot];
 	int n;
 
 	for (unsigned i = 0; i < TS_BATCH; i++) {
 		memset(&d[i], 0, sizeof(d[i]));
-		d[i].data = slots[i].buf + TS_HEADROOM;
+		d[i].data = j->slots[i].buf + TS_HEADROOM;
 		d[i].cap = TS_MAX_PACKET;
 	}
 	n = dev->bind->recv(dev->bind_ctx, which, d, TS_BATCH);
 	if (n <= 0)
-		return false;
-	rx_tun_batch = tb;
+		return false; /* the slot stays free: the next reserve gets it again */
+	j->n = 0;
 	for (int i = 0; i < n; i++) {
+		uint8_t *buf = j->slots[i].buf;
 		size_t len = d[i].len, headroom = TS_HEADROOM, tailroom = TS_TAILROOM;
 		struct ts_endpoint_src local = d[i].local;
 
 		if (d[i].flags & TS_DGRAM_TRUNC)
 			continue;
 		if (ts_hooks_active(dev, TS_HP_CIPHERTEXT_IN)) {
-			struct ts_hook_pkt p = {.data = slots[i].buf + headroom,
+			struct ts_hook_pkt p = {.data = buf + headroom,
 						.len = len,
 						.headroom = headroom,
 						.tailroom = TS_TAILROOM,
@@ -720,33 +1037,44 @@ static bool rx_socket(struct ts_device *dev, unsigned which, struct rx_slot *slo
 
 			if (!ts_hooks_run(dev, TS_HP_CIPHERTEXT_IN, &p))
 				continue;
-			headroom = (size_t)(p.data - slots[i].buf);
+			headroom = (size_t)(p.data - buf);
 			len = p.len;
 			tailroom = p.tailroom;
 		}
-		receive_datagram(dev, &d[i].peer, &local, slots[i].buf, headroom, len, tailroom);
+		rx_classify(dev, j, buf, headroom, len, tailroom, &d[i].peer, &local);
 	}
-	rx_tun_batch = NULL;
-	rx_tun_flush(dev, tb);
+	if (j->n)
+		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	return n == TS_BATCH;
 }
 
 /*
- * Datagrams the host injected: processed here, on the rx thread, like
- * received ones but past the ciphertext_in hooks.  At most a batch per
- * wake-up, so the sockets are not starved; the rest waits for the next
- * round (the wake-up is renewed).
+ * Datagrams the host injected: through the same pipe as received ones (so
+ * that the TUN is written by one stage only), but past the ciphertext_in
+ * hooks.  At most a batch per wake-up, so the sockets are not starved; the
+ * rest waits for the next round (the wake-up is renewed).
  */
-static void rx_injected(struct ts_device *dev, struct rx_slot *slot)
+static void rx_injected(struct rx_ctx *c)
 {
-	struct ts_inject_item *item;
-	unsigned n;
+	struct ts_device *dev = c->dev;
+	struct ts_inject_item *item = ts_device_inject_take(dev);
+	struct rx_job *j;
+	unsigned slot, n;
 
-	for (n = 0; n < TS_BATCH && (item = ts_device_inject_take(dev)); n++) {
-		memcpy(slot->buf + TS_HEADROOM, item->data, item->len);
-		ts_receive_datagram(dev, &item->src, NULL, slot->buf, TS_HEADROOM, item->len);
+	if (!item)
+		return;
+	slot = ts_pipe_reserve(&c->pipe);
+	j = &c->jobs[slot];
+	j->n = 0;
+	for (n = 0; item; item = n < TS_BATCH ? ts_device_inject_take(dev) : NULL) {
+		uint8_t *buf = j->slots[n++].buf;
+
+		memcpy(buf + TS_HEADROOM, item->data, item->len);
+		rx_classify(dev, j, buf, TS_HEADROOM, item->len, TS_TAILROOM, &item->src, NULL);
 		free(item);
 	}
+	if (j->n)
+		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	if (n == TS_BATCH) {
 		uint64_t one = 1;
 
@@ -755,21 +1083,52 @@ static void rx_injected(struct ts_device *dev, struct rx_slot *slot)
 	}
 }
 
+static void rx_ctx_free(struct rx_ctx *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; c->jobs && i < c->n_jobs; i++)
+		free(c->jobs[i].slots);
+	free(c->jobs);
+	free(c);
+}
+
+static struct rx_ctx *rx_ctx_new(struct ts_device *dev)
+{
+	struct rx_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->dev = dev;
+	c->n_jobs = ts_pool_pipe_depth(dev->pool);
+	c->jobs = calloc(c->n_jobs, sizeof(*c->jobs));
+	if (!c->jobs)
+		goto fail;
+	for (unsigned i = 0; i < c->n_jobs; i++) {
+		/* Large and mostly untouched: pages appear as datagrams land in them. */
+		c->jobs[i].slots = calloc(TS_BATCH, sizeof(*c->jobs[i].slots));
+		if (!c->jobs[i].slots)
+			goto fail;
+	}
+	if (ts_pipe_open(&c->pipe, dev->pool, &rx_pipe_ops, c) < 0)
+		goto fail;
+	return c;
+fail:
+	rx_ctx_free(c);
+	return NULL;
+}
+
 void *ts_rx_thread(void *arg)
 {
 	struct ts_device *dev = arg;
-	struct rx_slot *slots;
-	struct ts_dgram *d;
+	struct rx_ctx *c;
 	/* A slot whose last batch was full: asked again without waiting for poll. */
 	bool more[TS_BIND_MAX_FDS] = {false};
-	struct rx_tun_batch *tb;
 
 	if (!ts_engine_thread_begin(dev, "rx"))
 		return NULL;
-	slots = calloc(TS_BATCH, sizeof(*slots));
-	d = calloc(TS_BATCH, sizeof(*d));
-	tb = calloc(1, sizeof(*tb));
-	if (!slots || !d || !tb) {
+	c = rx_ctx_new(dev);
+	if (!c) {
 		ts_err("rx: out of memory");
 		goto out;
 	}
@@ -799,14 +1158,14 @@ void *ts_rx_thread(void *arg)
 		}
 		for (unsigned i = 0; i < TS_BIND_MAX_FDS; i++)
 			if ((pfd[i].revents & POLLIN) || more[i])
-				more[i] = rx_socket(dev, i, slots, d, tb);
-		rx_injected(dev, &slots[0]);
+				more[i] = rx_socket(c, i);
+		rx_injected(c);
 		ts_rcu_quiescent();
 	}
 out:
-	free(slots);
-	free(d);
-	free(tb);
+	if (c)
+		ts_pipe_close(&c->pipe);
+	rx_ctx_free(c);
 	ts_engine_thread_end();
 	return NULL;
 }

@@ -25,6 +25,7 @@
 #include "rcu.h"
 #include "socket.h"
 #include "timers.h"
+#include "workers.h"
 
 int ts_udp_sendto(struct ts_device *dev, const union ts_endpoint *dst,
 		  const struct ts_endpoint_src *src, const uint8_t *buf, size_t len)
@@ -159,24 +160,18 @@ static size_t seal(struct ts_keypair *kp, uint64_t counter, uint8_t *buf, size_t
 }
 
 /*
- * Peer lock NOT held.  Encrypt a plaintext packet for peer in place (the
- * message starts at buf + headroom - sizeof(struct message_data)) and
- * return true; or stage it, ask for a handshake and return false (a dead
- * peer's packet is dropped).
+ * Peer lock held, peer not dead.  Take the next counter of peer's current
+ * session for a plaintext packet of len bytes, with a reference to its
+ * keypair in *kp, and return true; or stage the packet, ask for a handshake
+ * and return false.  The caller seals it (seal_put()).
  */
-static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
-		    size_t *msg_len, union ts_endpoint *ep, struct ts_endpoint_src *src,
-		    bool *need_handshake)
+static bool prepare_locked(struct ts_peer *peer, uint64_t now, uint8_t *buf, size_t headroom,
+			   size_t len, struct ts_keypair **kp_out, uint64_t *counter_out,
+			   union ts_endpoint *ep, struct ts_endpoint_src *src, bool *need_handshake)
 {
-	struct ts_device *dev = peer->dev;
 	struct ts_keypair *kp;
-	uint64_t now = ts_now_ns(), counter;
+	uint64_t counter;
 
-	ts_peer_lock(peer);
-	if (atomic_load(&peer->dead)) {
-		ts_peer_unlock(peer);
-		return false;
-	}
 	kp = usable_keypair(peer, now);
 	if (!kp || !ts_endpoint_is_set(&peer->endpoint))
 		goto stage;
@@ -189,22 +184,43 @@ static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t 
 		*need_handshake = true;
 	*ep = peer->endpoint;
 	*src = peer->src;
-	ts_keypair_get(kp);
+	*kp_out = ts_keypair_get(kp);
+	*counter_out = counter;
 	if (len)
 		ts_timers_data_sent(peer);
 	ts_timers_any_authenticated_packet_sent(peer);
 	ts_timers_any_authenticated_packet_traversal(peer);
-	ts_peer_unlock(peer);
-
-	*msg_len = seal(kp, counter, buf, headroom, len, dev->mtu);
-	ts_keypair_put(kp);
-	atomic_fetch_add_explicit(&peer->tx_bytes, *msg_len, memory_order_relaxed);
 	return true;
 stage:
 	ts_staged_push(&peer->staged, buf + headroom, len);
-	ts_peer_unlock(peer);
 	*need_handshake = true;
 	return false;
+}
+
+/* Peer lock NOT held: prepare_locked() under it (a dead peer's packet is dropped). */
+static bool prepare(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len,
+		    struct ts_keypair **kp_out, uint64_t *counter_out, union ts_endpoint *ep,
+		    struct ts_endpoint_src *src, bool *need_handshake)
+{
+	bool ok = false;
+
+	ts_peer_lock(peer);
+	if (!atomic_load(&peer->dead))
+		ok = prepare_locked(peer, ts_now_ns(), buf, headroom, len, kp_out, counter_out, ep,
+				    src, need_handshake);
+	ts_peer_unlock(peer);
+	return ok;
+}
+
+/* prepare()'s packet sealed in place with its keypair, which is put: the message's length. */
+static size_t seal_put(struct ts_peer *peer, struct ts_keypair *kp, uint64_t counter, uint8_t *buf,
+		       size_t headroom, size_t len)
+{
+	size_t msg_len = seal(kp, counter, buf, headroom, len, peer->dev->mtu);
+
+	ts_keypair_put(kp);
+	atomic_fetch_add_explicit(&peer->tx_bytes, msg_len, memory_order_relaxed);
+	return msg_len;
 }
 
 /*
@@ -219,13 +235,17 @@ static size_t sealed_tailroom(size_t tailroom, size_t len, size_t msg_len)
 void ts_send_packet(struct ts_peer *peer, uint8_t *buf, size_t headroom, size_t len)
 {
 	struct ts_endpoint_src src;
+	struct ts_keypair *kp;
 	union ts_endpoint ep;
 	bool need_handshake = false;
+	uint64_t counter;
 	size_t msg_len;
 
-	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake))
+	if (prepare(peer, buf, headroom, len, &kp, &counter, &ep, &src, &need_handshake)) {
+		msg_len = seal_put(peer, kp, counter, buf, headroom, len);
 		send_hooked(peer->dev, peer, &ep, &src, buf, headroom - sizeof(struct message_data),
 			    msg_len, sealed_tailroom(TS_TAILROOM, len, msg_len));
+	}
 	if (need_handshake)
 		ts_send_handshake_initiation(peer, false);
 }
@@ -452,74 +472,222 @@ static struct ts_peer *tx_route(struct ts_device *dev, const uint8_t *pkt, size_
 	return ts_peer_get(peer);
 }
 
-/* No lock held: plaintext_out hooks, encryption, ciphertext_out hooks, into a batch. */
-static void tx_one(struct ts_device *dev, struct ts_peer *peer, uint8_t *buf, size_t len,
-		   struct tx_batch *b4, struct tx_batch *b6, struct ts_peer **hs_peers,
-		   unsigned *n_hs)
-{
-	struct ts_endpoint_src src;
+/*
+ * The tx pipe (workers.h): the tx thread fills a job from one TUN read --
+ * route, plaintext_out hooks, a counter from the peer's session, in read
+ * order -- any crypto worker seals it, and the release stage runs the
+ * ciphertext_out hooks and sends, in read order again.  A job holds a
+ * reference to each packet's peer until it is released, and to the
+ * keypair until it is sealed.
+ */
+struct tx_pkt {
+	struct ts_peer *peer;  /* a reference; NULL: no route */
+	struct ts_keypair *kp; /* fill -> crypt: the session to seal with, or NULL */
+	uint64_t counter;
+	size_t headroom, tailroom, len, msg_len;
 	union ts_endpoint ep;
-	bool need_handshake = false;
-	size_t headroom = TS_HEADROOM, tailroom = TS_TAILROOM, msg_len;
+	struct ts_endpoint_src src;
+	bool sealed, need_handshake;
+};
 
+struct tx_job {
+	unsigned n;
+	struct tx_pkt pkt[TS_BATCH];
+	struct tx_slot *slots;
+	uint8_t *bufs[TS_BATCH]; /* slots[i].buf + TS_HEADROOM */
+};
+
+struct tx_ctx {
+	struct ts_device *dev;
+	struct ts_pipe pipe;
+	struct tx_job *jobs; /* one per pipe slot */
+	unsigned n_jobs;
+	/* The release stage's (one thread at a time). */
+	struct tx_batch b4, b6;
+	struct ts_peer *hs_peers[TS_BATCH];
+};
+
+/* The tx thread, no lock held: the plaintext_out hooks of one packet; false: dropped. */
+static bool tx_hooks(struct ts_device *dev, struct tx_pkt *t, uint8_t *buf, size_t len)
+{
+	t->headroom = TS_HEADROOM;
+	t->tailroom = TS_TAILROOM;
+	t->len = len;
 	if (ts_hooks_active(dev, TS_HP_PLAINTEXT_OUT)) {
-		struct ts_hook_pkt p = {.data = buf + headroom,
+		struct ts_hook_pkt p = {.data = buf + t->headroom,
 					.len = len,
-					.headroom = headroom,
+					.headroom = t->headroom,
 					.tailroom = TS_TAILROOM,
-					.peer_key = peer->public_key};
+					.peer_key = t->peer->public_key};
 
 		if (!ts_hooks_run(dev, TS_HP_PLAINTEXT_OUT, &p))
-			return;
+			return false;
 		if (p.headroom < sizeof(struct message_data) ||
 		    p.tailroom < MESSAGE_PADDING_MULTIPLE + NOISE_AUTHTAG_LEN)
-			return;
-		headroom = p.headroom;
-		tailroom = p.tailroom;
-		len = p.len;
+			return false;
+		t->headroom = p.headroom;
+		t->tailroom = p.tailroom;
+		t->len = p.len;
 	}
-	if (prepare(peer, buf, headroom, len, &msg_len, &ep, &src, &need_handshake)) {
-		uint8_t *msg = buf + headroom - sizeof(struct message_data);
-		struct tx_batch *b;
+	return true;
+}
 
-		if (!ciphertext_out(dev, peer, &msg, &msg_len,
-				    headroom - sizeof(struct message_data),
-				    sealed_tailroom(tailroom, len, msg_len), &ep, &src))
-			goto out;
-		b = ep.sa.sa_family == AF_INET6 ? b6 : b4;
-		batch_add(b, peer, &ep, &src, msg, msg_len);
+/*
+ * The tx thread fills a job: routes, plaintext_out hooks, then counters.
+ * Consecutive packets to one peer (a TCP burst, the common case) take
+ * their counters under one hold of the peer's lock.
+ */
+static void tx_fill(struct ts_device *dev, struct tx_job *j, const size_t lens[], unsigned n)
+{
+	bool pass[TS_BATCH];
+	uint64_t now;
+
+	j->n = n;
+	/* The one lookup under the configuration lock; the rest runs without. */
+	ts_device_read_lock(dev);
+	for (unsigned i = 0; i < n; i++) {
+		memset(&j->pkt[i], 0, sizeof(j->pkt[i]));
+		j->pkt[i].peer = tx_route(dev, j->bufs[i], lens[i]);
 	}
-out:
-	/* hs_peers borrows the batch's references. */
-	if (need_handshake && *n_hs < TS_BATCH) {
-		for (unsigned i = 0; i < *n_hs; i++)
-			if (hs_peers[i] == peer)
-				return;
-		hs_peers[(*n_hs)++] = peer;
+	ts_device_read_unlock(dev);
+	for (unsigned i = 0; i < n; i++)
+		pass[i] = j->pkt[i].peer && tx_hooks(dev, &j->pkt[i], j->slots[i].buf, lens[i]);
+	now = ts_now_ns();
+	for (unsigned i = 0; i < n;) {
+		struct ts_peer *peer = j->pkt[i].peer;
+		unsigned end = i + 1;
+
+		while (end < n && j->pkt[end].peer == peer)
+			end++;
+		if (peer) {
+			ts_peer_lock(peer);
+			for (unsigned k = i; k < end && !atomic_load(&peer->dead); k++) {
+				struct tx_pkt *t = &j->pkt[k];
+
+				if (pass[k] &&
+				    !prepare_locked(peer, now, j->slots[k].buf, t->headroom, t->len,
+						    &t->kp, &t->counter, &t->ep, &t->src,
+						    &t->need_handshake))
+					t->kp = NULL;
+			}
+			ts_peer_unlock(peer);
+		}
+		i = end;
 	}
+}
+
+static void tx_crypt(void *ctx, unsigned slot)
+{
+	struct tx_job *j = &((struct tx_ctx *)ctx)->jobs[slot];
+
+	for (unsigned i = 0; i < j->n; i++) {
+		struct tx_pkt *t = &j->pkt[i];
+
+		if (!t->kp)
+			continue;
+		t->msg_len =
+		    seal_put(t->peer, t->kp, t->counter, j->slots[i].buf, t->headroom, t->len);
+		t->kp = NULL;
+		t->sealed = true;
+	}
+}
+
+static void tx_release(void *ctx, unsigned slot)
+{
+	struct tx_ctx *c = ctx;
+	struct ts_device *dev = c->dev;
+	struct tx_job *j = &c->jobs[slot];
+	unsigned n_hs = 0;
+
+	for (unsigned i = 0; i < j->n; i++) {
+		struct tx_pkt *t = &j->pkt[i];
+		uint8_t *msg = j->slots[i].buf + t->headroom - sizeof(struct message_data);
+
+		if (!t->sealed)
+			continue;
+		if (!ciphertext_out(
+			dev, t->peer, &msg, &t->msg_len, t->headroom - sizeof(struct message_data),
+			sealed_tailroom(t->tailroom, t->len, t->msg_len), &t->ep, &t->src))
+			continue;
+		batch_add(t->ep.sa.sa_family == AF_INET6 ? &c->b6 : &c->b4, t->peer, &t->ep,
+			  &t->src, msg, t->msg_len);
+	}
+	if (c->b4.n)
+		batch_flush(dev, &c->b4);
+	if (c->b6.n)
+		batch_flush(dev, &c->b6);
+	/* Once per peer and job; hs_peers borrows the job's references. */
+	for (unsigned i = 0; i < j->n; i++) {
+		struct ts_peer *peer = j->pkt[i].peer;
+		bool seen = false;
+
+		if (!j->pkt[i].need_handshake)
+			continue;
+		for (unsigned k = 0; k < n_hs && !seen; k++)
+			seen = c->hs_peers[k] == peer;
+		if (!seen)
+			c->hs_peers[n_hs++] = peer;
+	}
+	for (unsigned k = 0; k < n_hs; k++)
+		ts_send_handshake_initiation(c->hs_peers[k], false);
+	for (unsigned i = 0; i < j->n; i++)
+		ts_peer_put(j->pkt[i].peer);
+	j->n = 0;
+}
+
+static const struct ts_pipe_ops tx_pipe_ops = {.crypt = tx_crypt, .release = tx_release};
+
+static void tx_ctx_free(struct tx_ctx *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; c->jobs && i < c->n_jobs; i++)
+		free(c->jobs[i].slots);
+	free(c->jobs);
+	free(c);
+}
+
+static struct tx_ctx *tx_ctx_new(struct ts_device *dev)
+{
+	struct tx_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->dev = dev;
+	c->n_jobs = ts_pool_pipe_depth(dev->pool);
+	c->jobs = calloc(c->n_jobs, sizeof(*c->jobs));
+	if (!c->jobs)
+		goto fail;
+	for (unsigned i = 0; i < c->n_jobs; i++) {
+		/* Large and mostly untouched: pages appear as packets land in them. */
+		c->jobs[i].slots = calloc(TS_BATCH, sizeof(*c->jobs[i].slots));
+		if (!c->jobs[i].slots)
+			goto fail;
+		for (unsigned k = 0; k < TS_BATCH; k++)
+			c->jobs[i].bufs[k] = c->jobs[i].slots[k].buf + TS_HEADROOM;
+	}
+	if (ts_pipe_open(&c->pipe, dev->pool, &tx_pipe_ops, c) < 0)
+		goto fail;
+	return c;
+fail:
+	tx_ctx_free(c);
+	return NULL;
 }
 
 void *ts_tx_thread(void *arg)
 {
 	struct ts_device *dev = arg;
-	struct tx_slot *slots;
-	struct tx_batch *b4, *b6;
-	struct ts_peer *hs_peers[TS_BATCH], *peers[TS_BATCH];
-	uint8_t *bufs[TS_BATCH];
+	struct tx_ctx *c;
 	size_t lens[TS_BATCH];
 	int n_last = 0;
 
 	if (!ts_engine_thread_begin(dev, "tx"))
 		return NULL;
-	slots = calloc(TS_BATCH, sizeof(*slots));
-	b4 = calloc(1, sizeof(*b4));
-	b6 = calloc(1, sizeof(*b6));
-	if (!slots || !b4 || !b6) {
+	c = tx_ctx_new(dev);
+	if (!c) {
 		ts_err("tx: out of memory");
 		goto out;
 	}
-	for (unsigned i = 0; i < TS_BATCH; i++)
-		bufs[i] = slots[i].buf + TS_HEADROOM;
 	while (!atomic_load(&dev->stopping)) {
 		/*
 		 * Its own wake-up fd, never the rx thread's: that one stays
@@ -528,7 +696,8 @@ void *ts_tx_thread(void *arg)
 		 */
 		struct pollfd pfd[2] = {{.fd = dev->tun->wait_fd(dev->tun_ctx), .events = POLLIN},
 					{.fd = dev->tx_wake_fd, .events = POLLIN}};
-		unsigned n_hs = 0;
+		struct tx_job *j;
+		unsigned slot;
 		int n;
 
 		/*
@@ -549,7 +718,9 @@ void *ts_tx_thread(void *arg)
 			ts_info("TUN device %s is gone", dev->ifname);
 			goto gone;
 		}
-		n = dev->tun->read(dev->tun_ctx, bufs, lens, TS_BATCH, TS_MAX_PACKET);
+		slot = ts_pipe_reserve(&c->pipe);
+		j = &c->jobs[slot];
+		n = dev->tun->read(dev->tun_ctx, j->bufs, lens, TS_BATCH, TS_MAX_PACKET);
 		n_last = n;
 		if (n == -ENODEV) {
 			ts_info("TUN device %s is gone", dev->ifname);
@@ -557,23 +728,10 @@ void *ts_tx_thread(void *arg)
 		}
 		if (n < 0)
 			ts_log_ratelimited(TS_LOG_WARN, "tun read: %s", strerror(-n));
-		/* The one lookup under the configuration lock; the rest runs without. */
-		ts_device_read_lock(dev);
-		for (int i = 0; i < n; i++)
-			peers[i] = tx_route(dev, slots[i].buf + TS_HEADROOM, lens[i]);
-		ts_device_read_unlock(dev);
-		for (int i = 0; i < n; i++)
-			if (peers[i])
-				tx_one(dev, peers[i], slots[i].buf, lens[i], b4, b6, hs_peers,
-				       &n_hs);
-		if (b4->n)
-			batch_flush(dev, b4);
-		if (b6->n)
-			batch_flush(dev, b6);
-		for (unsigned i = 0; i < n_hs; i++)
-			ts_send_handshake_initiation(hs_peers[i], false);
-		for (int i = 0; i < n; i++)
-			ts_peer_put(peers[i]);
+		if (n > 0) {
+			tx_fill(dev, j, lens, (unsigned)n);
+			ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
+		}
 		ts_rcu_quiescent();
 	}
 	goto out;
@@ -584,9 +742,9 @@ gone : {
 		ts_err("tx: cannot signal stop: %s", strerror(errno));
 }
 out:
-	free(slots);
-	free(b4);
-	free(b6);
+	if (c)
+		ts_pipe_close(&c->pipe);
+	tx_ctx_free(c);
 	ts_engine_thread_end();
 	return NULL;
 }

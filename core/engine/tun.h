@@ -29,7 +29,8 @@ struct ts_tun_offload_info {
 /*
  * What the device needs of a TUN.  The device owns ctx once it is given one
  * and calls close exactly once.  read and write may run concurrently with
- * each other (tx reads, rx writes) but each is called by one thread at a time.
+ * each other (tx reads; the rx pipe's release stage writes, on rx or a
+ * crypto worker) but each is called by one thread at a time.
  */
 struct ts_tun_ops {
 	/*

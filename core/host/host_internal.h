@@ -113,6 +113,7 @@ struct plugin_desc {
 	void (*migrate)(void *old_state, void *new_state);
 	const struct ts_config_key *schema;
 	bool v2_1; /* built against a 2.1 header: gets PEER_ADDED/PEER_REMOVED events */
+	uint32_t wire_overhead; /* 2.2: bytes ciphertext_out may add; else 0 */
 };
 
 /* One instance's slot for one peer (peer_state.c). */

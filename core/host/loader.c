@@ -337,6 +337,9 @@ static int desc_load(struct loader *ld, const struct entry *e, struct instance *
 			     in->so_path, in->desc.peer_state_size, PEER_STATE_MAX);
 			return -1;
 		}
+		/* A descriptor built against an older header ends before wire_overhead: 0. */
+		if (size >= offsetof(struct ts_plugin_v2, wire_overhead) + sizeof(uint32_t))
+			in->desc.wire_overhead = d2->wire_overhead;
 	} else {
 		in->desc = (struct plugin_desc){
 		    .abi = 1,

@@ -446,6 +446,21 @@ char *ts_pipeline_path_dup(struct ts_pipeline_host *ph)
 	return p;
 }
 
+size_t ts_pipeline_wire_overhead(struct ts_pipeline_host *ph)
+{
+	const struct snapshot *s;
+	size_t sum = 0;
+
+	pthread_rwlock_rdlock(&ph->snap_lock);
+	s = atomic_load_explicit(&ph->cur, memory_order_acquire);
+	/* Each wrapper on the way out adds its own: they nest. */
+	for (size_t i = 0; s && i < s->n_inst; i++)
+		if (s->inst[i]->hooks & (1u << TS_HOOK_CIPHERTEXT_OUT))
+			sum += s->inst[i]->desc.wire_overhead;
+	pthread_rwlock_unlock(&ph->snap_lock);
+	return sum;
+}
+
 void ts_pipeline_set_log_level(struct ts_pipeline_host *ph, enum ts_log_level level)
 {
 	atomic_store_explicit(&ph->log_level, (int)level, memory_order_relaxed);

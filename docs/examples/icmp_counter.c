@@ -7,7 +7,8 @@
  *
  *   cmake --install build --prefix /tmp/ts
  *   export PKG_CONFIG_PATH=/tmp/ts/share/pkgconfig
- *   cc -shared -fPIC $(pkg-config --cflags tinescale-plugin) docs/examples/icmp_counter.c -o icmp_counter.so
+ *   cc -shared -fPIC $(pkg-config --cflags tinescale-plugin) \
+ *      docs/examples/icmp_counter.c -o icmp_counter.so
  *
  * and load it from a pipeline:
  *

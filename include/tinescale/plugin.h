@@ -41,14 +41,37 @@
  * Threads: which thread runs what.
  *
  *   create(), destroy()   the loading thread (daemon main or control thread)
- *   hooks                 the engine's data-path threads (tx, rx, handshake,
- *                         timers), several at once: concurrently with each
- *                         other, with event() and with timer callbacks
+ *   hooks                 the engine's data-path threads (tx, rx, crypto
+ *                         workers, handshake, timers), several at once:
+ *                         concurrently with each other, with event() and
+ *                         with timer callbacks (table below)
  *   event()               the host's event thread: one per interface, so
  *                         events of all instances are serialised, in the
  *                         order the engine reported them
  *   timer callbacks       the host's timer thread: one per interface, one
  *                         callback at a time
+ *
+ * Which data-path thread runs which hook point.  Data packets pass in
+ * batches through crypto workers (online CPUs - 1 by default, see
+ * docs/DESIGN-NOTES.md); each point still sees one packet per call and,
+ * for any one peer, packets in the order they entered the tunnel:
+ *
+ *   plaintext_out    the tx thread, in TUN read order, before encryption
+ *   ciphertext_out   data: whichever thread releases the batch (a crypto
+ *                    worker, or tx), in that same order, one batch at a
+ *                    time; handshakes, cookies, keepalives and packets that
+ *                    waited for a handshake: the thread that sends them
+ *                    (handshake, timers, or the one releasing an rx batch)
+ *   ciphertext_in    the rx thread, in receive order (handshake messages
+ *                    too: they are queued after this point)
+ *   plaintext_in     whichever thread releases the batch (a crypto worker,
+ *                    or rx), in receive order, one batch at a time
+ *
+ * So the two hooks of one packet may run on different threads, and a
+ * plugin must not keep per-packet state in thread-local storage between
+ * them.  One packet is one IP packet at the plaintext points (never a
+ * TUN super-packet) and one UDP datagram at the ciphertext points (never a
+ * GRO train).
  *
  * No engine lock and no host lock is held while any of them runs, so every
  * service may be called from all of them (with timer_cancel's one rule
@@ -85,6 +108,10 @@
  * config_schema; events TS_EVENT_PEER_ADDED and TS_EVENT_PEER_REMOVED.  A
  * descriptor using them is larger than the 2.0 one, so a 2.0 host refuses
  * it: a plugin that sets them may use the 2.1 services unchecked.
+ *
+ * Version 2.2 appended the descriptor field wire_overhead (optional; 0 for
+ * an older descriptor): the bytes ciphertext_out adds, which the daemon's
+ * default MTU leaves room for.
  *
  * Packet helpers (parse, checksums, rewrites) are in <tinescale/packet.h>,
  * header-only.
@@ -544,6 +571,19 @@ struct ts_plugin_v2 {
 	 * keys are refused with FILE:LINE:COLUMN of the key.
 	 */
 	const struct ts_config_key *config_schema;
+
+	/*
+	 * ---- appended in 2.2, optional (a descriptor built against an
+	 * older header ends before it: 0) ----
+	 * The most bytes ciphertext_out adds to a datagram, say a relay's
+	 * header in front of it.  Unless --mtu is given, the daemon starts
+	 * the interface with its default MTU lowered by the sum of this over
+	 * the pipeline's ciphertext_out instances (rounded down to a multiple
+	 * of 16, WireGuard's padding), so that grown datagrams still fit the
+	 * path instead of leaving as IP fragments.  Read once, at start: a
+	 * reload does not change the MTU.
+	 */
+	uint32_t wire_overhead;
 };
 
 /* The 2.1 descriptor size: peer state, migrate and the config schema are there. */

@@ -616,6 +616,9 @@ static void test_behaviour(struct ts_pipeline_host *ph)
 	    "  - {name: overrun, use: rewrite, hooks: [plaintext_out], config: {overrun: 100}}\n",
 	    pdir);
 	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "rewrite: %s", err);
+	/* Only rw runs on ciphertext_out: its 7 bytes, not the other instances'. */
+	CHECK(ts_pipeline_wire_overhead(ph) == 7, "wire overhead %zu, want 7",
+	      ts_pipeline_wire_overhead(ph));
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)i;
 	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
@@ -1036,6 +1039,9 @@ static void test_v1_rewrite(struct ts_pipeline_host *ph)
 			  "redirect: 192.0.2.7:3478}\n",
 			  pdir);
 	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "rw1.yaml: %s", err);
+	/* A 1.x descriptor has no wire_overhead: nothing is read past its end. */
+	CHECK(ts_pipeline_wire_overhead(ph) == 0, "v1 wire overhead %zu",
+	      ts_pipeline_wire_overhead(ph));
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)i;
 	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};

@@ -383,29 +383,50 @@ static void test_churn(void)
 }
 
 /*
- * The bounds of the buffer a hook point was told about, per thread: the
+ * The bounds of the buffer a hook point was told about, per buffer: the
  * plaintext_out -> ciphertext_out and the ciphertext_in -> plaintext_in
- * steps of one packet run on one engine thread.
+ * steps of one packet may run on different engine threads (the crypto
+ * workers), but its buffer starts where it did (data - headroom).
  */
-static _Thread_local uintptr_t room_lo, room_hi;
+#define ROOM_MAX 1024
+static pthread_mutex_t room_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t room_lo[ROOM_MAX], room_hi[ROOM_MAX];
+static unsigned room_n;
 static atomic_uint room_checked, room_exceeded;
 
 static void room_note(const struct ts_hook_pkt *p)
 {
-	room_lo = (uintptr_t)p->data - p->headroom;
-	room_hi = (uintptr_t)p->data + p->len + p->tailroom;
+	uintptr_t lo = (uintptr_t)p->data - p->headroom;
+	unsigned i;
+
+	pthread_mutex_lock(&room_lock);
+	for (i = 0; i < room_n && room_lo[i] != lo; i++)
+		;
+	if (i < ROOM_MAX) {
+		room_lo[i] = lo;
+		room_hi[i] = (uintptr_t)p->data + p->len + p->tailroom;
+		if (i == room_n)
+			room_n++;
+	}
+	pthread_mutex_unlock(&room_lock);
 }
 
 static void room_check(const struct ts_hook_pkt *p)
 {
 	uintptr_t lo = (uintptr_t)p->data - p->headroom,
 		  hi = (uintptr_t)p->data + p->len + p->tailroom;
+	unsigned i;
 
-	if (lo != room_lo)
-		return; /* not the packet noted (a handshake, a keepalive) */
-	atomic_fetch_add(&room_checked, 1);
-	if (hi > room_hi)
-		atomic_fetch_add(&room_exceeded, 1);
+	pthread_mutex_lock(&room_lock);
+	for (i = 0; i < room_n && room_lo[i] != lo; i++)
+		;
+	/* Not a packet noted (a handshake, a keepalive): nothing to compare. */
+	if (i < room_n) {
+		atomic_fetch_add(&room_checked, 1);
+		if (hi > room_hi[i])
+			atomic_fetch_add(&room_exceeded, 1);
+	}
+	pthread_mutex_unlock(&room_lock);
 }
 
 static bool room_run(void *ctx, enum ts_hook_point point, struct ts_hook_pkt *p)
