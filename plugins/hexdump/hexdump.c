@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <tinescale/plugin.h>
 
@@ -171,6 +172,7 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 {
 	struct hexdump *h;
 	const char *out, *bad;
+	struct stat st;
 	long long v;
 	int ret;
 
@@ -227,10 +229,16 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (!strcmp(out, "stdout"))
+	if (!strcmp(out, "stdout")) {
 		out = "stdout:";
-	else if (!strcmp(out, "stderr"))
+	} else if (!strcmp(out, "stderr")) {
 		out = "stderr:";
+	} else if (!stat(out, &st) && S_ISREG(st.st_mode) && (st.st_mode & 07777) != 0600 &&
+		   chmod(out, 0600)) {
+		/* Packets are private: an existing file is made 0600 as a new one is created. */
+		snprintf(err, errlen, "cannot make '%s' mode 0600: %s", out, strerror(errno));
+		goto fail;
+	}
 	h->out = host->output_open(host, out, HD_OUT_BYTES, err, errlen);
 	if (!h->out)
 		goto fail;

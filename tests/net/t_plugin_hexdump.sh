@@ -117,7 +117,10 @@ ping_ok "$NS_A" 10.0.0.2 3
 # --- peers and rate_limit. ---
 pipeline "$CONFDIR/rl.yaml" "$LOGDIR/rl.txt" 0 "rate_limit: 2" "peers: [$(pub b)]"
 pipeline "$CONFDIR/other.yaml" "$LOGDIR/other.txt" 0 "peers: [$(pub a)]"
+: >"$LOGDIR/rl.txt" && chmod 644 "$LOGDIR/rl.txt" # an existing file is made private too
 "$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/rl.yaml" >/dev/null || fail "reload rl.yaml failed"
+mode=$(stat -c %a "$LOGDIR/rl.txt")
+[[ $mode == 600 ]] || fail "an existing output file was left mode $mode, expected 600"
 ping_ok "$NS_A" 10.0.0.2 8 # 1.6 s: 32 records over 2 or 3 one-second windows
 "$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/other.yaml" >/dev/null || fail "reload other.yaml failed"
 ping_ok "$NS_A" 10.0.0.2 3
