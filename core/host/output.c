@@ -9,10 +9,17 @@
  * a chunk and to account for it, never across write(2).  The fd is
  * non-blocking and waited for with poll(), so close() can give up on a
  * reader that never reads (after one second) instead of hanging destroy.
+ *
+ * "stdout:" and "stderr:" (ABI 2.1, appended) write to a duplicate of the
+ * daemon's fd 1 or 2.  That one shares its file status flags with the
+ * daemon's own stdio, so it stays blocking: the writer waits for POLLOUT and
+ * then writes at most PIPE_BUF bytes, which a pipe or terminal with room
+ * takes without blocking.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +42,7 @@ struct ts_output {
 	struct ts_output *next; /* the instance's list, under in->olock */
 	int fd;
 	bool sock;
+	bool shared; /* a blocking dup of stdout/stderr that is not a regular file */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* data queued / stop */
@@ -72,6 +80,16 @@ static void *writer_thread(void *arg)
 		n = o->cap - o->head < o->len ? o->cap - o->head : o->len;
 		pthread_mutex_unlock(&o->lock);
 		/* The chunk stays in the ring: only this thread consumes it. */
+		if (o->shared) {
+			struct pollfd p = {.fd = o->fd, .events = POLLOUT};
+
+			if (poll(&p, 1, 100) <= 0) {
+				pthread_mutex_lock(&o->lock);
+				continue;
+			}
+			if (n > PIPE_BUF)
+				n = PIPE_BUF;
+		}
 		w = out_write(o, o->ring + o->head, n);
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			struct pollfd p = {.fd = o->fd, .events = POLLOUT};
@@ -95,12 +113,24 @@ static void *writer_thread(void *arg)
 	return NULL;
 }
 
-static int open_target(const char *target, bool *sock, char *err, size_t errlen)
+static int open_target(const char *target, bool *sock, bool *shared, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd;
 
-	*sock = false;
+	*sock = *shared = false;
+	if (!strcmp(target, "stdout:") || !strcmp(target, "stderr:")) {
+		fd = fcntl(target[3] == 'o' ? STDOUT_FILENO : STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0 || fstat(fd, &st)) {
+			snprintf(err, errlen, "output '%s': %s", target, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		/* Regular files take write(2) at once; anything else is waited for. */
+		*shared = !S_ISREG(st.st_mode);
+		return fd;
+	}
 	if (!strncmp(target, "unix:", 5)) {
 		struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
@@ -125,7 +155,7 @@ static int open_target(const char *target, bool *sock, char *err, size_t errlen)
 		fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	}
 	if (fd < 0) {
-		snprintf(err, errlen, "output '%.64s': %s", target, strerror(errno));
+		snprintf(err, errlen, "cannot open '%s' for writing: %s", target, strerror(errno));
 		return -1;
 	}
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)) {
@@ -169,7 +199,7 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 		free(o);
 		return NULL;
 	}
-	o->fd = open_target(target, &o->sock, err, errlen);
+	o->fd = open_target(target, &o->sock, &o->shared, err, errlen);
 	if (o->fd < 0) {
 		free(o->ring);
 		free(o);

@@ -445,9 +445,11 @@ struct ts_host_services {
 	/*
 	 * Async output: append records to a file, a FIFO or a socket without
 	 * blocking.  target is a path (a regular file is created 0600 and
-	 * appended to; a FIFO is opened for writing) or "unix:PATH" (a
-	 * connected SOCK_STREAM socket).  A thread the host owns writes the
-	 * records out; at most max_bytes (0: 1 MiB) wait in memory.
+	 * appended to; a FIFO is opened for writing), "unix:PATH" (a
+	 * connected SOCK_STREAM socket), or "stdout:" / "stderr:" (the
+	 * daemon's own, left blocking for its stdio).  A thread the host owns writes the
+	 * records out; at most max_bytes (0: 1 MiB, at most 64 MiB) wait in
+	 * memory.
 	 * output_open: the handle, or NULL with one line in err.  Call it from
 	 *	create() (it may block briefly: a FIFO without a reader fails
 	 *	with ENXIO rather than waiting).

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ring.h"
+#include "rec.h"
 
 /* "plaintext_out", ... ; "?" for an unknown value. */
 const char *hd_hook_name(unsigned hook);

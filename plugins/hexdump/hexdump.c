@@ -10,62 +10,53 @@
  *     peers: [KEY, ...]  only packets of these peers (base64 public keys); default all
  *     rate_limit: 0      packets per second written, the rest counted as skipped; 0: no limit
  *
- * The data path never waits for the output: a hook copies the packet's first
- * bytes into a 1 MiB record ring (ring.h) and returns; the instance's writer
- * thread formats and writes.  When the output is slower than the traffic the
- * ring fills and records are dropped and counted.  Counts of written, dropped
- * and skipped records go to the daemon's log every 2 s while drops or skips
- * grow, and once at destroy.
+ * The data path never waits for the output: a hook formats the packet's
+ * first bytes (CPU only, a few microseconds for the default 96 bytes) and
+ * hands the text to the host's async output (output_open), whose thread
+ * writes it.  When the output is slower than the traffic its 4 MiB buffer
+ * fills and records are dropped and counted (also in `tinescale ctl IF
+ * plugins`).  Counts of written, dropped and skipped records go to the
+ * daemon's log every 2 s while drops or skips grow, and once at destroy.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <tinescale/plugin.h>
-#include <unistd.h>
 
 #include "format.h"
 #include "peers.h"
-#include "ring.h"
-#include "sink.h"
-#include "writer.h"
+#include "rec.h"
 
-#define HD_RING_SIZE	  (1u << 20)
-#define HD_DEFAULT_BYTES  96
-#define HD_MAX_BYTES	  65535
-#define HD_SUMMARY_BYTES  64 /* always kept, so the header line can name what it shows */
-#define HD_OUTBUF	  65536
-#define HD_WAKE_MS	  20   /* the writer's poll period when the ring is quiet */
-#define HD_STATS_MS	  2000 /* period of the drop/skip report */
-#define HD_FINAL_FLUSH_MS 1000 /* how long destroy lets a slow output drain */
+#define HD_OUT_BYTES	 (4u << 20)
+#define HD_DEFAULT_BYTES 96
+#define HD_MAX_BYTES	 65535
+#define HD_SUMMARY_BYTES 64    /* always kept, so the header line can name what it shows */
+#define HD_STACK_TEXT	 16384 /* text of up to ~2600 bytes shown is formatted on the stack */
+#define HD_STATS_MS	 2000  /* period of the drop/skip report */
+#define HD_FLUSH_MS	 1000  /* how long destroy lets a slow output drain */
 
 struct hexdump {
 	const struct ts_host_services *host;
-	struct ring ring;
-	struct sink sink;
+	struct ts_output *out;
 	struct peerfilter peers;
 	size_t max_bytes;
 	uint64_t rate_limit;
 	char *output; /* for messages */
-	pthread_t writer;
-	bool writer_started;
 	ts_timer_id stats_timer;
 
 	/* Rate limiting, on the data path: a one-second window and its count. */
 	_Atomic uint64_t rl_window, rl_count;
-	_Atomic uint64_t skipped;
-	struct outbuf out; /* the buffer is the writer thread's, the counts everyone's */
-
-	/* Writer thread only. */
-	uint8_t *payload;
+	/* Records handed to the output, refused by it, and skipped by rate_limit. */
+	_Atomic uint64_t written, dropped, skipped, bytes;
+	_Atomic bool failed; /* the output said -EPIPE: writing failed */
 
 	/* Stats timer only. */
 	uint64_t reported_dropped, reported_skipped;
-	int reported_errno;
+	bool reported_failed;
 };
 
 static bool rate_ok(struct hexdump *h, uint64_t mono_ns)
@@ -80,12 +71,39 @@ static bool rate_ok(struct hexdump *h, uint64_t mono_ns)
 	return atomic_fetch_add_explicit(&h->rl_count, 1, memory_order_relaxed) < h->rate_limit;
 }
 
+/* The text of a record: header line, hexdump -C body.  buf has room for text_max(). */
+static size_t format_record(const struct hexdump *h, const struct rec *r, const uint8_t *p,
+			    char *buf)
+{
+	size_t shown = r->cap_len < h->max_bytes ? r->cap_len : h->max_bytes, len;
+
+	hd_header(r, p, r->cap_len, buf, 511);
+	len = strlen(buf);
+	buf[len++] = '\n';
+	for (size_t off = 0; off < shown; off += 16)
+		len += hd_hex_line(p + off, shown - off < 16 ? shown - off : 16, off, buf + len);
+	if (shown && shown < r->orig_len)
+		len += (size_t)snprintf(buf + len, 64, "%08zx  ... %zu more bytes\n", shown,
+					(size_t)r->orig_len - shown);
+	if (shown)
+		buf[len++] = '\n';
+	return len;
+}
+
+/* Room format_record needs for shown bytes: header, lines, "more", blank line. */
+static size_t text_max(size_t shown)
+{
+	return 512 + (shown + 15) / 16 * HD_LINE_MAX + 64 + 1;
+}
+
 static enum ts_verdict hd_hook(void *state, struct ts_packet *pkt)
 {
 	struct hexdump *h = state;
 	struct rec r = {.kind = REC_PACKET, .hook = (uint8_t)pkt->hook};
-	size_t keep = h->max_bytes > HD_SUMMARY_BYTES ? h->max_bytes : HD_SUMMARY_BYTES;
+	size_t keep = h->max_bytes > HD_SUMMARY_BYTES ? h->max_bytes : HD_SUMMARY_BYTES, need, len;
 	bool known = packet_peer(h->host, pkt, r.peer);
+	char stack[HD_STACK_TEXT], *text = stack;
+	int ret;
 
 	if (!peerfilter_match(&h->peers, h->host, pkt, known ? r.peer : NULL))
 		return TS_PASS;
@@ -95,119 +113,54 @@ static enum ts_verdict hd_hook(void *state, struct ts_packet *pkt)
 		return TS_PASS;
 	}
 	rec_fill_packet(&r, h->host, pkt, known, keep);
-	ring_put(&h->ring, &r, pkt->data, r.cap_len, NULL, 0);
+	need = text_max(r.cap_len < h->max_bytes ? r.cap_len : h->max_bytes);
+	if (need > sizeof(stack) && !(text = malloc(need))) {
+		atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+		return TS_PASS;
+	}
+	len = format_record(h, &r, pkt->data, text);
+	ret = h->host->output_write(h->host, h->out, text, len);
+	if (text != stack)
+		free(text);
+	if (ret == 0) {
+		atomic_fetch_add_explicit(&h->written, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&h->bytes, len, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+		if (ret == -EPIPE)
+			atomic_store_explicit(&h->failed, true, memory_order_relaxed);
+	}
 	return TS_PASS;
-}
-
-static void emit(struct hexdump *h, const char *s, size_t n)
-{
-	if (HD_OUTBUF - h->out.len < n)
-		outbuf_flush(&h->out, &h->sink);
-	memcpy(h->out.buf + h->out.len, s, n);
-	h->out.len += n;
-}
-
-static void format_record(struct hexdump *h, const struct rec *r, const uint8_t *p)
-{
-	size_t shown = r->cap_len < h->max_bytes ? r->cap_len : h->max_bytes;
-	char line[512];
-	int n;
-
-	hd_header(r, p, r->cap_len, line, sizeof(line) - 1);
-	n = (int)strlen(line);
-	line[n++] = '\n';
-	emit(h, line, (size_t)n);
-	for (size_t off = 0; off < shown; off += 16) {
-		char hl[HD_LINE_MAX];
-		size_t len = hd_hex_line(p + off, shown - off < 16 ? shown - off : 16, off, hl);
-
-		emit(h, hl, len);
-	}
-	if (shown && shown < r->orig_len) {
-		n = snprintf(line, sizeof(line), "%08zx  ... %zu more bytes\n", shown,
-			     (size_t)r->orig_len - shown);
-		emit(h, line, (size_t)n);
-	}
-	if (shown)
-		emit(h, "\n", 1);
-	h->out.recs++;
-}
-
-static void *writer_main(void *arg)
-{
-	struct hexdump *h = arg;
-	bool stop = false;
-
-	while (!stop) {
-		uint64_t pos, end;
-
-		stop = ring_wait(&h->ring, HD_WAKE_MS, &pos, &end);
-		if (stop)
-			outbuf_final(&h->out);
-		while (pos < end) {
-			struct rec r;
-
-			ring_read(&h->ring, pos, &r, sizeof(r));
-			if (r.kind == REC_PACKET && r.cap_len <= HD_MAX_BYTES) {
-				ring_read(&h->ring, pos + sizeof(r), h->payload, r.cap_len);
-				format_record(h, &r, h->payload);
-			}
-			pos += r.size;
-		}
-		outbuf_flush(&h->out, &h->sink);
-		ring_release(&h->ring, end);
-	}
-	return NULL;
-}
-
-static uint64_t total_dropped(struct hexdump *h)
-{
-	return atomic_load(&h->ring.dropped) + atomic_load(&h->out.dropped);
 }
 
 static void stats_tick(void *arg)
 {
 	struct hexdump *h = arg;
-	uint64_t dropped = total_dropped(h), skipped = atomic_load(&h->skipped);
-	int err = atomic_load(&h->out.err);
+	uint64_t dropped = atomic_load(&h->dropped), skipped = atomic_load(&h->skipped);
+	bool failed = atomic_load(&h->failed);
 
-	if (err && err != h->reported_errno)
-		h->host->log(h->host, TS_LOG_WARN, "writing to %s failed: %s", h->output,
-			     strerror(err));
-	h->reported_errno = err;
+	if (failed && !h->reported_failed)
+		h->host->log(h->host, TS_LOG_WARN, "writing to %s failed", h->output);
+	h->reported_failed = failed;
 	if (dropped != h->reported_dropped)
 		h->host->log(h->host, TS_LOG_WARN,
 			     "%llu records dropped so far (output %s too slow), %llu written",
 			     (unsigned long long)dropped, h->output,
-			     (unsigned long long)atomic_load(&h->out.written));
+			     (unsigned long long)atomic_load(&h->written));
 	if (skipped != h->reported_skipped)
 		h->host->log(h->host, TS_LOG_INFO,
 			     "%llu records skipped so far (rate_limit %llu/s), %llu written",
 			     (unsigned long long)skipped, (unsigned long long)h->rate_limit,
-			     (unsigned long long)atomic_load(&h->out.written));
+			     (unsigned long long)atomic_load(&h->written));
 	h->reported_dropped = dropped;
 	h->reported_skipped = skipped;
 }
 
-/* Let the writer flush what is left and end. */
-static void stop_writer(struct hexdump *h)
-{
-	if (!h->writer_started)
-		return;
-	ring_stop(&h->ring);
-	sink_stop(&h->sink);
-	pthread_join(h->writer, NULL);
-	h->writer_started = false;
-}
-
 static void hd_free(struct hexdump *h)
 {
-	stop_writer(h);
-	sink_close(&h->sink);
-	ring_free(&h->ring);
+	if (h->out)
+		h->host->output_close(h->host, h->out);
 	peerfilter_free(&h->peers);
-	free(h->payload);
-	free(h->out.buf);
 	free(h->output);
 	free(h);
 }
@@ -219,6 +172,7 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 {
 	struct hexdump *h;
 	const char *out, *bad;
+	struct stat st;
 	long long v;
 	int ret;
 
@@ -237,8 +191,6 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 		return -1;
 	}
 	h->host = host;
-	h->sink.fd = h->sink.stopfd = -1;
-	h->out.final_ms = HD_FINAL_FLUSH_MS;
 	h->max_bytes = HD_DEFAULT_BYTES;
 	ret = host->config_int(host, config, "max_bytes", &v);
 	if (ret == 0 && (v < 0 || v > HD_MAX_BYTES))
@@ -273,32 +225,23 @@ static int hd_create(const struct ts_host_services *host, const struct ts_config
 		goto fail;
 	}
 	h->output = strdup(out);
-	h->payload = malloc(HD_MAX_BYTES + 1);
-	h->out.buf = malloc(HD_OUTBUF);
-	if (!h->output || !h->payload || !h->out.buf) {
+	if (!h->output) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (!strcmp(out, "stdout"))
-		ret = sink_from_fd(&h->sink, STDOUT_FILENO, err, errlen);
-	else if (!strcmp(out, "stderr"))
-		ret = sink_from_fd(&h->sink, STDERR_FILENO, err, errlen);
-	else
-		ret = sink_open(&h->sink, out, false, err, errlen);
-	if (ret)
-		goto fail;
-	ret = ring_init(&h->ring, HD_RING_SIZE);
-	if (ret) {
-		snprintf(err, errlen, "ring buffer: %s", strerror(-ret));
+	if (!strcmp(out, "stdout")) {
+		out = "stdout:";
+	} else if (!strcmp(out, "stderr")) {
+		out = "stderr:";
+	} else if (!stat(out, &st) && S_ISREG(st.st_mode) && (st.st_mode & 07777) != 0600 &&
+		   chmod(out, 0600)) {
+		/* Packets are private: an existing file is made 0600 as a new one is created. */
+		snprintf(err, errlen, "cannot make '%s' mode 0600: %s", out, strerror(errno));
 		goto fail;
 	}
-	/* The writer takes no signals: the daemon handles them on its own threads. */
-	ret = writer_start(&h->writer, writer_main, h);
-	if (ret) {
-		snprintf(err, errlen, "cannot start the writer thread: %s", strerror(ret));
+	h->out = host->output_open(host, out, HD_OUT_BYTES, err, errlen);
+	if (!h->out)
 		goto fail;
-	}
-	h->writer_started = true;
 	h->stats_timer = host->timer_add(host, HD_STATS_MS, stats_tick, h);
 	if (!h->stats_timer) {
 		snprintf(err, errlen, "cannot add the statistics timer");
@@ -315,17 +258,25 @@ static void hd_destroy(void *state)
 {
 	struct hexdump *h = state;
 	const struct ts_host_services *host = h->host;
-	uint64_t dropped, skipped, written;
+	uint64_t dropped, skipped, written, out_bytes = 0;
+	struct timespec tick = {.tv_nsec = 10 * 1000000};
 
-	/* The host cancelled the stats timer already; the writer flushes what is left. */
-	stop_writer(h);
-	dropped = total_dropped(h);
+	/* The hooks are done: let the output drain for a while, then count. */
+	for (int i = 0; i < HD_FLUSH_MS / 10; i++) {
+		host->output_stats(host, h->out, &out_bytes, NULL);
+		if (out_bytes >= atomic_load(&h->bytes) || atomic_load(&h->failed))
+			break;
+		nanosleep(&tick, NULL);
+	}
+	dropped = atomic_load(&h->dropped);
 	skipped = atomic_load(&h->skipped);
-	written = atomic_load(&h->out.written);
+	written = atomic_load(&h->written);
 	host->log(host, dropped ? TS_LOG_WARN : TS_LOG_INFO,
-		  "to %s: %llu records written, %llu dropped, %llu skipped", h->output,
+		  "to %s: %llu records written, %llu dropped, %llu skipped%s", h->output,
 		  (unsigned long long)written, (unsigned long long)dropped,
-		  (unsigned long long)skipped);
+		  (unsigned long long)skipped,
+		  out_bytes < atomic_load(&h->bytes) ? " (the output did not take the last of them)"
+						     : "");
 	hd_free(h);
 }
 

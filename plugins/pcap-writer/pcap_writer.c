@@ -49,10 +49,11 @@
 #include <unistd.h>
 
 #include "../hexdump/peers.h"
-#include "../hexdump/ring.h"
-#include "../hexdump/sink.h"
-#include "../hexdump/writer.h"
+#include "../hexdump/rec.h"
 #include "pcapng.h"
+#include "ring.h"
+#include "sink.h"
+#include "writer.h"
 
 _Static_assert(sizeof(struct ts_handshake_secrets) == REC_SECRETS_LEN, "secrets layout");
 

@@ -7,7 +7,7 @@
 #   naming the peer; the file is mode 0600.
 # - reload to output into a FIFO that nobody reads: a flood fills the
 #   plugin's buffer, yet 20 pings at 0.05 s all come back, and the daemon log
-#   reports the dropped records.
+#   and ctl plugins report the dropped records.
 # - rate_limit writes at most that many records a second and counts the rest
 #   as skipped; a peers filter naming no peer of ours lets nothing through.
 # - a config error (unknown key, bad max_bytes) stops the daemon at start
@@ -55,7 +55,8 @@ mode=$(stat -c %a "$OUT")
 [[ $mode == 600 ]] || fail "$OUT has mode $mode, expected 600"
 
 count() { grep -cE "$1" "$OUT" || true; }
-short_b=$(pub b | cut -c1-8)
+# As a regex: base64 has '+', a quantifier in grep -E.
+short_b=$(pub b | cut -c1-8 | sed 's/+/\\+/g')
 req=$(count "^[0-9:.]+ plaintext_out peer=$short_b len=84 ipv4 10\.0\.0\.1 > 10\.0\.0\.2 icmp echo-request")
 rep=$(count "^[0-9:.]+ plaintext_in peer=$short_b len=84 ipv4 10\.0\.0\.2 > 10\.0\.0\.1 icmp echo-reply")
 ((req == 3)) || fail "expected 3 echo requests on plaintext_out, found $req:
@@ -84,7 +85,7 @@ log "hexdump file: $req requests, $rep replies, $init initiation(s), $resp respo
 	fail "reload to $CONFDIR/fifo.yaml failed"
 impl_alive "$IF_A"
 # Flood with big packets: far more text than the pipe (64 KiB) and the
-# plugin's ring (1 MiB) hold.  Losses here do not matter.
+# output's buffer (4 MiB) hold.  Losses here do not matter.
 ip netns exec "$NS_A" ping -n -q -f -c 3000 -s 1000 -W 1 10.0.0.2 >"$LOGDIR/flood.log" 2>&1 || true
 out=$(ip netns exec "$NS_A" ping -n -c 20 -i 0.05 -W 2 10.0.0.2 2>&1) || true
 rx=$(sed -n 's/.* \([0-9]\+\) received.*/\1/p' <<<"$out")
@@ -98,6 +99,11 @@ for ((i = 0; i < 60; i++)); do
 done
 grep -E 'records dropped so far' "${IF_LOG[$IF_A]}" | tail -n 1 >&2 ||
 	fail "no 'records dropped' report in the daemon log"
+# The host's output counts them too, in ctl plugins.
+plugins=$("$TS_BUILD/tinescale" ctl "$IF_A" plugins) || fail "ctl plugins failed"
+grep -qE 'output: written [0-9]+ bytes, dropped [1-9][0-9]* records' <<<"$plugins" ||
+	fail "ctl plugins shows no output line with drops:
+$plugins"
 # Reload back: destroying the blocked instance must not hang (1 s final flush at most).
 t0=$(date +%s%N)
 "$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/file.yaml" ||
@@ -111,7 +117,10 @@ ping_ok "$NS_A" 10.0.0.2 3
 # --- peers and rate_limit. ---
 pipeline "$CONFDIR/rl.yaml" "$LOGDIR/rl.txt" 0 "rate_limit: 2" "peers: [$(pub b)]"
 pipeline "$CONFDIR/other.yaml" "$LOGDIR/other.txt" 0 "peers: [$(pub a)]"
+: >"$LOGDIR/rl.txt" && chmod 644 "$LOGDIR/rl.txt" # an existing file is made private too
 "$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/rl.yaml" >/dev/null || fail "reload rl.yaml failed"
+mode=$(stat -c %a "$LOGDIR/rl.txt")
+[[ $mode == 600 ]] || fail "an existing output file was left mode $mode, expected 600"
 ping_ok "$NS_A" 10.0.0.2 8 # 1.6 s: 32 records over 2 or 3 one-second windows
 "$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/other.yaml" >/dev/null || fail "reload other.yaml failed"
 ping_ok "$NS_A" 10.0.0.2 3

@@ -1463,6 +1463,44 @@ static void test_sdk(struct ts_pipeline_host *ph)
 	free(fifo);
 	free(out);
 
+	/*
+	 * "stdout:": the records reach the daemon's fd 1 (a pipe here), and
+	 * fd 1 stays blocking (its flags are the daemon's stdio's too).
+	 */
+	{
+		int pfd[2], saved = dup(STDOUT_FILENO), fl;
+		ssize_t r;
+
+		fflush(stdout);
+		if (saved < 0 || pipe(pfd) || dup2(pfd[1], STDOUT_FILENO) < 0)
+			abort();
+		close(pfd[1]);
+		path = write_file("sdk-stdout.yaml",
+				  "version: 1\nplugin_path: [%s]\nplugins:\n"
+				  "  - {name: o, use: sdk_probe, hooks: [plaintext_out],"
+				  " config: {out: 'stdout:'}}\n",
+				  pdir);
+		CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "sdk-stdout.yaml: %s",
+		      err);
+		fl = fcntl(STDOUT_FILENO, F_GETFL);
+		g->writes = 0;
+		for (int i = 0; i < 100; i++)
+			run1(ph, TS_HOOK_PLAINTEXT_OUT, pkt, sizeof(pkt));
+		CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "empty: %s", err);
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+		CHECK(fl >= 0 && !(fl & O_NONBLOCK), "output 'stdout:' made fd 1 non-blocking");
+		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+		n = 0;
+		while ((r = read(pfd[0], buf, sizeof(buf))) > 0)
+			for (ssize_t i = 0; i < r; i++)
+				n += buf[i] == '\n';
+		close(pfd[0]);
+		CHECK(n == 100 && g->writes == 100, "%zu lines on stdout, %ld writes", n,
+		      (long)g->writes);
+		free(path);
+	}
+
 	/* The schema: each error at its key. */
 	expect_load_error(ph, "s1.yaml",
 			  "  - name: s\n    use: sdk_probe\n    hooks: []\n"

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the two debug plugins (hexdump, pcap-writer; the pcap-writer builds
- * this file from here) share around their writer thread: the output buffer of
- * whole records with its final flush and its counts, filling a packet record
- * on a hook, starting the thread, and the checks of the config's keys.
+ * The pcap-writer's writer-thread plumbing: the output buffer of whole
+ * records with its final flush and its counts, and starting the thread.
  */
 #ifndef TS_DEBUG_WRITER_H
 #define TS_DEBUG_WRITER_H
@@ -16,16 +14,9 @@
 #include <time.h>
 #include <tinescale/plugin.h>
 
+#include "../hexdump/rec.h"
 #include "ring.h"
 #include "sink.h"
-
-static inline uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint64_t mono_ms(void)
 {
@@ -56,22 +47,7 @@ void outbuf_flush(struct outbuf *o, struct sink *s);
 /* Stop was asked: from now on flushes end by the final deadline. */
 void outbuf_final(struct outbuf *o);
 
-/*
- * A packet record's fields after mono_ns (which the caller sets, it may
- * rate-limit on it): times, peer flag, lengths (cap_len: at most keep) and
- * on the ciphertext hooks the endpoints.  Hook context.
- */
-void rec_fill_packet(struct rec *r, const struct ts_host_services *host,
-		     const struct ts_packet *pkt, bool known, size_t keep);
-
 /* pthread_create with every signal blocked (the daemon handles them elsewhere). */
 int writer_start(pthread_t *t, void *(*fn)(void *), void *arg);
-
-/* The first key of config not among known[0..n), or NULL. */
-const char *config_unknown_key(const struct ts_host_services *host,
-			       const struct ts_config_node *config, const char *const *known,
-			       size_t n);
-bool config_has_key(const struct ts_host_services *host, const struct ts_config_node *config,
-		    const char *key);
 
 #endif

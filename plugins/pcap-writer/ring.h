@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The record ring of the two debug plugins (hexdump, pcap-writer; the
- * pcap-writer builds this file from here): hooks on the data-path threads
+ * The pcap-writer's record ring: hooks on the data-path threads
  * append records, one writer thread per instance takes them out and does the
  * slow part (formatting, write(2)).  A hook never waits for the writer: it
  * holds the mutex for a bounds check and a memcpy, and a record that does not
@@ -20,35 +19,7 @@
 #include <stdint.h>
 #include <tinescale/plugin.h>
 
-enum rec_kind {
-	REC_PACKET = 1,	 /* a packet seen by a hook; cap_len bytes follow */
-	REC_SECRETS = 2, /* handshake secrets (pcap-writer); REC_SECRETS_LEN bytes follow */
-	REC_DONE = 3,	 /* already handled out of order by the writer; skip */
-};
-
-#define REC_HAVE_PEER	1u /* rec.peer holds the peer's public key */
-#define REC_SECRETS_LEN 128
-
-/* What precedes the bytes of every record.  Copied in and out with memcpy. */
-struct rec {
-	uint32_t size; /* header + payload, rounded up to 8 */
-	uint8_t kind;  /* enum rec_kind */
-	uint8_t hook;  /* enum ts_hook */
-	uint8_t flags; /* REC_HAVE_PEER */
-	uint8_t reserved;
-	uint32_t orig_len; /* the packet's length */
-	uint32_t cap_len;  /* bytes following this header */
-	/*
-	 * pcap-writer: one's-complement sum of the whole datagram when only
-	 * part of it was kept (the IPv6 UDP checksum needs all of it).
-	 */
-	uint32_t payload_sum;
-	uint32_t reserved2;
-	uint64_t mono_ns; /* CLOCK_MONOTONIC when the hook ran */
-	uint64_t real_ns; /* CLOCK_REALTIME when the hook ran (for humans and pcapng) */
-	uint8_t peer[32];
-	union ts_plugin_endpoint remote, local; /* ciphertext hooks; local.sa_family 0 = unknown */
-};
+#include "../hexdump/rec.h"
 
 struct ring {
 	pthread_mutex_t mu;
