@@ -97,7 +97,7 @@ static void check_prod(struct prod *p, uint64_t want)
 /* By hand: jobs queued, claimed in batches, finished in a random order. */
 static void test_random_completion(void)
 {
-	struct ts_pool *pool;
+	struct ts_pool *pool = NULL;
 	struct prod *p = calloc(1, sizeof(*p));
 	unsigned seed = 12345, claimed[DEPTH_MAX], n_claimed = 0;
 	const uint64_t total = 20000;
@@ -134,7 +134,7 @@ static void test_random_completion(void)
 /* A full ring: reserve crypts the oldest queued job itself and releases it. */
 static void test_full_ring(void)
 {
-	struct ts_pool *pool;
+	struct ts_pool *pool = NULL;
 	struct prod *p = calloc(1, sizeof(*p));
 
 	CHECK(p && ts_pool_create_manual(&pool, 2) == 0);
@@ -175,7 +175,7 @@ static void *producer_main(void *arg)
 static void test_threads(unsigned n_threads)
 {
 	struct ts_pool_thread_ops t = {.begin = begin_ok, .end = end_ok};
-	struct ts_pool *pool;
+	struct ts_pool *pool = NULL;
 	struct prod *p[2];
 	pthread_t th[2];
 
@@ -202,7 +202,7 @@ static void test_threads(unsigned n_threads)
 static void test_inline(void)
 {
 	struct ts_pool_thread_ops t = {.begin = begin_ok, .end = end_ok};
-	struct ts_pool *pool;
+	struct ts_pool *pool = NULL;
 	struct prod *p = calloc(1, sizeof(*p));
 
 	CHECK(p && ts_pool_create(&pool, 0, &t) == 0);
