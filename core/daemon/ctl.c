@@ -30,6 +30,7 @@
 struct ts_ctl_server {
 	int fd, stop_fd;
 	pthread_t thread;
+	bool running; /* the accept thread was started */
 	struct ts_pipeline_host *ph;
 	struct ts_engine_table eng; /* format_status NULL: the pipeline only */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -195,8 +196,7 @@ static void *server_thread(void *arg)
 	return NULL;
 }
 
-int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
-			const struct ts_engine_table *engine, char *err, size_t errlen)
+int ts_ctl_server_listen(struct ts_ctl_server **out, const char *ifname, char *err, size_t errlen)
 {
 	struct ts_ctl_server *srv;
 	int r;
@@ -207,9 +207,6 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 		return -ENOMEM;
 	}
 	srv->fd = srv->stop_fd = -1;
-	srv->ph = ph;
-	if (engine)
-		srv->eng = *engine;
 	r = ts_ctl_socket_path(srv->path, sizeof(srv->path), ifname);
 	if (r) {
 		snprintf(err, errlen, "control socket for '%s': %s", ifname ? ifname : "",
@@ -225,24 +222,55 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 	if (srv->stop_fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail_sock;
-	}
-	r = pthread_create(&srv->thread, NULL, server_thread, srv);
-	if (r) {
-		snprintf(err, errlen, "pthread_create: %s", strerror(r));
-		r = -r;
-		goto fail_sock;
+		close(srv->fd);
+		unlink(srv->path);
+		goto fail;
 	}
 	*out = srv;
 	return 0;
-fail_sock:
-	close(srv->fd);
-	unlink(srv->path);
-	if (srv->stop_fd >= 0)
-		close(srv->stop_fd);
 fail:
 	free(srv);
 	return r;
+}
+
+int ts_ctl_server_run(struct ts_ctl_server *srv, struct ts_pipeline_host *ph,
+		      const struct ts_engine_table *engine, char *err, size_t errlen)
+{
+	int r;
+
+	srv->ph = ph;
+	if (engine)
+		srv->eng = *engine;
+	r = pthread_create(&srv->thread, NULL, server_thread, srv);
+	if (r) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(r));
+		return -r;
+	}
+	srv->running = true;
+	return 0;
+}
+
+const char *ts_ctl_server_path(const struct ts_ctl_server *srv)
+{
+	return srv->path;
+}
+
+int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
+			const struct ts_engine_table *engine, char *err, size_t errlen)
+{
+	struct ts_ctl_server *srv;
+	int r;
+
+	r = ts_ctl_server_listen(&srv, ifname, err, errlen);
+	if (r)
+		return r;
+	r = ts_ctl_server_run(srv, ph, engine, err, errlen);
+	if (r) {
+		ts_ctl_server_stop(srv);
+		return r;
+	}
+	*out = srv;
+	return 0;
 }
 
 void ts_ctl_server_stop(struct ts_ctl_server *srv)
@@ -251,9 +279,11 @@ void ts_ctl_server_stop(struct ts_ctl_server *srv)
 
 	if (!srv)
 		return;
-	if (write(srv->stop_fd, &one, sizeof(one)) != sizeof(one))
-		perror("tinescale: ctl stop");
-	pthread_join(srv->thread, NULL);
+	if (srv->running) {
+		if (write(srv->stop_fd, &one, sizeof(one)) != sizeof(one))
+			perror("tinescale: ctl stop");
+		pthread_join(srv->thread, NULL);
+	}
 	close(srv->fd);
 	close(srv->stop_fd);
 	unlink(srv->path);

@@ -22,6 +22,7 @@
 #include "device.h"
 #include "log.h"
 #include "pipeline_glue.h"
+#include "privdrop.h"
 #include "timers.h"
 #include "tun.h"
 #include "uapi.h"
@@ -37,13 +38,16 @@ struct options {
 	int mtu;
 	int log_level;
 	const char *ifname;
+	const char *user; /* --user; NULL: privdrop.h's default */
+	bool no_drop;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: tinescale [-f] [--ipc FILE | --config FILE] [--pipeline FILE.yaml]\n"
-		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL] IFNAME\n"
+		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL]\n"
+		"                 [--user USER | --no-drop] IFNAME\n"
 		"       tinescale ctl IFNAME status|reload [FILE.yaml]|plugins\n"
 		"\n"
 		"A userspace WireGuard whose packet path plugins can see and steer.\n"
@@ -58,6 +62,11 @@ static void usage(FILE *out)
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
 		"  --mtu N              interface MTU (default 1420)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
+		"  --user USER          once IFNAME and its sockets exist, run as USER with\n"
+		"                       only CAP_NET_ADMIN (default: " TS_PRIVDROP_USER
+		", or " TS_PRIVDROP_FALLBACK "\n"
+		"                       if there is no such user)\n"
+		"  --no-drop            stay root with every capability (debugging only)\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n"
 		"\n"
@@ -75,6 +84,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_ADDRESS,
 		OPT_MTU,
 		OPT_LOG,
+		OPT_USER,
+		OPT_NO_DROP,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -85,6 +96,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"address", required_argument, NULL, OPT_ADDRESS},
 	    {"mtu", required_argument, NULL, OPT_MTU},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"user", required_argument, NULL, OPT_USER},
+	    {"no-drop", no_argument, NULL, OPT_NO_DROP},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -140,6 +153,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case OPT_USER:
+			o->user = optarg;
+			break;
+		case OPT_NO_DROP:
+			o->no_drop = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -150,6 +169,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if (o->user && o->no_drop) {
+		fprintf(stderr, "tinescale: --user and --no-drop are alternatives: give one\n");
+		return -1;
 	}
 	if (o->ipc && o->config) {
 		fprintf(stderr, "tinescale: --ipc and --config are alternatives: give one\n");
@@ -225,6 +248,29 @@ static void warn_if_world_readable(const char *path)
 			path, st.st_mode & 0777);
 }
 
+/*
+ * Everything that needs root is done (the TUN is open, the UDP sockets are
+ * bound, the UAPI and ctl sockets listen) and no thread runs yet: drop it.
+ * No plugin is loaded before this, so no plugin code ever runs as root.
+ */
+static int drop_root(const struct options *o, struct ts_device *dev,
+		     const struct ts_pipeline_glue *glue, const struct ts_uapi *uapi)
+{
+	const char *paths[] = {ts_uapi_path(uapi), ts_pipeline_glue_ctl_path(glue)};
+	uint16_t port = ts_device_listen_port(dev);
+	char err[256] = "";
+
+	if (o->no_drop) {
+		ts_warn("--no-drop: staying root with every capability, plugins included");
+		return 0;
+	}
+	if (ts_privdrop(o->user, port && port < 1024, paths, 2, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tinescale: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int daemon_main(int argc, char **argv)
 {
 	struct ts_pipeline_glue *glue = NULL;
@@ -238,6 +284,8 @@ static int daemon_main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
+	/* Before the private key is read: no core file, no same-uid ptrace. */
+	ts_privdrop_no_dump();
 	ts_log_set_level(o.log_level);
 	if (ts_crypto_init() < 0) {
 		fprintf(stderr, "tinescale: libsodium failed to initialise\n");
@@ -307,12 +355,13 @@ static int daemon_main(int argc, char **argv)
 		fprintf(stderr, "tinescale: cannot set %s up: %s\n", dev->ifname, strerror(errno));
 		goto out;
 	}
-	if (ts_pipeline_glue_start(&glue, dev, o.pipeline, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tinescale: %s\n", err);
-		goto out;
-	}
-	if (ts_uapi_start(&uapi, dev, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tinescale: %s\n", err);
+	if (ts_pipeline_glue_create(&glue, dev, err, sizeof(err)) < 0 ||
+	    ts_uapi_listen(&uapi, dev, err, sizeof(err)) < 0 ||
+	    drop_root(&o, dev, glue, uapi) < 0 ||
+	    ts_pipeline_glue_start(glue, o.pipeline, err, sizeof(err)) < 0 ||
+	    ts_uapi_run(uapi, err, sizeof(err)) < 0) {
+		if (err[0])
+			fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
 	if (ts_device_start(dev) < 0)
@@ -362,6 +411,8 @@ static int daemon_main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	/* While the sockets still listen, so that nobody else's can be hit. */
+	ts_privdrop_release();
 	ts_uapi_stop(uapi);
 	if (dev)
 		ts_device_stop(dev);
@@ -376,6 +427,7 @@ out:
 		if (write(ready_pipe[1], &fail, 1) < 0)
 			status = 1;
 	}
+	ts_privdrop_before_exit();
 	return status;
 }
 

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct ts_uapi {
 	int listen_fd;
 	int stop_fd;
 	pthread_t thread;
+	bool running; /* the thread was started */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -193,7 +195,7 @@ static void *uapi_thread(void *arg)
 	return NULL;
 }
 
-int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
+int ts_uapi_listen(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
 {
 	struct ts_uapi *u = calloc(1, sizeof(*u));
 	int ret;
@@ -209,14 +211,46 @@ int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t
 		return ret;
 	}
 	u->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (u->stop_fd < 0 || (ret = pthread_create(&u->thread, NULL, uapi_thread, u)) != 0) {
-		snprintf(err, errlen, "cannot start the UAPI thread");
+	if (u->stop_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		close(u->listen_fd);
 		unlink(u->path);
-		if (u->stop_fd >= 0)
-			close(u->stop_fd);
 		free(u);
-		return -EAGAIN;
+		return ret;
+	}
+	*out = u;
+	return 0;
+}
+
+int ts_uapi_run(struct ts_uapi *u, char *err, size_t errlen)
+{
+	int ret = pthread_create(&u->thread, NULL, uapi_thread, u);
+
+	if (ret) {
+		snprintf(err, errlen, "cannot start the UAPI thread: %s", strerror(ret));
+		return -ret;
+	}
+	u->running = true;
+	return 0;
+}
+
+const char *ts_uapi_path(const struct ts_uapi *u)
+{
+	return u->path;
+}
+
+int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
+{
+	struct ts_uapi *u;
+	int ret = ts_uapi_listen(&u, dev, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = ts_uapi_run(u, err, errlen);
+	if (ret) {
+		ts_uapi_stop(u);
+		return ret;
 	}
 	*out = u;
 	return 0;
@@ -228,9 +262,11 @@ void ts_uapi_stop(struct ts_uapi *u)
 
 	if (!u)
 		return;
-	if (write(u->stop_fd, &one, sizeof(one)) < 0)
-		ts_warn("uapi: cannot signal stop: %s", strerror(errno));
-	pthread_join(u->thread, NULL);
+	if (u->running) {
+		if (write(u->stop_fd, &one, sizeof(one)) < 0)
+			ts_warn("uapi: cannot signal stop: %s", strerror(errno));
+		pthread_join(u->thread, NULL);
+	}
 	close(u->listen_fd);
 	close(u->stop_fd);
 	unlink(u->path);

@@ -27,6 +27,7 @@ conf_ini "$CONFDIR/b.conf" b 51820 "$(pub a)" 10.0.0.1/32 10.10.0.11:51820 -
 OUT=$LOGDIR/hexdump.txt
 FIFO=$LOGDIR/hexdump.fifo
 mkfifo "$FIFO"
+chown "$TS_DAEMON_USER" "$FIFO" # the daemon writes it after dropping root
 
 # pipeline FILE OUTPUT MAX_BYTES [CONFIG_LINE]...
 pipeline() {
