@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,7 +30,9 @@
 #define MAX_PATHS	   4
 #define RELEASE_TIMEOUT_MS 2000
 #define HELPER_FD	   3
-#define CAP_BIT(c)	   (UINT64_C(1) << (c))
+/* Locked memory the dropped daemon may use for keys: ~80,000 peers. */
+#define TS_PRIVDROP_MEMLOCK ((rlim_t)256 << 20)
+#define CAP_BIT(c)	    (UINT64_C(1) << (c))
 
 /* The helper's end, seen from the daemon; -1 when there was no drop. */
 static int helper_fd = -1;
@@ -171,6 +174,26 @@ static int start_helper(const char *const *paths, size_t n, char *err, size_t er
 	return 0;
 }
 
+/*
+ * Key material lives in locked memory (base/secmem.h), which root may lock
+ * without limit and the dropped daemon only up to RLIMIT_MEMLOCK, often
+ * 8 MiB: raise it while we may, to what peers and keypairs of a large
+ * configuration need.
+ */
+static void raise_memlock(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < TS_PRIVDROP_MEMLOCK) {
+		rl.rlim_cur = TS_PRIVDROP_MEMLOCK;
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < TS_PRIVDROP_MEMLOCK)
+			rl.rlim_max = TS_PRIVDROP_MEMLOCK;
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+			ts_warn("cannot raise RLIMIT_MEMLOCK: %s", strerror(errno));
+	}
+}
+
 static const struct passwd *find_user(const char *user, char *err, size_t errlen)
 {
 	const struct passwd *pw;
@@ -227,6 +250,7 @@ int ts_privdrop(const char *user, bool bind_low, const char *const *paths, size_
 		return r;
 	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	raise_memlock();
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(1, &gid) < 0 ||
 	    setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0 || set_caps(keep) < 0 ||
 	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
