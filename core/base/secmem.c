@@ -14,6 +14,27 @@
 
 #define CHUNK_SIZE (64U << 10)
 
+/*
+ * Under AddressSanitizer a free slot is poisoned, so that a use after free
+ * of a peer or keypair is still caught although they no longer come from
+ * malloc.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TS_SECMEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TS_SECMEM_ASAN 1
+#endif
+#endif
+#ifdef TS_SECMEM_ASAN
+#include <sanitizer/asan_interface.h>
+#define poison(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define poison(p, n)   ((void)(p), (void)(n))
+#define unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
 struct ts_secmem_slot {
 	struct ts_secmem_slot *next;
 };
@@ -60,6 +81,7 @@ void *ts_secmem_pool_zalloc(struct ts_secmem_pool *pool)
 	if (pool->free) {
 		struct ts_secmem_slot *s = pool->free;
 
+		unpoison(s, pool->slot);
 		pool->free = s->next;
 		p = s;
 	} else {
@@ -91,5 +113,6 @@ void ts_secmem_pool_free(struct ts_secmem_pool *pool, void *p)
 	pthread_mutex_lock(&pool->lock);
 	s->next = pool->free;
 	pool->free = s;
+	poison(s, pool->slot);
 	pthread_mutex_unlock(&pool->lock);
 }
