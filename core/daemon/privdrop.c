@@ -189,8 +189,11 @@ static void raise_memlock(void)
 		rl.rlim_cur = TS_PRIVDROP_MEMLOCK;
 		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < TS_PRIVDROP_MEMLOCK)
 			rl.rlim_max = TS_PRIVDROP_MEMLOCK;
-		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-			ts_warn("cannot raise RLIMIT_MEMLOCK: %s", strerror(errno));
+		/* Without CAP_SYS_RESOURCE (a container) only up to the hard limit. */
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0 && getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_MEMLOCK, &rl);
+		}
 	}
 }
 
@@ -245,12 +248,12 @@ int ts_privdrop(const char *user, bool bind_low, const char *const *paths, size_
 	 * supplementary groups go: the daemon user's membership elsewhere is
 	 * not something the daemon needs.
 	 */
+	raise_memlock();
 	if ((r = drop_bounding(keep)) < 0) {
 		snprintf(err, errlen, "cannot drop root: bounding set: %s", strerror(-r));
 		return r;
 	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	raise_memlock();
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(1, &gid) < 0 ||
 	    setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0 || set_caps(keep) < 0 ||
 	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {

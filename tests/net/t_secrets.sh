@@ -20,8 +20,7 @@ two_hosts
 IF_A=${PFX}sa
 IF_B=${PFX}sb
 keypair a b b2
-wg genpsk >"$CONFDIR/psk.key"
-chmod 600 "$CONFDIR/psk.key"
+(umask 077 && wg genpsk >"$CONFDIR/psk.key")
 OUT=$LOGDIR/out # everything searched
 mkdir -p "$OUT"
 chown "$TS_DAEMON_USER" "$OUT"
@@ -53,6 +52,10 @@ wg set "$IF_B" private-key "$CONFDIR/b2.key"
 wg set "$IF_A" peer "$(pub b)" remove
 wg set "$IF_A" peer "$(pub b2)" allowed-ips 10.0.0.2/32 endpoint 10.10.0.12:51820 \
 	preshared-key "$CONFDIR/psk.key"
+# B may not initiate again within REKEY_TIMEOUT (5 s) of its last initiation.
+for ((i = 0; i < 15; i++)); do
+	ip netns exec "$NS_B" ping -n -c 1 -W 1 10.0.0.1 >/dev/null 2>&1 && break
+done
 ping_ok "$NS_B" 10.0.0.1 5
 "$TS_BUILD/tinescale" ctl "$IF_B" reload "$CONFDIR/b.yaml" >/dev/null || fail "reload of b.yaml failed"
 ping_ok "$NS_A" 10.0.0.2 3
