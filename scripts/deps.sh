@@ -13,6 +13,8 @@ PACKAGES=(
 	# network-namespace lab and traffic
 	iproute2 iputils-ping iperf3 nftables iptables socat ncat
 	tshark python3 python3-scapy python3-cryptography coturn
+	# metrics: promtool and a real Prometheus server scrape the daemon and the relay
+	prometheus
 	# static checks of docker/ and scripts
 	docker-compose shellcheck
 )

@@ -88,6 +88,12 @@ struct ts_peer_info {
 	bool has_session;	    /* a current keypair usable for sending */
 };
 
+/* One device counter for status --json and metrics: a stable snake_case name, its value. */
+struct ts_counter {
+	const char *name; /* static storage */
+	uint64_t value;
+};
+
 struct ts_engine_table {
 	void *ctx;
 	/* Send from the device's UDP socket, bypassing every hook.  0 or -errno. */
@@ -116,6 +122,12 @@ struct ts_engine_table {
 	int (*static_dh)(void *ctx, const uint8_t remote_public[32], uint8_t out[32]);
 	/* The engine part of `tinescale ctl IFNAME status`. */
 	void (*format_status)(void *ctx, FILE *out);
+	/*
+	 * Appended: packets the device dropped, by reason (the names are part
+	 * of status --json and the metrics: never renamed).  Fills up to max,
+	 * returns how many there are.
+	 */
+	size_t (*drop_counters)(void *ctx, struct ts_counter *out, size_t max);
 };
 
 #endif

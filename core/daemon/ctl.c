@@ -8,29 +8,29 @@
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "accept_loop.h"
+#include "capture.h"
+#include "key.h"
 #include "log.h"
 #include "pipeline.h"
 #include "seam.h"
+#include "status_json.h"
 #include "unixsock.h"
 
 #define MAX_REQUEST 4096
 
 struct ts_ctl_server {
-	int fd, stop_fd;
-	pthread_t thread;
-	bool running; /* the accept thread was started */
+	int fd;
+	struct ts_accept_loop *loop; /* NULL until ts_ctl_server_run */
 	struct ts_pipeline_host *ph;
 	struct ts_engine_table eng; /* format_status NULL: the pipeline only */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -80,18 +80,103 @@ static void send_all(int fd, const char *buf, size_t len)
 	}
 }
 
+/*
+ * capture [--hooks LIST] [--peer KEY] [--secrets]: on success the
+ * connection belongs to the capture from here on (true).  Otherwise the
+ * error goes to out and the caller answers as usual (false).
+ */
+static bool start_capture(struct ts_ctl_server *srv, int cfd, const struct ucred *cred, char *args,
+			  FILE *out)
+{
+	struct ts_capture_opts o = {0};
+	char err[256], *save = NULL;
+	static const char ok[] = "ok\n";
+
+	for (char *w = strtok_r(args, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		char *v = !strcmp(w, "--secrets") ? NULL : strtok_r(NULL, " ", &save);
+
+		if (!strcmp(w, "--secrets")) {
+			o.secrets = true;
+		} else if (!strcmp(w, "--hooks") && v) {
+			if (ts_capture_parse_hooks(v, &o.hooks, err, sizeof(err))) {
+				fprintf(out, "error: --hooks: %s\n", err);
+				return false;
+			}
+		} else if (!strcmp(w, "--peer") && v) {
+			if (!ts_key_from_base64(o.peer, v)) {
+				fprintf(out,
+					"error: --peer '%.64s' is not a public key, expected 44 "
+					"base64 characters\n",
+					v);
+				return false;
+			}
+			o.has_peer = true;
+		} else {
+			fprintf(out,
+				"error: capture: unexpected '%.64s', expected --hooks LIST, --peer "
+				"KEY or --secrets\n",
+				w);
+			return false;
+		}
+	}
+	if (o.secrets) {
+		/* Session keys only to whom could read the daemon's memory anyway. */
+		if (cred->uid != 0) {
+			fputs("error: --secrets needs a root client\n", out);
+			return false;
+		}
+		ts_warn("capture with --secrets for pid %d (uid %u): the stream carries the keys "
+			"of every handshake from now on; anyone who reads it can decrypt the "
+			"tunnel",
+			(int)cred->pid, (unsigned)cred->uid);
+	}
+	/* "ok" first, so that the pcapng stream starts right after the answer line. */
+	send_all(cfd, ok, sizeof(ok) - 1);
+	if (ts_capture_start(srv->ph, &o, cfd, err, sizeof(err))) {
+		ts_warn("capture not started: %s", err);
+		return false; /* the client sees the stream end at once */
+	}
+	ts_info("capture started for pid %d (uid %u)", (int)cred->pid, (unsigned)cred->uid);
+	return true;
+}
+
+/* "--json" or nothing after a command that takes it; -1 (error written) otherwise. */
+static int json_flag(const char *cmd, const char *rest, FILE *out)
+{
+	if (!*rest)
+		return 0;
+	if (!strcmp(rest, " --json"))
+		return 1;
+	fprintf(out, "error: %s: unexpected '%.64s', expected --json or nothing\n", cmd, rest + 1);
+	return -1;
+}
+
 static void handle_request(struct ts_ctl_server *srv, const char *line, FILE *out)
 {
 	char err[1024];
+	int json;
 
-	if (!strcmp(line, "status")) {
+	if (!strncmp(line, "status", 6) && (!line[6] || line[6] == ' ')) {
+		json = json_flag("status", line + 6, out);
+		if (json < 0)
+			return;
 		fputs("ok\n", out);
+		if (json) {
+			ts_status_json(out, &srv->eng, srv->ph, true);
+			return;
+		}
 		if (srv->eng.format_status)
 			srv->eng.format_status(srv->eng.ctx, out);
 		ts_pipeline_format(srv->ph, out);
-	} else if (!strcmp(line, "plugins")) {
+	} else if (!strncmp(line, "plugins", 7) && (!line[7] || line[7] == ' ')) {
+		json = json_flag("plugins", line + 7, out);
+		if (json < 0)
+			return;
 		fputs("ok\n", out);
-		ts_pipeline_format(srv->ph, out);
+		if (json)
+			ts_status_json(out, &srv->eng, srv->ph, false);
+		else
+			ts_pipeline_format(srv->ph, out);
 	} else if (!strcmp(line, "reload") || !strncmp(line, "reload ", 7)) {
 		char *path = line[6] ? strdup(line + 7) : ts_pipeline_path_dup(srv->ph);
 
@@ -111,12 +196,15 @@ static void handle_request(struct ts_ctl_server *srv, const char *line, FILE *ou
 		}
 		free(path);
 	} else {
-		fprintf(out, "error: unknown command '%.64s', expected status, plugins or reload\n",
+		fprintf(out,
+			"error: unknown command '%.64s', expected status, plugins, reload or "
+			"capture\n",
 			line);
 	}
 }
 
-static void serve(struct ts_ctl_server *srv, int cfd)
+/* One connection; false when a capture took it over (it closes cfd then). */
+static bool serve(struct ts_ctl_server *srv, int cfd)
 {
 	struct timeval tv = {.tv_sec = 2};
 	struct ucred cred;
@@ -136,7 +224,7 @@ static void serve(struct ts_ctl_server *srv, int cfd)
 		static const char msg[] = "error: permission denied\n";
 
 		send_all(cfd, msg, sizeof(msg) - 1);
-		return;
+		return true;
 	}
 	for (;;) {
 		ssize_t n = recv(cfd, req + have, sizeof(req) - 1 - have, 0);
@@ -153,7 +241,7 @@ static void serve(struct ts_ctl_server *srv, int cfd)
 	req[have] = '\0';
 	out = open_memstream(&resp, &rlen);
 	if (!out)
-		return;
+		return true;
 	nl = memchr(req, '\n', have);
 	if (!nl)
 		fputs("error: request too long or not terminated, expected one line\n", out);
@@ -161,39 +249,27 @@ static void serve(struct ts_ctl_server *srv, int cfd)
 		fputs("error: NUL in request\n", out);
 	else {
 		*nl = '\0';
-		handle_request(srv, req, out);
+		if (!strncmp(req, "capture", 7) && (!req[7] || req[7] == ' ')) {
+			if (start_capture(srv, cfd, &cred, req + 7, out)) {
+				fclose(out);
+				free(resp);
+				return false;
+			}
+		} else {
+			handle_request(srv, req, out);
+		}
 	}
 	fclose(out);
 	if (resp)
 		send_all(cfd, resp, rlen);
 	free(resp);
+	return true;
 }
 
-static void *server_thread(void *arg)
+static void serve_one(void *arg, int cfd)
 {
-	struct ts_ctl_server *srv = arg;
-
-	for (;;) {
-		struct pollfd p[2] = {{.fd = srv->fd, .events = POLLIN},
-				      {.fd = srv->stop_fd, .events = POLLIN}};
-		int cfd;
-
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		cfd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (cfd < 0)
-			continue;
-		serve(srv, cfd);
+	if (serve(arg, cfd))
 		close(cfd);
-	}
-	return NULL;
 }
 
 int ts_ctl_server_listen(struct ts_ctl_server **out, const char *ifname, char *err, size_t errlen)
@@ -206,7 +282,7 @@ int ts_ctl_server_listen(struct ts_ctl_server **out, const char *ifname, char *e
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	srv->fd = srv->stop_fd = -1;
+	srv->fd = -1;
 	r = ts_ctl_socket_path(srv->path, sizeof(srv->path), ifname);
 	if (r) {
 		snprintf(err, errlen, "control socket for '%s': %s", ifname ? ifname : "",
@@ -216,14 +292,6 @@ int ts_ctl_server_listen(struct ts_ctl_server **out, const char *ifname, char *e
 	srv->fd = ts_unix_listen(ctl_dir(), 0700, srv->path, err, errlen);
 	if (srv->fd < 0) {
 		r = srv->fd;
-		goto fail;
-	}
-	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (srv->stop_fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		close(srv->fd);
-		unlink(srv->path);
 		goto fail;
 	}
 	*out = srv;
@@ -241,12 +309,11 @@ int ts_ctl_server_run(struct ts_ctl_server *srv, struct ts_pipeline_host *ph,
 	srv->ph = ph;
 	if (engine)
 		srv->eng = *engine;
-	r = pthread_create(&srv->thread, NULL, server_thread, srv);
+	r = ts_accept_loop_start(&srv->loop, srv->fd, 0, serve_one, srv);
 	if (r) {
-		snprintf(err, errlen, "pthread_create: %s", strerror(r));
-		return -r;
+		snprintf(err, errlen, "cannot start the control thread: %s", strerror(-r));
+		return r;
 	}
-	srv->running = true;
 	return 0;
 }
 
@@ -275,38 +342,153 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 
 void ts_ctl_server_stop(struct ts_ctl_server *srv)
 {
-	uint64_t one = 1;
-
 	if (!srv)
 		return;
-	if (srv->running) {
-		if (write(srv->stop_fd, &one, sizeof(one)) != sizeof(one))
-			perror("tinescale: ctl stop");
-		pthread_join(srv->thread, NULL);
-	}
+	if (srv->loop)
+		ts_accept_loop_stop(srv->loop);
 	close(srv->fd);
-	close(srv->stop_fd);
 	unlink(srv->path);
 	free(srv);
 }
 
 static void usage(FILE *f)
 {
-	fputs("Usage: tinescale ctl IFNAME status|plugins|reload [FILE.yaml]\n"
-	      "  status    interface, peers and the plugin pipeline with counters\n"
-	      "  plugins   the plugin pipeline: instances, hooks in order, counters\n"
-	      "  reload    load FILE.yaml (or the running pipeline's file again);\n"
-	      "            on error the running pipeline stays\n",
-	      f);
+	fputs(
+	    "Usage: tinescale ctl IFNAME status [--json] | plugins [--json] | reload [FILE.yaml]\n"
+	    "                            | capture [--hooks LIST] [--peer KEY] [--secrets]\n"
+	    "  status    interface, peers and the plugin pipeline with counters\n"
+	    "  plugins   the plugin pipeline: instances, hooks in order, counters\n"
+	    "  --json    the same as one JSON object (keys: docs/observability.md)\n"
+	    "  reload    load FILE.yaml (or the running pipeline's file again);\n"
+	    "            on error the running pipeline stays\n"
+	    "  capture   stream what the hook points see as pcapng to stdout until\n"
+	    "            interrupted: tinescale ctl IFNAME capture | tshark -i -\n"
+	    "    --hooks LIST  comma-separated hook points (default all four)\n"
+	    "    --peer KEY    only this peer's packets (base64 public key)\n"
+	    "    --secrets     embed each new handshake's secrets, so Wireshark\n"
+	    "                  decrypts the tunnel (root only; guard the output)\n",
+	    f);
+}
+
+/* The request line for argv[2..]; NULL after printing why (usage errors). */
+static char *build_request(int argc, char **argv, bool *stream)
+{
+	const char *cmd = argv[2];
+	char *req = NULL, *file = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	*stream = false;
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "plugins")) {
+		if (argc > 4 || (argc == 4 && strcmp(argv[3], "--json"))) {
+			fprintf(stderr, "tinescale ctl: %s: unexpected '%s', expected --json\n",
+				cmd, argv[3]);
+			return NULL;
+		}
+		return asprintf(&req, "%s%s\n", cmd, argc == 4 ? " --json" : "") < 0 ? NULL : req;
+	}
+	if (!strcmp(cmd, "reload")) {
+		if (argc > 4) {
+			fprintf(stderr, "tinescale ctl: reload: expected at most one FILE.yaml\n");
+			return NULL;
+		}
+		if (argc == 4) {
+			/* The daemon's working directory is not ours. */
+			file = realpath(argv[3], NULL);
+			if (!file) {
+				fprintf(stderr, "tinescale ctl: %s: %s\n", argv[3],
+					strerror(errno));
+				return NULL;
+			}
+			if (strchr(file, '\n')) {
+				fprintf(stderr, "tinescale ctl: %s: newline in file name\n",
+					argv[3]);
+				free(file);
+				return NULL;
+			}
+		}
+		if (asprintf(&req, "reload%s%s\n", file ? " " : "", file ? file : "") < 0)
+			req = NULL;
+		free(file);
+		return req;
+	}
+	if (strcmp(cmd, "capture")) {
+		fprintf(stderr,
+			"tinescale ctl: unknown command '%s', expected status, plugins, reload or "
+			"capture\n",
+			cmd);
+		return NULL;
+	}
+	*stream = true;
+	f = open_memstream(&req, &len);
+	if (!f)
+		return NULL;
+	fputs("capture", f);
+	for (int i = 3; i < argc; i++) {
+		bool takes = !strcmp(argv[i], "--hooks") || !strcmp(argv[i], "--peer");
+
+		if (!takes && strcmp(argv[i], "--secrets")) {
+			fprintf(
+			    stderr,
+			    "tinescale ctl: capture: unknown option '%s', expected --hooks LIST, "
+			    "--peer KEY or --secrets\n",
+			    argv[i]);
+			goto bad;
+		}
+		if (takes && (i + 1 == argc || strpbrk(argv[i + 1], " \n") || !argv[i + 1][0])) {
+			fprintf(stderr, "tinescale ctl: capture: %s needs a value (no spaces)\n",
+				argv[i]);
+			goto bad;
+		}
+		fprintf(f, " %s", argv[i]);
+		if (takes)
+			fprintf(f, " %s", argv[++i]);
+	}
+	fputc('\n', f);
+	if (fclose(f))
+		return free(req), NULL;
+	return req;
+bad:
+	fclose(f);
+	free(req);
+	return NULL;
+}
+
+/* After "ok\n": the pcapng stream to stdout, as it comes, until the daemon ends it. */
+static int stream_out(int fd, const char *first, size_t n)
+{
+	char buf[65536];
+
+	for (;;) {
+		while (n) {
+			ssize_t w = write(STDOUT_FILENO, first, n);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return 1; /* the reader went away (when SIGPIPE is ignored) */
+			first += w;
+			n -= (size_t)w;
+		}
+		ssize_t r = read(fd, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0;
+		first = buf;
+		n = (size_t)r;
+	}
 }
 
 int ts_ctl_client_main(int argc, char **argv)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char *req = NULL, *resp = NULL, *file = NULL, *nl;
+	char *req = NULL, *resp = NULL, *nl;
 	size_t rlen = 0;
 	struct sockaddr_un sun;
 	int fd = -1, status = 1, r;
+	bool stream;
 	char buf[4096];
 	FILE *mem;
 
@@ -316,9 +498,7 @@ int ts_ctl_client_main(int argc, char **argv)
 			return 0;
 		}
 	}
-	if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[2], "reload")) ||
-	    (strcmp(argv[2], "status") && strcmp(argv[2], "plugins") &&
-	     strcmp(argv[2], "reload"))) {
+	if (argc < 3) {
 		usage(stderr);
 		return 2;
 	}
@@ -328,19 +508,15 @@ int ts_ctl_client_main(int argc, char **argv)
 			r == -EINVAL ? "invalid interface name" : "path too long");
 		return 2;
 	}
-	if (argc == 4) {
-		file = realpath(argv[3], NULL);
-		if (!file) {
-			fprintf(stderr, "tinescale ctl: %s: %s\n", argv[3], strerror(errno));
-			return 1;
-		}
-		if (strchr(file, '\n')) {
-			fprintf(stderr, "tinescale ctl: %s: newline in file name\n", argv[3]);
-			goto out;
-		}
+	req = build_request(argc, argv, &stream);
+	if (!req) {
+		if (!strcmp(argv[2], "reload") && argc == 4)
+			return 1; /* the file: already said */
+		fputc('\n', stderr);
+		usage(stderr);
+		return 2;
 	}
-	if (asprintf(&req, "%s%s%s\n", argv[2], file ? " " : "", file ? file : "") < 0 ||
-	    strlen(req) > MAX_REQUEST) {
+	if (strlen(req) > MAX_REQUEST) {
 		fprintf(stderr, "tinescale ctl: request too long\n");
 		goto out;
 	}
@@ -352,7 +528,9 @@ int ts_ctl_client_main(int argc, char **argv)
 		goto out;
 	}
 	send_all(fd, req, strlen(req));
-	shutdown(fd, SHUT_WR);
+	/* A capture keeps its end open: the daemon takes our going away as the stop. */
+	if (!stream)
+		shutdown(fd, SHUT_WR);
 	mem = open_memstream(&resp, &rlen);
 	if (!mem)
 		goto out;
@@ -364,6 +542,8 @@ int ts_ctl_client_main(int argc, char **argv)
 		if (n <= 0)
 			break;
 		fwrite(buf, 1, (size_t)n, mem);
+		if (stream && memchr(buf, '\n', (size_t)n))
+			break;
 	}
 	fclose(mem);
 	nl = resp ? memchr(resp, '\n', rlen) : NULL;
@@ -372,7 +552,9 @@ int ts_ctl_client_main(int argc, char **argv)
 		goto out;
 	}
 	*nl = '\0';
-	if (!strcmp(resp, "ok")) {
+	if (!strcmp(resp, "ok") && stream) {
+		status = stream_out(fd, nl + 1, rlen - (size_t)(nl + 1 - resp));
+	} else if (!strcmp(resp, "ok")) {
 		fwrite(nl + 1, 1, rlen - (size_t)(nl + 1 - resp), stdout);
 		status = fflush(stdout) ? 1 : 0;
 	} else {
@@ -384,6 +566,5 @@ out:
 		close(fd);
 	free(resp);
 	free(req);
-	free(file);
 	return status;
 }

@@ -32,7 +32,7 @@
 
 struct options {
 	bool foreground;
-	const char *ipc, *config, *pipeline;
+	const char *ipc, *config, *pipeline, *metrics;
 	const char *addresses[MAX_ADDRESSES];
 	int n_addresses;
 	int mtu;
@@ -47,8 +47,9 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: tinescale [-f] [--ipc FILE | --config FILE] [--pipeline FILE.yaml]\n"
 		"                 [--address CIDR]... [--mtu N] [--log-level LEVEL]\n"
-		"                 [--user USER | --no-drop] IFNAME\n"
-		"       tinescale ctl IFNAME status|reload [FILE.yaml]|plugins\n"
+		"                 [--metrics ADDR:PORT] [--user USER | --no-drop] IFNAME\n"
+		"       tinescale ctl IFNAME status|plugins [--json] | reload [FILE.yaml]\n"
+		"                            | capture [--hooks LIST] [--peer KEY] [--secrets]\n"
 		"\n"
 		"A userspace WireGuard whose packet path plugins can see and steer.\n"
 		"\n"
@@ -62,6 +63,8 @@ static void usage(FILE *out)
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
 		"  --mtu N              interface MTU (default 1420)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
+		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"                       (off by default; use a loopback address)\n"
 		"  --user USER          once IFNAME and its sockets exist, run as USER with\n"
 		"                       only CAP_NET_ADMIN (default: " TS_PRIVDROP_USER
 		", or " TS_PRIVDROP_FALLBACK "\n"
@@ -84,6 +87,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_ADDRESS,
 		OPT_MTU,
 		OPT_LOG,
+		OPT_METRICS,
 		OPT_USER,
 		OPT_NO_DROP,
 		OPT_VERSION
@@ -96,6 +100,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"address", required_argument, NULL, OPT_ADDRESS},
 	    {"mtu", required_argument, NULL, OPT_MTU},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"user", required_argument, NULL, OPT_USER},
 	    {"no-drop", no_argument, NULL, OPT_NO_DROP},
 	    {"help", no_argument, NULL, 'h'},
@@ -123,6 +128,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_PIPELINE:
 			o->pipeline = optarg;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case OPT_ADDRESS:
 			if (o->n_addresses == MAX_ADDRESSES) {
@@ -248,6 +256,18 @@ static void warn_if_world_readable(const char *path)
 			path, st.st_mode & 0777);
 }
 
+/* --metrics ADDR:PORT with a port below 1024 (bound after the drop). */
+static bool metrics_port_low(const char *addr)
+{
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	long port;
+
+	if (!colon)
+		return false;
+	port = strtol(colon + 1, NULL, 10);
+	return port > 0 && port < 1024;
+}
+
 /*
  * Everything that needs root is done (the TUN is open, the UDP sockets are
  * bound, the UAPI and ctl sockets listen) and no thread runs yet: drop it.
@@ -264,7 +284,8 @@ static int drop_root(const struct options *o, struct ts_device *dev,
 		ts_warn("--no-drop: staying root with every capability, plugins included");
 		return 0;
 	}
-	if (ts_privdrop(o->user, port && port < 1024, paths, 2, err, sizeof(err)) < 0) {
+	if (ts_privdrop(o->user, (port && port < 1024) || metrics_port_low(o->metrics), paths, 2,
+			err, sizeof(err)) < 0) {
 		fprintf(stderr, "tinescale: %s\n", err);
 		return -1;
 	}
@@ -358,10 +379,17 @@ static int daemon_main(int argc, char **argv)
 	if (ts_pipeline_glue_create(&glue, dev, err, sizeof(err)) < 0 ||
 	    ts_uapi_listen(&uapi, dev, err, sizeof(err)) < 0 ||
 	    drop_root(&o, dev, glue, uapi) < 0 ||
-	    ts_pipeline_glue_start(glue, o.pipeline, err, sizeof(err)) < 0 ||
-	    ts_uapi_run(uapi, err, sizeof(err)) < 0) {
+	    ts_pipeline_glue_start(glue, o.pipeline, err, sizeof(err)) < 0) {
 		if (err[0])
 			fprintf(stderr, "tinescale: %s\n", err);
+		goto out;
+	}
+	if (o.metrics && ts_pipeline_glue_metrics(glue, o.metrics, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tinescale: --metrics: %s\n", err);
+		goto out;
+	}
+	if (ts_uapi_run(uapi, err, sizeof(err)) < 0) {
+		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
 	if (ts_device_start(dev) < 0)

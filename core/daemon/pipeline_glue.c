@@ -18,13 +18,33 @@
 #include "ctl.h"
 #include "device.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "pipeline.h"
 
 struct ts_pipeline_glue {
 	struct ts_device *dev;
 	struct ts_pipeline_host *ph;
 	struct ts_ctl_server *ctl;
+	struct ts_engine_table eng;
+	struct ts_metrics_http *metrics; /* NULL unless --metrics */
 };
+
+static void metrics_render(void *arg, FILE *f)
+{
+	struct ts_pipeline_glue *g = arg;
+
+	ts_metrics_render(f, &g->eng, g->ph);
+}
+
+int ts_pipeline_glue_metrics(struct ts_pipeline_glue *g, const char *addr, char *err, size_t errlen)
+{
+	int ret = ts_metrics_http_start(&g->metrics, addr, metrics_render, g, err, errlen);
+
+	if (!ret)
+		ts_info("metrics on http://%s/metrics", addr);
+	return ret;
+}
 
 int ts_pipeline_glue_create(struct ts_pipeline_glue **out, struct ts_device *dev, char *err,
 			    size_t errlen)
@@ -58,6 +78,7 @@ int ts_pipeline_glue_start(struct ts_pipeline_glue *g, const char *pipeline_path
 	int ret;
 
 	ts_device_engine_table(g->dev, &eng);
+	g->eng = eng;
 	ret = ts_pipeline_host_create(&g->ph, &eng);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot start the plugin host: %s", strerror(-ret));
@@ -104,6 +125,7 @@ void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
 {
 	if (!g)
 		return;
+	ts_metrics_http_stop(g->metrics);
 	ts_ctl_server_stop(g->ctl);
 	/* The data path is stopped by now; nothing calls the hook table any more. */
 	ts_device_set_hooks(g->dev, NULL);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's side of the plugin host: start it with the --pipeline file,
- * reload on SIGHUP, serve `tinescale ctl`, stop it.
+ * reload on SIGHUP, serve `tinescale ctl` and the metrics, stop it.
  */
 #ifndef TS_PIPELINE_GLUE_H
 #define TS_PIPELINE_GLUE_H
@@ -25,6 +25,9 @@ int ts_pipeline_glue_start(struct ts_pipeline_glue *g, const char *pipeline_path
 /* path NULL: the current file again.  Logs the outcome; the old pipeline stays on failure. */
 int ts_pipeline_glue_reload(struct ts_pipeline_glue *g, const char *path);
 void ts_pipeline_glue_stop(struct ts_pipeline_glue *g);
+/* Serve Prometheus metrics on addr (ADDR:PORT) until stop.  0 or -errno with err. */
+int ts_pipeline_glue_metrics(struct ts_pipeline_glue *g, const char *addr, char *err,
+			     size_t errlen);
 int ts_pipeline_glue_ctl_main(int argc, char **argv);
 
 #endif

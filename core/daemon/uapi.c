@@ -8,19 +8,17 @@
 #include "uapi.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "accept_loop.h"
 #include "config.h"
 #include "device.h"
 #include "log.h"
@@ -31,9 +29,7 @@
 struct ts_uapi {
 	struct ts_device *dev;
 	int listen_fd;
-	int stop_fd;
-	pthread_t thread;
-	bool running; /* the thread was started */
+	struct ts_accept_loop *loop; /* NULL until ts_uapi_run */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -169,30 +165,10 @@ out:
 	}
 }
 
-static void *uapi_thread(void *arg)
+static void serve_one(void *arg, int fd)
 {
-	struct ts_uapi *u = arg;
-
-	for (;;) {
-		struct pollfd pfd[2] = {{.fd = u->listen_fd, .events = POLLIN},
-					{.fd = u->stop_fd, .events = POLLIN}};
-		int fd;
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			ts_err("uapi: poll: %s", strerror(errno));
-			break;
-		}
-		if (pfd[1].revents)
-			break;
-		fd = accept4(u->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		serve_client(u, fd);
-		close(fd);
-	}
-	return NULL;
+	serve_client(arg, fd);
+	close(fd);
 }
 
 int ts_uapi_listen(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
@@ -210,28 +186,18 @@ int ts_uapi_listen(struct ts_uapi **out, struct ts_device *dev, char *err, size_
 		free(u);
 		return ret;
 	}
-	u->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (u->stop_fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		close(u->listen_fd);
-		unlink(u->path);
-		free(u);
-		return ret;
-	}
 	*out = u;
 	return 0;
 }
 
 int ts_uapi_run(struct ts_uapi *u, char *err, size_t errlen)
 {
-	int ret = pthread_create(&u->thread, NULL, uapi_thread, u);
+	int ret = ts_accept_loop_start(&u->loop, u->listen_fd, 0, serve_one, u);
 
 	if (ret) {
-		snprintf(err, errlen, "cannot start the UAPI thread: %s", strerror(ret));
-		return -ret;
+		snprintf(err, errlen, "cannot start the UAPI thread: %s", strerror(-ret));
+		return ret;
 	}
-	u->running = true;
 	return 0;
 }
 
@@ -258,17 +224,11 @@ int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t
 
 void ts_uapi_stop(struct ts_uapi *u)
 {
-	uint64_t one = 1;
-
 	if (!u)
 		return;
-	if (u->running) {
-		if (write(u->stop_fd, &one, sizeof(one)) < 0)
-			ts_warn("uapi: cannot signal stop: %s", strerror(errno));
-		pthread_join(u->thread, NULL);
-	}
+	if (u->loop)
+		ts_accept_loop_stop(u->loop);
 	close(u->listen_fd);
-	close(u->stop_fd);
 	unlink(u->path);
 	free(u);
 }

@@ -1031,6 +1031,8 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		(unsigned long long)atomic_load(&dev->hs_dropped),
 		(unsigned long long)atomic_load(&dev->hs_ratelimited),
 		(unsigned long long)atomic_load(&dev->inject_dropped));
+	fprintf(out, "  not routed: %llu multicast/link-local (no peer's allowed IPs cover them)\n",
+		(unsigned long long)atomic_load(&dev->tx_local_unrouted));
 	for (peer = dev->peers; peer; peer = peer->next) {
 		struct ts_note notes[TS_NOTES_MAX];
 		uint64_t hs;
@@ -1125,6 +1127,26 @@ static void et_format_status(void *ctx, FILE *out)
 	ts_device_format_status(ctx, out);
 }
 
+static size_t et_drop_counters(void *ctx, struct ts_counter *out, size_t max)
+{
+	struct ts_device *dev = ctx;
+	const struct ts_counter c[] = {
+	    {"invalid", atomic_load(&dev->rx_invalid)},
+	    {"bad_mac", atomic_load(&dev->rx_bad_mac)},
+	    {"replayed", atomic_load(&dev->rx_replayed)},
+	    {"bad_source", atomic_load(&dev->rx_bad_source)},
+	    {"no_route", atomic_load(&dev->tx_no_route)},
+	    {"not_routed_local", atomic_load(&dev->tx_local_unrouted)},
+	    {"handshake_queue", atomic_load(&dev->hs_dropped)},
+	    {"handshake_rate", atomic_load(&dev->hs_ratelimited)},
+	    {"inject_queue", atomic_load(&dev->inject_dropped)},
+	};
+	const size_t n = sizeof(c) / sizeof(c[0]);
+
+	memcpy(out, c, (n < max ? n : max) * sizeof(c[0]));
+	return n;
+}
+
 void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out)
 {
 	*out = (struct ts_engine_table){
@@ -1142,5 +1164,6 @@ void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out)
 	    .note_get = et_note_get,
 	    .static_dh = et_static_dh,
 	    .format_status = et_format_status,
+	    .drop_counters = et_drop_counters,
 	};
 }

@@ -134,6 +134,8 @@ struct ts_device {
 	/* Counters for status and tests (relaxed). */
 	atomic_uint_fast64_t rx_invalid, rx_bad_mac, rx_replayed, rx_bad_source, rx_no_peer,
 	    tx_no_route, hs_dropped, hs_ratelimited, inject_dropped;
+	/* Multicast and link-local packets no peer takes (the kernel's own IPv6 chatter). */
+	atomic_uint_fast64_t tx_local_unrouted;
 };
 
 /* Create the TUN and sockets (listen_port 0 = random until configured). */

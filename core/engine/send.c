@@ -417,6 +417,15 @@ static bool packet_destination(const uint8_t *pkt, size_t len, int *family, cons
 	return false;
 }
 
+/* Multicast, broadcast or IPv6 link-local: never meant for a tunnel peer unless allowed. */
+static bool is_local_scope(int family, const uint8_t *dst)
+{
+	if (family == AF_INET)
+		return (dst[0] & 0xf0) == 0xe0 ||
+		       (dst[0] == 255 && dst[1] == 255 && dst[2] == 255 && dst[3] == 255);
+	return dst[0] == 0xff || (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80);
+}
+
 /* Device read lock held: the peer the packet goes to, with a reference, or NULL. */
 static struct ts_peer *tx_route(struct ts_device *dev, const uint8_t *pkt, size_t len)
 {
@@ -430,7 +439,14 @@ static struct ts_peer *tx_route(struct ts_device *dev, const uint8_t *pkt, size_
 	}
 	peer = allowedips_lookup(&dev->allowedips, family, dst);
 	if (!peer) {
-		atomic_fetch_add_explicit(&dev->tx_no_route, 1, memory_order_relaxed);
+		/*
+		 * The kernel sends router solicitations and MLD reports on its
+		 * own as soon as the link is up: counting those as "no route"
+		 * would show drops before the user sent anything.
+		 */
+		atomic_fetch_add_explicit(is_local_scope(family, dst) ? &dev->tx_local_unrouted
+								      : &dev->tx_no_route,
+					  1, memory_order_relaxed);
 		return NULL;
 	}
 	return ts_peer_get(peer);

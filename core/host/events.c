@@ -30,7 +30,7 @@ bool events_want_secrets(void *ctx)
 {
 	struct ts_pipeline_host *ph = ctx;
 	const struct snapshot *s;
-	bool any = false;
+	bool any = capture_wants_secrets(&ph->cap);
 
 	pthread_rwlock_rdlock(&ph->snap_lock);
 	s = atomic_load_explicit(&ph->cur, memory_order_acquire);
@@ -86,6 +86,8 @@ static void deliver(struct ts_pipeline_host *ph, const struct queued_event *q)
 
 	memcpy(&ev.endpoint, &q->endpoint, sizeof(ev.endpoint));
 	ev1.endpoint = ev.endpoint;
+	if (q->type == TS_EVENT_HANDSHAKE_SECRETS && q->has_secrets)
+		capture_secrets(&ph->cap, q->public_key, &q->secrets);
 	for (size_t i = 0; s && i < s->n_inst; i++) {
 		const struct instance *in = s->inst[i];
 

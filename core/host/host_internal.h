@@ -32,6 +32,7 @@
 #include <tinescale/plugin.h>
 
 #include "abi_v1.h"
+#include "capture_internal.h"
 #include "pipeline.h"
 #include "seam.h"
 
@@ -43,7 +44,8 @@
 #define MAX_DEPTH     32
 #define MAX_NODES     20000
 #define MAX_NAME      64
-#define SAMPLE_MASK   63u  /* time one call in 64 */
+#define SAMPLE_MASK   63u  /* time one packet in 64 */
+#define SAMPLE_FIRST  64u  /* and the first 64 calls of every hook */
 #define EVENT_QUEUE   1024 /* events waiting for the event thread; more are dropped */
 
 /* ---- the config tree (yaml_tree.c) ---- */
@@ -179,6 +181,8 @@ struct ts_pipeline_host {
 	bool qstop, qstarted;
 	pthread_t qthread;
 	_Atomic uint64_t events_dropped; /* queue full */
+
+	struct capture_set cap; /* live captures (capture.c) */
 };
 
 uint64_t mono_ns(void);

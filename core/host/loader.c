@@ -121,8 +121,14 @@ static char *resolve_plugin(struct loader *ld, const struct ts_config_node *use)
 			free(cand);
 	}
 	fclose(sf);
+	/* Say the fix too: a pipeline copied elsewhere keeps relative plugin_path entries. */
 	if (!found)
-		LERR(ld, use, "plugin '%s' not found, searched: %s", u, searched ? searched : "");
+		LERR(ld, use,
+		     "plugin '%s' not found, searched: %s; relative plugin_path entries are taken "
+		     "from the pipeline file's directory (%s): set plugin_path: to the directory "
+		     "holding %s (an absolute path works from anywhere), give use: an absolute "
+		     "path, or install the plugins (cmake --install)",
+		     u, searched ? searched : "", ld->dir, file);
 	free(searched);
 	free(file);
 	return found;

@@ -319,6 +319,7 @@ int ts_pipeline_host_create(struct ts_pipeline_host **out, const struct ts_engin
 	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_READER_NP);
 	pthread_rwlock_init(&ph->snap_lock, &rwa);
 	pthread_rwlockattr_destroy(&rwa);
+	capture_init(&ph->cap);
 	r = timers_start(ph);
 	if (!r)
 		r = events_start(ph);
@@ -378,6 +379,8 @@ void ts_pipeline_host_destroy(struct ts_pipeline_host *ph)
 {
 	if (!ph)
 		return;
+	/* Live captures end (their threads read the engine table and the slots). */
+	capture_stop_all(&ph->cap);
 	/*
 	 * Events first: the queue's undelivered events are dropped (and
 	 * wiped), so no event() runs while or after the instances go; events

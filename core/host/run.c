@@ -66,9 +66,18 @@ static enum ts_verdict run_chain(const struct chain *c, enum ts_hook hook, struc
 	const uintptr_t lo = (uintptr_t)pkt->data - pkt->headroom;
 	const uintptr_t hi = (uintptr_t)pkt->data + pkt->len + pkt->tailroom;
 
+	/*
+	 * One decision per packet, not per entry: a per-entry tick that moves
+	 * by the chain's length would never land on some entries.  The first
+	 * calls of each hook are all timed, so a handful of packets already
+	 * gives a mean.
+	 */
+	const bool tick = (++sample_tick & SAMPLE_MASK) == 0;
+
 	for (size_t i = 0; i < c->n; i++) {
 		const struct chain_entry *e = &c->e[i];
-		bool sample = (++sample_tick & SAMPLE_MASK) == 0;
+		bool sample = tick || atomic_load_explicit(&e->stats->samples,
+							   memory_order_relaxed) < SAMPLE_FIRST;
 		uint64_t t0 = sample ? mono_ns() : 0;
 		unsigned int v;
 
@@ -129,7 +138,9 @@ bool ts_pipeline_has_hook(struct ts_pipeline_host *ph, enum ts_hook hook)
 
 bool hooks_active(void *ctx, enum ts_hook_point point)
 {
-	return ts_pipeline_has_hook(ctx, (enum ts_hook)point);
+	struct ts_pipeline_host *ph = ctx;
+
+	return capture_on(&ph->cap, point) || ts_pipeline_has_hook(ph, (enum ts_hook)point);
 }
 
 /* Our address on a ciphertext hook, as a socket address with the listen port. */
@@ -158,6 +169,8 @@ bool hooks_run(void *ctx, enum ts_hook_point point, struct ts_hook_pkt *p)
 	bool ciphertext = point == TS_HP_CIPHERTEXT_OUT || point == TS_HP_CIPHERTEXT_IN;
 	struct ts_packet pkt;
 
+	if (capture_on(&ph->cap, point))
+		capture_tap(ph, point, p);
 	if (!ts_pipeline_has_hook(ph, (enum ts_hook)point))
 		return true;
 	memset(&pkt, 0, sizeof(pkt));

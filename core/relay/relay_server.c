@@ -23,6 +23,7 @@
  */
 #include "relay_server.h"
 #include "key.h"
+#include "relay_metrics.h"
 #include "relay_out.h"
 
 #include <errno.h>
@@ -72,6 +73,7 @@ struct relay {
 	struct ctl_client clients[MAX_CTL_CLIENTS];
 	uint64_t started_ns;
 	uint64_t reject_log_ns[RJ_COUNT], reject_log_suppressed[RJ_COUNT];
+	struct relay_metrics metrics; /* --metrics; http NULL when off */
 };
 
 static enum log_level log_level = LOG_INFO;
@@ -116,7 +118,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: tinescale-relay --listen ADDR:PORT --key FILE [--ctl PATH]\n"
 	    "                       [--max-peers N] [--rate PPS] [--rate-bytes BPS]\n"
-	    "                       [--dh-rate N]\n"
+	    "                       [--dh-rate N] [--metrics ADDR:PORT]\n"
 	    "                       [--log-level error|warn|info|debug] [-f]\n"
 	    "       tinescale-relay status [--ctl PATH]\n"
 	    "\n"
@@ -129,6 +131,8 @@ static void usage(FILE *f)
 	    "  --key FILE          the relay's private key, as `wg genkey` writes it; peers\n"
 	    "                      configure `wg pubkey < FILE` as relay_public_key\n"
 	    "  --ctl PATH          status socket (default " DEFAULT_CTL ", mode 0600)\n"
+	    "  --metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	    "                      (off by default; use a loopback address)\n"
 	    "  --max-peers N       registrations kept at most (default %u); a full table\n"
 	    "                      refuses new keys\n"
 	    "  --rate PPS          frames per second a key may send, and the relay sends to\n"
@@ -785,6 +789,8 @@ static int serve(struct relay *r)
 		if (now - last_expire >= NS_PER_S) {
 			relay_table_expire(&r->t, now, clock_ns(CLOCK_REALTIME));
 			relay_cookies_rotate(&r->cookies, now);
+			relay_metrics_update(&r->metrics, &r->t, now,
+					     (now - r->started_ns) / NS_PER_S);
 			last_expire = now;
 		}
 	}
@@ -832,14 +838,20 @@ static int cmd_status(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'},  {"key", required_argument, NULL, 'k'},
-	    {"ctl", required_argument, NULL, 'c'},     {"max-peers", required_argument, NULL, 'm'},
-	    {"rate", required_argument, NULL, 'r'},    {"rate-bytes", required_argument, NULL, 'b'},
-	    {"dh-rate", required_argument, NULL, 'd'}, {"log-level", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"ctl", required_argument, NULL, 'c'},
+	    {"max-peers", required_argument, NULL, 'm'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"rate-bytes", required_argument, NULL, 'b'},
+	    {"dh-rate", required_argument, NULL, 'd'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"metrics", required_argument, NULL, 'M'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct relay r;
-	const char *listen_arg = NULL, *key_path = NULL;
+	const char *listen_arg = NULL, *key_path = NULL, *metrics_arg = NULL;
 	unsigned long max_peers = DEFAULT_MAX_PEERS, rate = DEFAULT_RATE_PPS, rate_bytes = 0;
 	unsigned long dh_rate = DEFAULT_DH_RATE, scale = 1;
 	uint64_t cookie_rotate_ns;
@@ -917,6 +929,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'M':
+			metrics_arg = optarg;
+			break;
 		case 'f':
 			break;
 		case 'h':
@@ -974,8 +989,19 @@ int main(int argc, char **argv)
 	relay_out_init(&r.out, r.udp);
 	r.started_ns = clock_ns(CLOCK_MONOTONIC);
 	relay_cookies_init(&r.cookies, cookie_rotate_ns, r.started_ns);
+	if (metrics_arg) {
+		char err[256];
+
+		if (relay_metrics_start(&r.metrics, metrics_arg, err, sizeof(err)) < 0) {
+			logmsg(LOG_ERR, "--metrics: %s", err);
+			goto out;
+		}
+		relay_metrics_update(&r.metrics, &r.t, r.started_ns, 0);
+		logmsg(LOG_INFO, "metrics on http://%s/metrics", metrics_arg);
+	}
 	ret = serve(&r) < 0 ? 1 : 0;
 out:
+	relay_metrics_stop(&r.metrics);
 	for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
 		if (r.clients[i].fd >= 0)
 			ctl_close(&r.clients[i]);

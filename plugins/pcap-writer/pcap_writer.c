@@ -307,64 +307,6 @@ static uint32_t interface_of(struct pw *p, unsigned hook)
 	return (uint32_t)p->ifid[hook];
 }
 
-/*
- * Our address towards a peer when the host does not know which one a
- * datagram used (routing picks it, e.g. for the first initiation): ask the
- * kernel the same way, with a UDP socket connected to the peer that never
- * sends.  Wireshark ties a handshake's messages together by their addresses,
- * so the initiation must carry the address the response comes back to.
- * Writer thread only; answers are cached for a second.
- */
-struct route_cache {
-	struct ipport remote, local;
-	uint64_t at_ms;
-};
-
-static void route_local(const struct ipport *rem, struct ipport *loc)
-{
-	static __thread struct route_cache cache[8];
-	static __thread unsigned next;
-	union ts_plugin_endpoint ep = {0};
-	socklen_t len = sizeof(ep);
-	uint64_t now = mono_ms();
-	int fd;
-
-	for (unsigned i = 0; i < 8; i++) {
-		struct route_cache *c = &cache[i];
-
-		if (c->at_ms && now - c->at_ms < 1000 && c->remote.family == rem->family &&
-		    !memcmp(c->remote.addr, rem->addr, 16)) {
-			memcpy(loc->addr, c->local.addr, 16);
-			return;
-		}
-	}
-	if (rem->family == AF_INET6) {
-		ep.in6.sin6_family = AF_INET6;
-		memcpy(&ep.in6.sin6_addr, rem->addr, 16);
-		ep.in6.sin6_port = htons(rem->port ? rem->port : 9);
-	} else {
-		ep.in.sin_family = AF_INET;
-		memcpy(&ep.in.sin_addr, rem->addr, 4);
-		ep.in.sin_port = htons(rem->port ? rem->port : 9);
-	}
-	fd = socket(rem->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (connect(fd, &ep.sa, rem->family == AF_INET6 ? sizeof(ep.in6) : sizeof(ep.in)) == 0 &&
-	    getsockname(fd, &ep.sa, &len) == 0 && ep.sa.sa_family == rem->family) {
-		struct route_cache *c = &cache[next++ % 8];
-
-		if (rem->family == AF_INET6)
-			memcpy(loc->addr, &ep.in6.sin6_addr, 16);
-		else
-			memcpy(loc->addr, &ep.in.sin_addr, 4);
-		c->remote = *rem;
-		c->local = *loc;
-		c->at_ms = now;
-	}
-	close(fd);
-}
-
 static void write_packet(struct pw *p, const struct rec *r, const uint8_t *data)
 {
 	uint8_t hdr[SYNTH_HDR_MAX];
@@ -387,7 +329,7 @@ static void write_packet(struct pw *p, const struct rec *r, const uint8_t *data)
 			memset(&loc, 0, sizeof(loc));
 			loc.family = rem.family;
 			loc.port = port;
-			route_local(&rem, &loc);
+			ipport_route_local(&rem, &loc);
 		}
 		if (r->hook == TS_HOOK_CIPHERTEXT_OUT)
 			hlen = synth_udp_header(hdr, &loc, &rem, r->orig_len, sum);

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * The pcap-writer's pure parts (plugins/pcap-writer/pcapng.c, compiled into
- * this test): block layout (lengths, padding, trailers, fields), the
- * Internet checksum (RFC 1071's example), synthesized IPv4/IPv6 + UDP
- * headers whose checksums verify (also when only part of the datagram is
- * kept), endpoint conversion and the key log text.
+ * The pcapng writer's pure parts (core/base/pcapng.c, shared by the
+ * pcap-writer plugin and the live capture): block layout (lengths,
+ * padding, trailers, fields), the Internet checksum (RFC 1071's example), synthesized IPv4/IPv6 +
+ * UDP headers whose checksums verify (also when only part of the datagram is kept), endpoint
+ * conversion and the key log text.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/pcap-writer/pcapng.c"
+#include "pcapng.h"
 
 static int failures;
 

@@ -30,6 +30,7 @@
 
 #include "ctl.h"
 #include "pipeline.h"
+#include "pipeline_stats.h"
 #include "rcu.h"
 #include "seam.h"
 
@@ -407,6 +408,9 @@ static void test_errors(struct ts_pipeline_host *ph)
 			 "/nonexistent-default/nosuch.so",
 			 pdir);
 		expect_error(ph, yaml, 5, 10, want);
+		/* A pipeline copied elsewhere: the message says how to fix it. */
+		expect_error(ph, yaml, 5, 10,
+			     "set plugin_path: to the directory holding nosuch.so");
 	}
 	junk = write_file("junk.so", "this is not an ELF file\n");
 	expect_error(ph, "version: 1\nplugins:\n  - name: j\n    use: ./junk.so\n    hooks: []\n",
@@ -1284,6 +1288,57 @@ static void test_non_reader_caught(struct ts_pipeline_host *ph)
 #endif
 }
 
+struct timing {
+	unsigned int n;
+	uint64_t samples[4];
+};
+
+static void timing_hook(void *arg, const struct ts_hook_stat *st)
+{
+	struct timing *t = arg;
+
+	if (t->n < 4)
+		t->samples[t->n++] = st->samples;
+}
+
+/*
+ * Hook cost is measured for every entry of a chain, from the first packets
+ * (a few pings gave mean_ns 0, and with two entries the second was never
+ * timed while the first always was).
+ */
+static void test_timing(struct ts_pipeline_host *ph)
+{
+	char err[1024], *path;
+	uint8_t buf[64] = {0};
+	struct timing t = {0};
+	const struct ts_pipeline_stats_cb cb = {.arg = &t, .hook = timing_hook};
+
+	path = write_file(
+	    "timing.yaml",
+	    "version: 1\n"
+	    "plugin_path: [%s]\n"
+	    "plugins:\n"
+	    "  - {name: t1, use: counter, hooks: [plaintext_out], config: {verdict: pass}}\n"
+	    "  - {name: t2, use: counter, hooks: [plaintext_out], config: {verdict: pass}}\n",
+	    pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "timing: %s", err);
+	for (int i = 0; i < 3; i++)
+		run1(ph, TS_HOOK_PLAINTEXT_OUT, buf, 8);
+	ts_pipeline_stats(ph, &cb);
+	CHECK(t.n == 2 && t.samples[0] == 3 && t.samples[1] == 3,
+	      "3 packets: both entries timed 3 times (%u entries: %llu, %llu)", t.n,
+	      (unsigned long long)t.samples[0], (unsigned long long)t.samples[1]);
+	for (int i = 0; i < 64 * 8; i++)
+		run1(ph, TS_HOOK_PLAINTEXT_OUT, buf, 8);
+	t.n = 0;
+	ts_pipeline_stats(ph, &cb);
+	CHECK(t.n == 2 && t.samples[0] > 64 && t.samples[0] == t.samples[1],
+	      "then one packet in 64, both entries alike (%llu, %llu)",
+	      (unsigned long long)t.samples[0], (unsigned long long)t.samples[1]);
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "unload: %s", err);
+	free(path);
+}
+
 int main(void)
 {
 	struct ts_pipeline_host *ph;
@@ -1313,6 +1368,7 @@ int main(void)
 
 	test_errors(ph);
 	test_behaviour(ph);
+	test_timing(ph);
 	test_events(ph);
 	test_v1_rewrite(ph);
 	test_cancel_in_event(ph);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pcapng blocks (draft-ietf-opsawg-pcapng) and the IP/UDP headers the
- * pcap-writer puts around WireGuard datagrams, as pure functions
- * (tests/unit/test_pcapng.c checks them).  Blocks are written in host byte
+ * pcapng blocks (draft-ietf-opsawg-pcapng) and the IP/UDP headers put
+ * around WireGuard datagrams, as pure functions, for the two writers of
+ * pcapng: the pcap-writer plugin (which compiles this file in, as it does
+ * key.c) and the daemon's live capture (core/host/capture.c).
+ * tests/unit/test_pcapng.c checks them.  Blocks are written in host byte
  * order, as the format allows (the Section Header's byte-order magic tells
  * readers which).
  */
@@ -57,6 +59,18 @@ struct ipport {
  * becomes the unspecified address of `family` with the endpoint's port.
  */
 void ipport_from_endpoint(struct ipport *o, const union ts_plugin_endpoint *ep, int family);
+
+/*
+ * Our address towards rem when the engine does not know which one a
+ * datagram used (routing picks it, e.g. for the first initiation): asked
+ * of the kernel the same way, with a UDP socket connected to rem that never
+ * sends; loc->addr is left alone when that fails.  Wireshark ties a
+ * handshake's messages together by their addresses, so the initiation must
+ * carry the address the response comes back to.  Any thread: answers are
+ * cached per thread for a second (socket, connect, getsockname, close
+ * otherwise: no blocking call).
+ */
+void ipport_route_local(const struct ipport *rem, struct ipport *loc);
 
 /*
  * IPv4 (20 bytes, header checksum) or IPv6 (40 bytes) header plus UDP

@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 static size_t pad4(size_t n)
 {
@@ -251,4 +254,62 @@ size_t keylog_text(const uint8_t secrets[128], char *out, size_t cap)
 		sodium_memzero(b64, sizeof(b64));
 	}
 	return o;
+}
+
+struct route_cache {
+	struct ipport remote, local;
+	uint64_t at_ms;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void ipport_route_local(const struct ipport *rem, struct ipport *loc)
+{
+	static __thread struct route_cache cache[8];
+	static __thread unsigned next;
+	union ts_plugin_endpoint ep = {0};
+	socklen_t len = sizeof(ep);
+	uint64_t now = mono_ms();
+	int fd;
+
+	for (unsigned i = 0; i < 8; i++) {
+		struct route_cache *c = &cache[i];
+
+		if (c->at_ms && now - c->at_ms < 1000 && c->remote.family == rem->family &&
+		    !memcmp(c->remote.addr, rem->addr, 16)) {
+			memcpy(loc->addr, c->local.addr, 16);
+			return;
+		}
+	}
+	if (rem->family == AF_INET6) {
+		ep.in6.sin6_family = AF_INET6;
+		memcpy(&ep.in6.sin6_addr, rem->addr, 16);
+		ep.in6.sin6_port = htons(rem->port ? rem->port : 9);
+	} else {
+		ep.in.sin_family = AF_INET;
+		memcpy(&ep.in.sin_addr, rem->addr, 4);
+		ep.in.sin_port = htons(rem->port ? rem->port : 9);
+	}
+	fd = socket(rem->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, &ep.sa, rem->family == AF_INET6 ? sizeof(ep.in6) : sizeof(ep.in)) == 0 &&
+	    getsockname(fd, &ep.sa, &len) == 0 && ep.sa.sa_family == rem->family) {
+		struct route_cache *c = &cache[next++ % 8];
+
+		if (rem->family == AF_INET6)
+			memcpy(loc->addr, &ep.in6.sin6_addr, 16);
+		else
+			memcpy(loc->addr, &ep.in.sin_addr, 4);
+		c->remote = *rem;
+		c->local = *loc;
+		c->at_ms = now;
+	}
+	close(fd);
 }
