@@ -59,7 +59,10 @@ chmod 700 "$CONFDIR" # private keys (throwaway ones, but still)
 # that user: it may read $CONFDIR (its key files stay 0600 root) and write
 # $LOGDIR, as a user of tinescale would arrange for their own directories.
 if id -u tinescale >/dev/null 2>&1; then TS_DAEMON_USER=tinescale; else TS_DAEMON_USER=nobody; fi
-chown "$TS_DAEMON_USER" "$LOGDIR"
+# Group-writable, not the daemon user's: root's own tools that give up their
+# capabilities (dumpcap) must still write here as its owner.
+chgrp "$(id -gn "$TS_DAEMON_USER")" "$LOGDIR"
+chmod 775 "$LOGDIR"
 chgrp "$(id -gn "$TS_DAEMON_USER")" "$CONFDIR"
 chmod 750 "$CONFDIR"
 
