@@ -85,6 +85,17 @@ static int drop_bounding(uint64_t keep)
 	return 0;
 }
 
+static uint64_t effective_caps(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 0;
+	return data[0].effective | ((uint64_t)data[1].effective << 32);
+}
+
 static void remove_owned(const struct owned_path *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -231,6 +242,26 @@ int ts_privdrop(const char *user, bool bind_low, const char *const *paths, size_
 	if (geteuid() != 0) {
 		ts_info("not started as root: no privileges to drop");
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		return 0;
+	}
+	/*
+	 * Started as uid 0 but already confined by a service manager (systemd's
+	 * CapabilityBoundingSet=CAP_NET_ADMIN): no uid change is possible, so
+	 * keep uid 0, which owns the socket directories, and shed whatever
+	 * capability is left beyond keep.
+	 */
+	if ((effective_caps() & (CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_SETGID))) !=
+	    (CAP_BIT(CAP_SETUID) | CAP_BIT(CAP_SETGID))) {
+		keep &= effective_caps();
+		if (set_caps(keep) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "cannot drop capabilities: %s", strerror(-r));
+			return r;
+		}
+		ts_privdrop_no_dump();
+		ts_info(
+		    "no CAP_SETUID (a confined service): staying uid 0 with CAP_NET_ADMIN%s only",
+		    keep & CAP_BIT(CAP_NET_BIND_SERVICE) ? " and CAP_NET_BIND_SERVICE" : "");
 		return 0;
 	}
 	pw = find_user(user, err, errlen);
