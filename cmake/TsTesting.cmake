@@ -3,13 +3,20 @@
 #
 #   ts_add_unit_test(NAME SOURCES src... [LIBS lib...] [INCLUDES dir...])
 #     an executable NAME and the ctest unit.NAME (label unit)
-#   ts_add_fuzz_test(NAME SOURCES src... [LIBS lib...] [INCLUDES dir...])
+#   ts_add_fuzz_test(NAME [RUNS N] SOURCES src... [LIBS lib...] [INCLUDES dir...])
 #     a libFuzzer target NAME (needs TS_FUZZ) and the ctest fuzz.NAME (label
-#     fuzz) running TS_FUZZ_RUNS inputs over tests/fuzz/corpus/NAME; new
+#     fuzz) running N (default TS_FUZZ_RUNS) inputs over tests/fuzz/corpus/NAME; new
 #     inputs go to a scratch directory in the build tree, never the sources.
+# Both do nothing when TS_TESTS is OFF (an install-only build).
 
 function(ts_add_unit_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  if(NOT TS_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "RUNS" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  if(NOT T_RUNS)
+    set(T_RUNS ${TS_FUZZ_RUNS})
+  endif()
   add_executable(${name} ${T_SOURCES})
   target_include_directories(${name} PRIVATE ${T_INCLUDES})
   target_link_libraries(${name} PRIVATE ${T_LIBS})
@@ -18,7 +25,13 @@ function(ts_add_unit_test name)
 endfunction()
 
 function(ts_add_fuzz_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  if(NOT TS_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "RUNS" "SOURCES;LIBS;INCLUDES" ${ARGN})
+  if(NOT T_RUNS)
+    set(T_RUNS ${TS_FUZZ_RUNS})
+  endif()
   add_executable(${name} ${T_SOURCES})
   target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
@@ -28,6 +41,6 @@ function(ts_add_fuzz_test name)
   set(scratch ${CMAKE_CURRENT_BINARY_DIR}/corpus-${name})
   file(MAKE_DIRECTORY ${corpus} ${scratch})
   add_test(NAME fuzz.${name}
-    COMMAND ${name} -runs=${TS_FUZZ_RUNS} -max_len=4096 ${scratch} ${corpus})
+    COMMAND ${name} -runs=${T_RUNS} -max_len=4096 ${scratch} ${corpus})
   set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 600)
 endfunction()

@@ -18,7 +18,7 @@ usage() {
 	cat <<'EOF'
 Usage: scripts/demo.sh [--build DIR]
 
-tinescale's live demo (root; about 20 seconds; non-interactive):
+tinescale's live demo (root; about 5 seconds; non-interactive):
 two peers in network namespaces tsdemo1/tsdemo2, configured from
 configs/peer1.ipc and configs/peer2.ipc; peer 1 runs the hexdump plugin
 (configs/debug.yaml) and you see the decrypted ICMP of a ping; then a live
@@ -78,8 +78,18 @@ section() { # TITLE WHY...
 	local l
 	for l in "$@"; do printf '%s   %s%s\n' "$D" "$l" "$N"; done
 }
+cmdline() { # print a command as a reader would type it (quoted where needed)
+	local a out=
+	for a in "$@"; do
+		# Redirections and '&' are shown as the shell would run them.
+		[[ $a =~ ^[A-Za-z0-9_./:=@%+,-]+$ || $a =~ ^2?\>[^\ ]+$ || $a == '&' ]] ||
+			a=$(printf '%q' "$a")
+		out+=" $a"
+	done
+	printf '%s$%s%s\n' "$B" "$out" "$N"
+}
 run() { # print the command, then run it with its output indented
-	printf '%s$ %s%s\n' "$B" "$*" "$N"
+	cmdline "$@"
 	"$@" 2>&1 | sed 's/^/   | /'
 }
 die() {
@@ -121,6 +131,7 @@ cleanup() {
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		pid=${PIDS[i]}
 		if jobs -pr | grep -qx "$pid"; then
+			cmdline kill -TERM "$pid"
 			kill -TERM "$pid" 2>/dev/null
 			for _ in {1..30}; do
 				jobs -pr | grep -qx "$pid" || break
@@ -131,12 +142,16 @@ cleanup() {
 		wait "$pid" 2>/dev/null
 	done
 	for ns in "${NETNS[@]}"; do
+		cmdline ip netns del "$ns"
 		ip netns del "$ns" 2>/dev/null
 	done
 	# A daemon that had to be SIGKILLed cannot remove its sockets.
 	rm -f "/var/run/wireguard/$NS1.sock" "/var/run/wireguard/$NS2.sock" \
 		"/var/run/tinescale/$NS1.ctl" "/var/run/tinescale/$NS2.ctl"
-	[[ -n $TMP ]] && rm -rf "$TMP"
+	if [[ -n $TMP ]]; then
+		cmdline rm -rf "$TMP"
+		rm -rf "$TMP"
+	fi
 	if ((rc == 0)); then
 		printf '\n%sDone: namespaces, processes and files removed.%s\n' "$B" "$N"
 	else
@@ -172,6 +187,7 @@ yaml_copy() {
 start() {
 	local name=$1 ns=$2 i
 	shift 2
+	cmdline ip netns exec "$ns" "$TS" -f "$@" "$ns" ">$TMP/$name.out" "2>$TMP/$name.log" "&"
 	ip netns exec "$ns" "$TS" -f "$@" "$ns" >"$TMP/$name.out" 2>"$TMP/$name.log" </dev/null &
 	PIDS+=("$!")
 	printf '   started %s (pid %d)\n' "$name" "$!"
@@ -205,26 +221,24 @@ section "Two hosts: network namespaces $NS1 and $NS2, joined by a veth" \
 for ns in "$NS1" "$NS2"; do
 	run ip netns add "$ns"
 	NETNS+=("$ns")
-	ip -n "$ns" link set lo up
+	run ip -n "$ns" link set lo up
 done
 run ip link add "$VETH" netns "$NS1" type veth peer name "$VETH" netns "$NS2"
 run ip -n "$NS1" addr add 10.10.0.11/24 dev "$VETH"
 run ip -n "$NS2" addr add 10.10.0.12/24 dev "$VETH"
-ip -n "$NS1" link set "$VETH" up
-ip -n "$NS2" link set "$VETH" up
-
-yaml_copy "$SRC/configs/debug.yaml" "$TMP/debug.yaml"
-yaml_copy "$SRC/configs/capture.yaml" "$TMP/capture.yaml" "$TMP/capture.pcapng"
+run ip -n "$NS1" link set "$VETH" up
+run ip -n "$NS2" link set "$VETH" up
 
 section "Start tinescale in each namespace" \
 	"Keys, peer and endpoint from configs/peerN.ipc (the seed's files); --address" \
 	"gives the tunnel interface 10.0.0.N/24 and sets it up.  Peer 1 also loads a" \
 	"plugin pipeline: configs/debug.yaml, hexdump on plaintext_out/plaintext_in." \
 	"(Run from a copy in $TMP whose plugin_path points at $BUILD/plugins.)"
-printf '%s$ tinescale -f --ipc configs/peer1.ipc --address 10.0.0.1/24 --pipeline debug.yaml %s%s\n' "$B" "$NS1" "$N"
+yaml_copy "$SRC/configs/debug.yaml" "$TMP/debug.yaml"
+diff -u --label configs/debug.yaml --label "$TMP/debug.yaml" \
+	"$SRC/configs/debug.yaml" "$TMP/debug.yaml" | sed 's/^/   | /' || true
 start peer1 "$NS1" --ipc "$SRC/configs/peer1.ipc" --address 10.0.0.1/24 \
 	--pipeline "$TMP/debug.yaml"
-printf '%s$ tinescale -f --ipc configs/peer2.ipc --address 10.0.0.2/24 %s%s\n' "$B" "$NS2" "$N"
 start peer2 "$NS2" --ipc "$SRC/configs/peer2.ipc" --address 10.0.0.2/24
 run "$TS" ctl "$NS1" plugins
 
@@ -243,6 +257,7 @@ section "Live reload: swap hexdump for pcap-writer while the tunnel runs" \
 	"configs/capture.yaml: pcap-writer on all four hooks.  The new pipeline is" \
 	"built aside and published with one pointer swap: no packet lost, the" \
 	"WireGuard session untouched.  (Its path: is $TMP/capture.pcapng here.)"
+yaml_copy "$SRC/configs/capture.yaml" "$TMP/capture.yaml" "$TMP/capture.pcapng"
 diff -u --label configs/capture.yaml --label "$TMP/capture.yaml" \
 	"$SRC/configs/capture.yaml" "$TMP/capture.yaml" | sed 's/^/   | /' || true
 run "$TS" ctl "$NS1" reload "$TMP/capture.yaml"
@@ -250,7 +265,9 @@ run "$TS" ctl "$NS1" reload "$TMP/capture.yaml"
 section "Remove and re-add the peer, then ping again" \
 	"So that the capture holds a fresh handshake too: a removed peer loses its" \
 	"session, and the next packet starts a new handshake (initiation, response)."
+cmdline wg show "$NS1" peers
 pub2=$(wg show "$NS1" peers | head -n 1)
+printf '   | %s\n' "$pub2"
 run wg set "$NS1" peer "$pub2" remove
 run wg addconf "$NS1" "$SRC/configs/peer1.conf"
 ping3
@@ -259,10 +276,11 @@ sleep 0.5 # pcap-writer flushes whole blocks every 20 ms
 section "tshark's summary of the capture" \
 	"One pcapng interface per hook: ciphertext_out/ciphertext_in hold WireGuard" \
 	"messages (handshake, transport data), plaintext_out/plaintext_in the ICMP."
-# The default columns plus one naming the hook (the pcapng interface).
-cols='"No.","%m","Hook","%Cus:frame.interface_name","Source","%s","Destination","%d","Protocol","%p","Length","%L","Info","%i"'
-printf '%s$ tshark -r %s%s\n' "$B" "$TMP/capture.pcapng" "$N"
-tshark -r "$TMP/capture.pcapng" -o "gui.column.format:$cols" 2>&1 |
-	grep -v 'Running as user "root"' | sed 's/^/   | /'
+# One line per packet: the hook (the pcapng interface), protocol, summary.
+cmdline tshark -r "$TMP/capture.pcapng" -T fields -e frame.interface_name -e _ws.col.Protocol \
+	-e _ws.col.Info
+tshark -r "$TMP/capture.pcapng" -T fields -e frame.interface_name -e _ws.col.Protocol \
+	-e _ws.col.Info 2>&1 | grep -v 'Running as user "root"' | sed 's/^/   | /'
 
 section "Clean up" "Stop both daemons by PID, delete the namespaces and the temporary files."
+# (cleanup, on EXIT, prints each command it runs)

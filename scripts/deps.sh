@@ -15,8 +15,10 @@ PACKAGES=(
 	tshark python3 python3-scapy python3-cryptography coturn
 	# metrics: promtool and a real Prometheus server scrape the daemon and the relay
 	prometheus
-	# static checks of docker/ and scripts
-	docker-compose shellcheck
+	# docker/: static checks, and the real engine with a debootstrap'd base image
+	debootstrap docker-compose docker.io shellcheck
+	# systemd units: systemd-analyze verify
+	systemd
 )
 
 SUDO=()

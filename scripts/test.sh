@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # scripts/test.sh: the project's one test command (README, CI).
 #   1. scripts/deps.sh (skip with --no-deps)
-#   2. build/       -DTS_WERROR=ON, every ctest (unit, net as root, ...)
+#   2. build/       -DTS_WERROR=ON, every ctest (unit, net as root, ...) but
+#                   the docker label, then the docker stage: docker/ on a real
+#                   engine (tests/docker/t_docker.sh starts and stops dockerd),
+#                   and net.t_nat_eim once more on the host dockerd leaves
 #   3. build-asan/  ASan+UBSan: the unit tests, then the network scenarios
 #                   labelled net-sanitized against the sanitized daemon,
 #                   relay and plugins (a sanitizer report fails them)
@@ -45,20 +48,31 @@ stage() {
 	fi
 }
 
-# build_and_test DIR LABEL-ARGS -- CMAKE-ARGS...
+# build_and_test DIR LABEL [EXCLUDED-LABEL] -- CMAKE-ARGS...
 build_and_test() {
-	local dir=$1 label=$2
-	shift 3
+	local dir=$1 label=$2 exclude=
+	shift 2
+	if [[ $1 != -- ]]; then
+		exclude=$1
+		shift
+	fi
+	shift
 	stage "configure $dir" cmake -S "$SRC" -B "$SRC/$dir" -DTS_WERROR=ON "$@" &&
 		stage "build $dir" cmake --build "$SRC/$dir" -j "$JOBS" &&
-		stage "test $dir${label:+ ($label)}" \
-			ctest --test-dir "$SRC/$dir" --output-on-failure -j "$JOBS" ${label:+-L "$label"}
+		stage "test $dir${label:+ ($label)}${exclude:+ (all but $exclude)}" \
+			ctest --test-dir "$SRC/$dir" --output-on-failure -j "$JOBS" \
+			${label:+-L "$label"} ${exclude:+-LE "$exclude"}
 }
 
 if ((deps)); then
 	stage "dependencies (scripts/deps.sh)" "$SRC/scripts/deps.sh"
 fi
-build_and_test build "" --
+build_and_test build "" docker --
+# Also when a test above failed; a failed configure leaves no test: an error.
+stage "test build (docker)" \
+	ctest --test-dir "$SRC/build" --output-on-failure --no-tests=error -L docker &&
+	stage "test build (net.t_nat_eim after dockerd)" \
+		ctest --test-dir "$SRC/build" --output-on-failure --no-tests=error -R '^net\.t_nat_eim$'
 build_and_test build-asan unit -- -DTS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug &&
 	stage "test build-asan (net-sanitized)" \
 		ctest --test-dir "$SRC/build-asan" --output-on-failure -L net-sanitized

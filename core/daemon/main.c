@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * tinescale: the daemon's command line, start-up (daemonising only once
- * the interface and its sockets are ready), signals and shutdown; and the
- * `tinescale ctl` client.
+ * the interface and its sockets are ready, and telling systemd so), signals
+ * and shutdown; and the `tinescale ctl` client.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +23,7 @@
 #include "log.h"
 #include "pipeline_glue.h"
 #include "privdrop.h"
+#include "sdnotify.h"
 #include "timers.h"
 #include "tun.h"
 #include "uapi.h"
@@ -36,6 +37,7 @@ struct options {
 	const char *addresses[MAX_ADDRESSES];
 	int n_addresses;
 	int mtu;
+	bool mtu_given; /* --mtu: used as it is, whatever the pipeline adds */
 	int log_level;
 	const char *ifname;
 	const char *user; /* --user; NULL: privdrop.h's default */
@@ -61,7 +63,8 @@ static void usage(FILE *out)
 		"  --pipeline FILE      load a YAML plugin pipeline (SIGHUP or\n"
 		"                       `tinescale ctl IFNAME reload` reloads it)\n"
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
-		"  --mtu N              interface MTU (default 1420)\n"
+		"  --mtu N              interface MTU (default 1420, less what the pipeline's\n"
+		"                       plugins add to each datagram, e.g. a relay header)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                       (off by default; use a loopback address)\n"
@@ -149,6 +152,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->mtu = (int)v;
+			o->mtu_given = true;
 			break;
 		case OPT_LOG:
 			o->log_level = ts_log_level_parse(optarg);
@@ -292,6 +296,47 @@ static int drop_root(const struct options *o, struct ts_device *dev,
 	return 0;
 }
 
+/* Tell systemd (if it started us) that the interface is ready. */
+static void notify_ready(struct ts_device *dev)
+{
+	char state[128];
+	int r;
+
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=interface %s up, UDP port %u", dev->ifname,
+		 ts_device_listen_port(dev));
+	r = ts_sd_notify(state);
+	if (r < 0)
+		ts_warn("cannot notify systemd at $NOTIFY_SOCKET: %s", strerror(-r));
+}
+
+/*
+ * The default MTU, less what the pipeline adds to each datagram (a relay
+ * header, say).  A datagram grown past the path's MTU leaves as two IP
+ * fragments: every NAT on the way reassembles and splits it again, and no
+ * UDP offload (GSO, GRO) takes it, which cost relayed tunnels two thirds
+ * of their throughput.  Rounded down to WireGuard's padding multiple, so
+ * that padding (up to the engine's MTU, still the default) never takes a
+ * packet past it.  Returns the MTU the interface has.
+ */
+static int fit_mtu(struct ts_pipeline_glue *glue, const char *ifname, int mtu)
+{
+	size_t extra = ts_pipeline_glue_wire_overhead(glue);
+	int fitted, r;
+
+	if (!extra)
+		return mtu;
+	fitted = extra > (size_t)(mtu - 576) ? 576 : (int)((size_t)mtu - extra) & ~15;
+	r = ts_tun_set_mtu(ifname, fitted);
+	if (r < 0) {
+		ts_warn("cannot lower the MTU to %d for the pipeline's %zu bytes per datagram: %s",
+			fitted, extra, strerror(-r));
+		return mtu;
+	}
+	ts_info("MTU %d: the pipeline adds up to %zu bytes to each datagram (--mtu overrides)",
+		fitted, extra);
+	return fitted;
+}
+
 static int daemon_main(int argc, char **argv)
 {
 	struct ts_pipeline_glue *glue = NULL;
@@ -300,7 +345,7 @@ static int daemon_main(int argc, char **argv)
 	struct options o;
 	struct ts_config cfg;
 	char err[512] = "";
-	int ready_pipe[2] = {-1, -1}, sfd = -1, status = 1;
+	int ready_pipe[2] = {-1, -1}, sfd = -1, status = 1, mtu;
 	sigset_t mask;
 
 	if (parse_options(argc, argv, &o) < 0)
@@ -392,10 +437,16 @@ static int daemon_main(int argc, char **argv)
 		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
+	mtu = o.mtu_given ? o.mtu : fit_mtu(glue, dev->ifname, o.mtu);
 	if (ts_device_start(dev) < 0)
 		goto out;
 	ts_info("interface %s up (UDP port %u, MTU %d)", dev->ifname, ts_device_listen_port(dev),
-		dev->mtu);
+		mtu);
+	/*
+	 * Under systemd (Type=notify, tinescale@.service) `systemctl start`
+	 * returns now: the interface is up, configured, and wg/ctl are served.
+	 */
+	notify_ready(dev);
 
 	if (!o.foreground) {
 		char ok = 0;
@@ -431,12 +482,15 @@ static int daemon_main(int argc, char **argv)
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGHUP) {
+			ts_sd_notify("RELOADING=1");
 			ts_pipeline_glue_reload(glue, NULL);
+			notify_ready(dev);
 			continue;
 		}
 		ts_info("%s: shutting down", strsignal((int)si.ssi_signo));
 		break;
 	}
+	ts_sd_notify("STOPPING=1");
 	status = 0;
 out:
 	/* While the sockets still listen, so that nobody else's can be hit. */

@@ -121,6 +121,11 @@ int ts_pipeline_glue_reload(struct ts_pipeline_glue *g, const char *path)
 	return ret;
 }
 
+size_t ts_pipeline_glue_wire_overhead(struct ts_pipeline_glue *g)
+{
+	return g ? ts_pipeline_wire_overhead(g->ph) : 0;
+}
+
 void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
 {
 	if (!g)

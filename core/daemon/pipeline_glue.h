@@ -24,6 +24,8 @@ int ts_pipeline_glue_start(struct ts_pipeline_glue *g, const char *pipeline_path
 			   size_t errlen);
 /* path NULL: the current file again.  Logs the outcome; the old pipeline stays on failure. */
 int ts_pipeline_glue_reload(struct ts_pipeline_glue *g, const char *path);
+/* Bytes the running pipeline may add to each datagram it sends (0 without one). */
+size_t ts_pipeline_glue_wire_overhead(struct ts_pipeline_glue *g);
 void ts_pipeline_glue_stop(struct ts_pipeline_glue *g);
 /* Serve Prometheus metrics on addr (ADDR:PORT) until stop.  0 or -errno with err. */
 int ts_pipeline_glue_metrics(struct ts_pipeline_glue *g, const char *addr, char *err,

@@ -194,9 +194,9 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 	pthread_mutex_init(&dev->notes_lock, NULL);
 	pthread_mutex_init(&dev->inject_lock, NULL);
 	pthread_mutex_init(&dev->timer_lock, NULL);
-	pthread_cond_init(&dev->hs_cond, NULL);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&dev->hs_cond, &cattr);
 	pthread_cond_init(&dev->timer_cond, &cattr);
 	pthread_condattr_destroy(&cattr);
 	cookie_checker_init(&dev->cookie_checker);
@@ -204,11 +204,13 @@ static struct ts_device *device_alloc(const char *ifname, int mtu)
 	ts_index_init(&dev->index);
 
 	dev->hs_queue = calloc(MAX_QUEUED_INCOMING_HANDSHAKES, sizeof(*dev->hs_queue));
+	dev->cookie_queue = calloc(TS_COOKIE_QUEUE, sizeof(*dev->cookie_queue));
 	dev->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->tx_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 || !dev->hs_queue || dev->wake_fd < 0 ||
-	    dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
+	if (ts_ratelimiter_init(&dev->ratelimiter, 0) < 0 ||
+	    ts_ratelimiter_init(&dev->cookie_limiter, 0) < 0 || !dev->hs_queue ||
+	    !dev->cookie_queue || dev->wake_fd < 0 || dev->tx_wake_fd < 0 || dev->stop_fd < 0) {
 		ts_device_destroy(dev);
 		return NULL;
 	}
@@ -357,6 +359,9 @@ static void finish_removals(struct ts_device *dev, struct ts_peer *gone)
 			ts_hooks_event(dev, TS_EVENT_PEER_DOWN, gone->public_key,
 				       ts_endpoint_is_set(&ep) ? &ep : NULL, NULL);
 		}
+		/* Removal, told apart from expiry (PEER_DOWN alone): plugins free per-peer state.
+		 */
+		ts_hooks_event(dev, TS_EVENT_PEER_REMOVED, gone->public_key, NULL, NULL);
 		ts_peer_put(gone);
 	}
 }
@@ -398,6 +403,7 @@ void ts_device_destroy(struct ts_device *dev)
 	ts_index_destroy(&dev->index);
 	cookie_checker_destroy(&dev->cookie_checker);
 	ts_ratelimiter_destroy(&dev->ratelimiter);
+	ts_ratelimiter_destroy(&dev->cookie_limiter);
 	/* Absent only when device_alloc itself failed. */
 	if (dev->tun)
 		dev->tun->close(dev->tun_ctx);
@@ -410,6 +416,7 @@ void ts_device_destroy(struct ts_device *dev)
 	if (dev->stop_fd >= 0)
 		close(dev->stop_fd);
 	free(dev->hs_queue);
+	free(dev->cookie_queue);
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);
 	pthread_mutex_destroy(&dev->notes_lock);
@@ -577,6 +584,8 @@ int ts_device_apply(struct ts_device *dev, const struct ts_config *cfg, char *er
 			peer = fresh[i];
 			fresh[i] = NULL;
 			add_peer(dev, peer);
+			/* Only queued (any lock may be held): plugins make per-peer state. */
+			ts_hooks_event(dev, TS_EVENT_PEER_ADDED, peer->public_key, NULL, NULL);
 			ts_peer_lock(peer);
 			noise_handshake_precompute(&peer->handshake, &dev->identity);
 			ts_peer_unlock(peer);
@@ -1022,7 +1031,9 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 	pthread_mutex_unlock(&dev->notes_lock);
 	fprintf(out,
 		"  dropped: invalid %llu, bad mac %llu, replayed %llu, bad source %llu, "
-		"no route %llu, handshake queue %llu, handshake rate %llu, inject queue %llu\n",
+		"no route %llu, handshake queue %llu, handshake rate %llu, inject queue %llu\n"
+		"  handshake flood defence: cookie replies %llu (over their rate %llu), "
+		"worker throttled %llu ms\n",
 		(unsigned long long)atomic_load(&dev->rx_invalid),
 		(unsigned long long)atomic_load(&dev->rx_bad_mac),
 		(unsigned long long)atomic_load(&dev->rx_replayed),
@@ -1030,7 +1041,10 @@ void ts_device_format_status(struct ts_device *dev, FILE *out)
 		(unsigned long long)atomic_load(&dev->tx_no_route),
 		(unsigned long long)atomic_load(&dev->hs_dropped),
 		(unsigned long long)atomic_load(&dev->hs_ratelimited),
-		(unsigned long long)atomic_load(&dev->inject_dropped));
+		(unsigned long long)atomic_load(&dev->inject_dropped),
+		(unsigned long long)atomic_load(&dev->hs_cookies_sent),
+		(unsigned long long)atomic_load(&dev->hs_cookies_limited),
+		(unsigned long long)(atomic_load(&dev->hs_throttled_ns) / NSEC_PER_MSEC));
 	fprintf(out, "  not routed: %llu multicast/link-local (no peer's allowed IPs cover them)\n",
 		(unsigned long long)atomic_load(&dev->tx_local_unrouted));
 	for (peer = dev->peers; peer; peer = peer->next) {

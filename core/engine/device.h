@@ -64,6 +64,9 @@
 #define TS_TAILROOM   128
 #define TS_MAX_PACKET 65535
 
+/* Cookie replies waiting for the handshake worker. */
+#define TS_COOKIE_QUEUE 1024
+
 /* Datagrams the host injects (inject_datagram), waiting for the rx thread. */
 #define TS_INJECT_MAX 1024
 
@@ -104,13 +107,30 @@ struct ts_device {
 	uint32_t fwmark;	      /* dev->lock */
 	struct ts_index_table index;
 
-	/* Handshake queue: rx produces, the handshake thread consumes. */
+	/*
+	 * Handshake queue: rx produces, the handshake thread consumes.  rx
+	 * checks mac1, decides whether we are under load, answers with cookie
+	 * replies and applies the rate limiters before anything is queued, so
+	 * the queue only holds what deserves Diffie-Hellman (receive.c).
+	 */
 	pthread_mutex_t hs_lock;
-	pthread_cond_t hs_cond;
+	pthread_cond_t hs_cond; /* CLOCK_MONOTONIC: the worker's budget sleeps on it */
 	struct ts_hs_item *hs_queue;
-	unsigned hs_head, hs_count;
-	uint64_t last_under_load_ns; /* hs_lock */
-	struct ts_ratelimiter ratelimiter;
+	unsigned hs_head;		     /* hs_lock */
+	atomic_uint hs_count;		     /* written under hs_lock, read anywhere */
+	_Atomic uint64_t last_under_load_ns; /* 0: never */
+	uint64_t hs_window_ns;		     /* rx thread only: arrivals counted since */
+	unsigned hs_window_count;	     /* rx thread only */
+	/*
+	 * Cookie replies to make and send, admitted by rx (hs_lock): the
+	 * worker takes these first, so a queue full of Diffie-Hellman work
+	 * never keeps a legitimate peer from its cookie.
+	 */
+	struct ts_hs_item *cookie_queue;
+	unsigned cookie_head;		      /* hs_lock */
+	atomic_uint cookie_count;	      /* written under hs_lock, read anywhere */
+	struct ts_ratelimiter ratelimiter;    /* mac2-proven handshakes, per source */
+	struct ts_ratelimiter cookie_limiter; /* cookie replies, per source */
 
 	/* Injected datagrams: any thread produces, rx consumes (woken by wake_fd). */
 	pthread_mutex_t inject_lock;
@@ -133,7 +153,8 @@ struct ts_device {
 
 	/* Counters for status and tests (relaxed). */
 	atomic_uint_fast64_t rx_invalid, rx_bad_mac, rx_replayed, rx_bad_source, rx_no_peer,
-	    tx_no_route, hs_dropped, hs_ratelimited, inject_dropped;
+	    tx_no_route, hs_dropped, hs_ratelimited, inject_dropped, hs_cookies_sent,
+	    hs_cookies_limited, hs_throttled_ns;
 	/* Multicast and link-local packets no peer takes (the kernel's own IPv6 chatter). */
 	atomic_uint_fast64_t tx_local_unrouted;
 };

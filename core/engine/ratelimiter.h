@@ -2,8 +2,9 @@
 /*
  * The handshake rate limiter: a token bucket per source address (per /64
  * for IPv6, since one host commonly owns a whole /64), as the kernel's
- * ratelimiter.c.  Under load the handshake worker asks it about every
- * initiation and response whose mac2 proved its source address; a source
+ * ratelimiter.c.  Under load the rx thread asks one about every
+ * initiation and response whose mac2 proved its source address, and a
+ * second one about every cookie reply it would send (receive.c); a source
  * may then send PACKETS_PER_SECOND a second, in bursts of PACKETS_BURST.
  *
  * The table is bounded (a source that finds it full is refused, which

@@ -4,7 +4,16 @@
  * data messages decrypted, replay-checked, source-checked against
  * allowed-IPs -> plaintext_in hooks -> TUN; and datagrams the host
  * injected), and the handshake thread that consumes initiations, responses
- * and cookie replies queued by rx, behind the per-source rate limiter.
+ * and cookie replies queued by rx.
+ *
+ * Handshake floods: rx admits each initiation and response before it is
+ * queued (mac1, then under load a cookie reply instead of work unless mac2
+ * is valid, and the per-source rate limiters), so what a flood costs the
+ * data path is a MAC per datagram on rx; the queues (one for Diffie-Hellman
+ * work, one for cookie replies) are bounded and drop the newest; the
+ * handshake thread makes and sends the cookie replies and does the
+ * Diffie-Hellman within a CPU budget (a share of one core), and going over
+ * it puts the device under load.
  *
  * A data message goes through three steps, as in the kernel: decrypt (the
  * keypair named by the receiver index opens it, the counter in the header
@@ -54,24 +63,155 @@ static uint64_t read_le64(const uint8_t *p)
 	return le64toh(v);
 }
 
-/* --- handshake messages: queued for the handshake thread ------------- */
+/* --- handshake messages: admitted on rx, queued for the handshake thread */
 
+/*
+ * Under load the device asks every handshake for a cookie (mac2) and rate
+ * limits each source.  We are under load while the queue is an eighth full,
+ * or handshakes arrive faster than HS_WINDOW_LOAD per HS_WINDOW_NS, or the
+ * worker is over its CPU budget, and for a second after any of these: an
+ * attacker needs no more than that to be answered with cookies, which cost
+ * a MAC and an AEAD of 16 bytes, instead of Diffie-Hellman.
+ */
+#define HS_WINDOW_NS   (NSEC_PER_SEC / 8)
+#define HS_WINDOW_LOAD 128 /* about 1,000 handshakes a second */
+#define HS_LOAD_HOLD   NSEC_PER_SEC
+
+/*
+ * The handshake worker's CPU: at most HS_CPU_SHARE_PCT of one core,
+ * averaged over HS_CPU_BURST_NS of credit, so the data path keeps the rest
+ * of the machine whatever arrives.  Over it, the worker sleeps and the
+ * device counts as under load.
+ */
+#define HS_CPU_SHARE_PCT 25
+#define HS_CPU_BURST_NS	 (50 * NSEC_PER_MSEC)
+#define HS_CPU_SLEEP_MAX (20 * NSEC_PER_MSEC)
+
+static void mark_under_load(struct ts_device *dev, uint64_t now)
+{
+	atomic_store_explicit(&dev->last_under_load_ns, now, memory_order_relaxed);
+}
+
+/* rx thread only: called once for each initiation and response that arrives. */
+static bool under_load(struct ts_device *dev, uint64_t now)
+{
+	uint64_t last;
+
+	if (now - dev->hs_window_ns >= HS_WINDOW_NS) {
+		dev->hs_window_ns = now;
+		dev->hs_window_count = 0;
+	}
+	if (++dev->hs_window_count > HS_WINDOW_LOAD ||
+	    atomic_load_explicit(&dev->hs_count, memory_order_relaxed) >=
+		MAX_QUEUED_INCOMING_HANDSHAKES / 8)
+		mark_under_load(dev, now);
+	last = atomic_load_explicit(&dev->last_under_load_ns, memory_order_relaxed);
+	return last && now - last < HS_LOAD_HOLD;
+}
+
+/* The worker: answer an initiation or response that arrived under load without a valid mac2. */
+static void send_cookie(struct ts_device *dev, const struct ts_hs_item *item)
+{
+	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
+	struct message_handshake_cookie reply;
+
+	/* sender_index is at the same offset in an initiation and a response. */
+	cookie_message_create(
+	    &reply, &dev->cookie_checker, item->data, item->len,
+	    read_le32(item->data + offsetof(struct message_handshake_initiation, sender_index)),
+	    &item->src);
+	memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
+	atomic_fetch_add_explicit(&dev->hs_cookies_sent, 1, memory_order_relaxed);
+	ts_send_datagram_hooked(dev, NULL, &item->src, &item->local, buf, TS_HEADROOM,
+				sizeof(reply));
+}
+
+enum admission { DROP, QUEUE_HANDSHAKE, QUEUE_COOKIE };
+
+/*
+ * What to do with this initiation or response, decided on the rx thread
+ * before any copy, so a flood costs a MAC per datagram here: an invalid
+ * mac1 is dropped; under load one without a valid mac2 is answered with a
+ * cookie reply (by the worker, within the source's cookie rate), and one
+ * with it is subject to its source's rate.
+ */
+static enum admission admit_handshake(struct ts_device *dev, const union ts_endpoint *src,
+				      const uint8_t *msg, size_t len)
+{
+	uint64_t now = ts_now_ns();
+	bool loaded = under_load(dev, now);
+	enum cookie_mac_state mac;
+
+	mac = cookie_validate_packet(&dev->cookie_checker, msg, len, src, loaded);
+	if (mac == INVALID_MAC) {
+		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "handshake with invalid mac1 from %s",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return DROP;
+	}
+	if (!loaded)
+		return QUEUE_HANDSHAKE;
+	if (mac != VALID_MAC_WITH_COOKIE) {
+		/*
+		 * A source gets as many cookies a second as handshakes: a
+		 * legitimate one needs one per REKEY_TIMEOUT retry, and a
+		 * flood from one address costs no more than that many replies.
+		 */
+		if (!ts_ratelimiter_allow(&dev->cookie_limiter, src, now)) {
+			atomic_fetch_add_explicit(&dev->hs_cookies_limited, 1,
+						  memory_order_relaxed);
+			return DROP;
+		}
+		return QUEUE_COOKIE;
+	}
+	/* A valid mac2 proves the source address: each gets its share, and no more. */
+	if (!ts_ratelimiter_allow(&dev->ratelimiter, src, now)) {
+		atomic_fetch_add_explicit(&dev->hs_ratelimited, 1, memory_order_relaxed);
+		ts_log_ratelimited(TS_LOG_INFO, "handshake from %s over its rate limit, dropped",
+				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
+		return DROP;
+	}
+	return QUEUE_HANDSHAKE;
+}
+
+/* Full queues drop the newest (what is queued already was admitted first). */
 static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 			    const struct ts_endpoint_src *local, const uint8_t *buf, size_t len)
 {
-	struct ts_hs_item *item;
+	enum admission what = QUEUE_HANDSHAKE;
+	struct ts_hs_item *queue, *item;
+	unsigned head, cap, count, waiting;
+	atomic_uint *countp;
 
 	if (len > sizeof(item->data))
 		return;
+	if (message_determine_type(buf, len) != MESSAGE_HANDSHAKE_COOKIE)
+		what = admit_handshake(dev, src, buf, len);
+	if (what == DROP)
+		return;
 	pthread_mutex_lock(&dev->hs_lock);
-	if (dev->hs_count == MAX_QUEUED_INCOMING_HANDSHAKES) {
+	if (what == QUEUE_COOKIE) {
+		queue = dev->cookie_queue;
+		head = dev->cookie_head;
+		cap = TS_COOKIE_QUEUE;
+		countp = &dev->cookie_count;
+	} else {
+		queue = dev->hs_queue;
+		head = dev->hs_head;
+		cap = MAX_QUEUED_INCOMING_HANDSHAKES;
+		countp = &dev->hs_count;
+	}
+	count = atomic_load_explicit(countp, memory_order_relaxed);
+	waiting = atomic_load_explicit(&dev->hs_count, memory_order_relaxed) +
+		  atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+	if (count == cap) {
 		pthread_mutex_unlock(&dev->hs_lock);
 		atomic_fetch_add_explicit(&dev->hs_dropped, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_WARN, "handshake queue full, dropping from %s",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
 		return;
 	}
-	item = &dev->hs_queue[(dev->hs_head + dev->hs_count) % MAX_QUEUED_INCOMING_HANDSHAKES];
+	item = &queue[(head + count) % cap];
 	item->src = *src;
 	if (local)
 		item->local = *local;
@@ -79,8 +219,11 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 		item->local.family = 0;
 	item->len = (uint16_t)len;
 	memcpy(item->data, buf, len);
-	dev->hs_count++;
-	pthread_cond_signal(&dev->hs_cond);
+	atomic_store_explicit(countp, count + 1, memory_order_relaxed);
+	/* The worker waits only when both queues are empty (or on its budget, not to be cut short).
+	 */
+	if (waiting == 0)
+		pthread_cond_signal(&dev->hs_cond);
 	pthread_mutex_unlock(&dev->hs_lock);
 }
 
@@ -288,107 +431,163 @@ static void consume_cookie(struct ts_device *dev, const union ts_endpoint *src,
 	ts_peer_put(peer);
 }
 
-static bool under_load(struct ts_device *dev, uint64_t now)
-{
-	bool loaded;
-
-	pthread_mutex_lock(&dev->hs_lock);
-	/* Loaded while the queue is an eighth full, and for a second after. */
-	if (dev->hs_count >= MAX_QUEUED_INCOMING_HANDSHAKES / 8)
-		dev->last_under_load_ns = now;
-	loaded = dev->last_under_load_ns && now - dev->last_under_load_ns < NSEC_PER_SEC;
-	pthread_mutex_unlock(&dev->hs_lock);
-	return loaded;
-}
-
+/* One queued message: admitted on rx already (admit_handshake), so only the Noise work is left. */
 static void process_handshake(struct ts_device *dev, const struct ts_hs_item *item)
 {
-	enum message_type type = message_determine_type(item->data, item->len);
-	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
-	enum cookie_mac_state mac;
-	bool loaded;
-
-	if (type == MESSAGE_HANDSHAKE_COOKIE) {
+	switch (message_determine_type(item->data, item->len)) {
+	case MESSAGE_HANDSHAKE_COOKIE: {
 		struct message_handshake_cookie msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
 		consume_cookie(dev, &item->src, &msg);
-		return;
+		break;
 	}
-	loaded = under_load(dev, ts_now_ns());
-	mac =
-	    cookie_validate_packet(&dev->cookie_checker, item->data, item->len, &item->src, loaded);
-	if (mac == INVALID_MAC) {
-		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
-		ts_log_ratelimited(TS_LOG_INFO, "handshake with invalid mac1 from %s",
-				   ts_endpoint_str(&item->src, (char[TS_ENDPOINT_STRLEN]){0}));
-		return;
-	}
-	/*
-	 * Under load, a valid mac2 proves the source address: from then on
-	 * each source gets its share of the handshake worker, and no more.
-	 */
-	if (loaded && mac == VALID_MAC_WITH_COOKIE &&
-	    !ts_ratelimiter_allow(&dev->ratelimiter, &item->src, ts_now_ns())) {
-		atomic_fetch_add_explicit(&dev->hs_ratelimited, 1, memory_order_relaxed);
-		ts_log_ratelimited(TS_LOG_INFO, "handshake from %s over its rate limit, dropped",
-				   ts_endpoint_str(&item->src, (char[TS_ENDPOINT_STRLEN]){0}));
-		return;
-	}
-	if (loaded && mac != VALID_MAC_WITH_COOKIE) {
-		struct message_handshake_cookie reply;
-		uint32_t sender;
-
-		/* Under load, only sources that prove their address get work done. */
-		memcpy(&sender,
-		       item->data + offsetof(struct message_handshake_initiation, sender_index),
-		       sizeof(sender));
-		cookie_message_create(&reply, &dev->cookie_checker, item->data, item->len,
-				      le32toh(sender), &item->src);
-		memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
-		ts_send_datagram_hooked(dev, NULL, &item->src, &item->local, buf, TS_HEADROOM,
-					sizeof(reply));
-		return;
-	}
-	if (type == MESSAGE_HANDSHAKE_INITIATION) {
+	case MESSAGE_HANDSHAKE_INITIATION: {
 		struct message_handshake_initiation msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
 		consume_initiation(dev, &item->src, &item->local, &msg);
-	} else if (type == MESSAGE_HANDSHAKE_RESPONSE) {
+		break;
+	}
+	case MESSAGE_HANDSHAKE_RESPONSE: {
 		struct message_handshake_response msg;
 
 		memcpy(&msg, item->data, sizeof(msg));
 		consume_response(dev, &item->src, &item->local, &msg);
+		break;
 	}
+	default:
+		break;
+	}
+}
+
+/*
+ * The next piece of work into *item, cookie replies first (*cookie set):
+ * false if both queues are empty.  hs_lock held.
+ */
+static bool dequeue_locked(struct ts_device *dev, struct ts_hs_item *item, bool *cookie)
+{
+	unsigned count = atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+
+	if (count) {
+		*item = dev->cookie_queue[dev->cookie_head];
+		dev->cookie_head = (dev->cookie_head + 1) % TS_COOKIE_QUEUE;
+		atomic_store_explicit(&dev->cookie_count, count - 1, memory_order_relaxed);
+		*cookie = true;
+		return true;
+	}
+	count = atomic_load_explicit(&dev->hs_count, memory_order_relaxed);
+	if (!count)
+		return false;
+	*item = dev->hs_queue[dev->hs_head];
+	dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
+	atomic_store_explicit(&dev->hs_count, count - 1, memory_order_relaxed);
+	*cookie = false;
+	return true;
+}
+
+/* Nothing queued for the worker.  hs_lock held. */
+static bool idle_locked(struct ts_device *dev)
+{
+	return !atomic_load_explicit(&dev->hs_count, memory_order_relaxed) &&
+	       !atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* The worker's CPU credit (HS_CPU_SHARE_PCT of the wall clock, up to HS_CPU_BURST_NS). */
+struct hs_budget {
+	uint64_t wall_ns, cpu_ns;
+	int64_t credit_ns;
+};
+
+/* Charge what the worker used since the last call: how long it must rest (0: none). */
+static uint64_t budget_charge(struct hs_budget *b)
+{
+	uint64_t wall = ts_now_ns(), cpu = thread_cpu_ns();
+	int64_t earned = (int64_t)((wall - b->wall_ns) * HS_CPU_SHARE_PCT / 100);
+
+	b->credit_ns = b->credit_ns > (int64_t)HS_CPU_BURST_NS - earned ? (int64_t)HS_CPU_BURST_NS
+									: b->credit_ns + earned;
+	b->credit_ns -= (int64_t)(cpu - b->cpu_ns);
+	b->wall_ns = wall;
+	b->cpu_ns = cpu;
+	if (b->credit_ns >= 0)
+		return 0;
+	/* Until the credit is back to zero, a little at a time so stop is noticed. */
+	return (uint64_t)-b->credit_ns * 100 / HS_CPU_SHARE_PCT < HS_CPU_SLEEP_MAX
+		   ? (uint64_t)-b->credit_ns * 100 / HS_CPU_SHARE_PCT
+		   : HS_CPU_SLEEP_MAX;
+}
+
+/* hs_lock held: sleep ns on hs_cond (CLOCK_MONOTONIC), or until stop. */
+static void rest_locked(struct ts_device *dev, uint64_t ns)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(ns / NSEC_PER_SEC);
+	until.tv_nsec += (long)(ns % NSEC_PER_SEC);
+	if (until.tv_nsec >= (long)NSEC_PER_SEC) {
+		until.tv_sec++;
+		until.tv_nsec -= (long)NSEC_PER_SEC;
+	}
+	/* Producers signal only an empty queue, and stop broadcasts: few early wake-ups. */
+	while (!atomic_load(&dev->stopping) &&
+	       pthread_cond_timedwait(&dev->hs_cond, &dev->hs_lock, &until) == 0)
+		;
 }
 
 void *ts_handshake_thread(void *arg)
 {
 	struct ts_device *dev = arg;
+	struct hs_budget budget = {.credit_ns = HS_CPU_BURST_NS};
 	struct ts_hs_item item;
+	uint64_t rest;
+	bool cookie;
 
 	if (!ts_engine_thread_begin(dev, "handshake"))
 		return NULL;
+	budget.wall_ns = ts_now_ns();
+	budget.cpu_ns = thread_cpu_ns();
 	for (;;) {
 		pthread_mutex_lock(&dev->hs_lock);
-		if (!dev->hs_count && !atomic_load(&dev->stopping)) {
+		if (idle_locked(dev) && !atomic_load(&dev->stopping)) {
 			ts_rcu_offline();
-			while (!dev->hs_count && !atomic_load(&dev->stopping))
+			while (idle_locked(dev) && !atomic_load(&dev->stopping))
 				pthread_cond_wait(&dev->hs_cond, &dev->hs_lock);
 		}
 		if (atomic_load(&dev->stopping)) {
 			pthread_mutex_unlock(&dev->hs_lock);
 			break;
 		}
-		item = dev->hs_queue[dev->hs_head];
-		dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
-		dev->hs_count--;
+		dequeue_locked(dev, &item, &cookie);
 		pthread_mutex_unlock(&dev->hs_lock);
 
 		ts_rcu_online();
-		process_handshake(dev, &item);
+		if (cookie)
+			send_cookie(dev, &item);
+		else
+			process_handshake(dev, &item);
 		ts_rcu_quiescent();
+
+		rest = budget_charge(&budget);
+		if (rest) {
+			/* Over budget: new handshakes meet cookies and rate limits meanwhile. */
+			mark_under_load(dev, ts_now_ns());
+			atomic_fetch_add_explicit(&dev->hs_throttled_ns, rest,
+						  memory_order_relaxed);
+			ts_rcu_offline();
+			pthread_mutex_lock(&dev->hs_lock);
+			rest_locked(dev, rest);
+			pthread_mutex_unlock(&dev->hs_lock);
+		}
 	}
 	ts_engine_thread_end();
 	return NULL;
@@ -399,17 +598,17 @@ void ts_handshake_process_queued(struct ts_device *dev)
 	struct ts_hs_item item;
 
 	for (;;) {
-		pthread_mutex_lock(&dev->hs_lock);
-		if (!dev->hs_count) {
-			pthread_mutex_unlock(&dev->hs_lock);
-			return;
-		}
-		item = dev->hs_queue[dev->hs_head];
-		dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
-		dev->hs_count--;
-		pthread_mutex_unlock(&dev->hs_lock);
+		bool got, cookie;
 
-		process_handshake(dev, &item);
+		pthread_mutex_lock(&dev->hs_lock);
+		got = dequeue_locked(dev, &item, &cookie);
+		pthread_mutex_unlock(&dev->hs_lock);
+		if (!got)
+			return;
+		if (cookie)
+			send_cookie(dev, &item);
+		else
+			process_handshake(dev, &item);
 	}
 }
 

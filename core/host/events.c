@@ -68,9 +68,39 @@ void events_queue(void *ctx, const struct ts_engine_event *ev)
 	pthread_mutex_unlock(&ph->qlock);
 }
 
-/* To every instance of the current snapshot with an event callback; online. */
-static void deliver(struct ts_pipeline_host *ph, const struct queued_event *q)
+/*
+ * Peer slots follow the peers: made (and peer_added called) when a peer is
+ * added, unlinked (and peer_removed called) when it is removed.  Unlinked
+ * slots are returned for freeing after a grace period.
+ */
+static struct peer_slot *peer_change(struct instance *in, const struct queued_event *q,
+				     struct peer_slot *gone)
 {
+	void *slot;
+
+	if (!in->desc.peer_state_size)
+		return gone;
+	if (q->type == TS_EVENT_PEER_ADDED) {
+		slot = peer_slot_get(in, q->public_key, SLOT_IF_PEER);
+		if (slot && in->desc.peer_added)
+			in->desc.peer_added(in->state, q->public_key, slot);
+	} else if (q->type == TS_EVENT_PEER_REMOVED) {
+		struct peer_slot *s = peer_slot_unlink(in, q->public_key);
+
+		if (s) {
+			if (in->desc.peer_removed)
+				in->desc.peer_removed(in->state, q->public_key, s->data);
+			s->next = gone;
+			gone = s;
+		}
+	}
+	return gone;
+}
+
+/* To every instance of the current snapshot with an event callback; online. */
+static struct peer_slot *deliver(struct ts_pipeline_host *ph, const struct queued_event *q)
+{
+	struct peer_slot *gone = NULL;
 	const struct snapshot *s = atomic_load_explicit(&ph->cur, memory_order_acquire);
 	struct ts_event ev = {
 	    .struct_size = sizeof(ev),
@@ -88,13 +118,20 @@ static void deliver(struct ts_pipeline_host *ph, const struct queued_event *q)
 	ev1.endpoint = ev.endpoint;
 	if (q->type == TS_EVENT_HANDSHAKE_SECRETS && q->has_secrets)
 		capture_secrets(&ph->cap, q->public_key, &q->secrets);
+	if (q->type == TS_EVENT_PEER_REMOVED)
+		notes_forget_peer(ph, q->public_key); /* the engine's went with the peer */
 	for (size_t i = 0; s && i < s->n_inst; i++) {
-		const struct instance *in = s->inst[i];
+		struct instance *in = s->inst[i];
 
+		gone = peer_change(in, q, gone);
 		if (!in->desc.event)
 			continue;
 		if (q->type == TS_EVENT_HANDSHAKE_SECRETS &&
 		    (!q->has_secrets || !wants_secrets(in)))
+			continue;
+		/* Types added in 2.1 only go to plugins built against that header. */
+		if ((q->type == TS_EVENT_PEER_ADDED || q->type == TS_EVENT_PEER_REMOVED) &&
+		    !in->desc.v2_1)
 			continue;
 		if (in->desc.abi == 1)
 			((void (*)(void *, const struct ts_event_v1 *))in->desc.event)(in->state,
@@ -102,11 +139,13 @@ static void deliver(struct ts_pipeline_host *ph, const struct queued_event *q)
 		else
 			((void (*)(void *, const struct ts_event *))in->desc.event)(in->state, &ev);
 	}
+	return gone;
 }
 
 static void *event_thread(void *arg)
 {
 	struct ts_pipeline_host *ph = arg;
+	struct peer_slot *gone;
 	struct queued_event q;
 
 	if (ts_rcu_thread_register() < 0)
@@ -127,8 +166,18 @@ static void *event_thread(void *arg)
 		pthread_mutex_unlock(&ph->qlock);
 		/* No host lock held: the callbacks may call every service. */
 		ts_rcu_online();
-		deliver(ph, &q);
+		gone = deliver(ph, &q);
 		ts_rcu_offline();
+		if (gone) {
+			/* Hooks and timer callbacks may still hold a removed peer's slot. */
+			ts_rcu_synchronize();
+			while (gone) {
+				struct peer_slot *next = gone->next;
+
+				free(gone);
+				gone = next;
+			}
+		}
 		sodium_memzero(&q, sizeof(q));
 		pthread_mutex_lock(&ph->qlock);
 		ph->q_delivered++;

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <tinescale/plugin.h>
 
@@ -67,6 +68,8 @@ bool node_is_null(const struct ts_config_node *n);
 const struct ts_config_node *map_get(const struct ts_config_node *n, const char *key);
 /* Decimal, or 0x hex, optional sign, whole string.  0 or -EINVAL. */
 int parse_ll(const char *s, long long *out);
+/* true/false/yes/no/on/off/1/0 (lower, Capitalised or UPPER case).  0 or -EINVAL. */
+int parse_bool(const char *s, bool *out);
 /* One YAML document into a tree; NULL and err "FILE:LINE:COL: ..." on failure. */
 struct ts_config_node *yaml_to_tree(const char *fname, const unsigned char *buf, size_t len,
 				    char *err, size_t errlen);
@@ -103,7 +106,25 @@ struct plugin_desc {
 	void (*destroy)(void *state);
 	void *hooks[TS_HOOK_COUNT]; /* ts_hook_fn (v2) or ts_hook_fn_v1 (v1); NULL = none */
 	void *event;		    /* v2: void (*)(void *, const struct ts_event *); v1: _v1 */
+	/* 2.1 (zero for older descriptors) */
+	size_t peer_state_size;
+	void (*peer_added)(void *state, const uint8_t public_key[32], void *peer_state);
+	void (*peer_removed)(void *state, const uint8_t public_key[32], void *peer_state);
+	void (*migrate)(void *old_state, void *new_state);
+	const struct ts_config_key *schema;
+	bool v2_1; /* built against a 2.1 header: gets PEER_ADDED/PEER_REMOVED events */
+	uint32_t wire_overhead; /* 2.2: bytes ciphertext_out may add; else 0 */
 };
+
+/* One instance's slot for one peer (peer_state.c). */
+struct peer_slot {
+	uint8_t key[32];
+	struct peer_slot *next;
+	max_align_t data[]; /* desc.peer_state_size bytes */
+};
+
+#define PEER_BUCKETS   64
+#define PEER_STATE_MAX 65536 /* bytes per (instance, peer) */
 
 struct instance {
 	struct ts_host_services svc; /* first: services find the instance from it */
@@ -118,6 +139,14 @@ struct instance {
 	unsigned int order, hooks; /* file order; bit per hook */
 	const struct ts_config_node *config;
 	struct hook_stats stats[TS_HOOK_COUNT];
+	/* Config keys create() asked about, for the location of its error (services.c). */
+	_Atomic(const struct ts_config_node *) cfg_last_key, cfg_bad_key;
+	/* peer slots (peer_state.c), protected by pslock */
+	pthread_mutex_t pslock;
+	struct peer_slot *slots[PEER_BUCKETS];
+	/* async outputs still open (output.c), protected by olock */
+	pthread_mutex_t olock;
+	struct ts_output *outputs;
 };
 
 struct chain_entry {
@@ -157,7 +186,8 @@ struct ts_pipeline_host {
 	pthread_mutex_t load_lock;  /* serialises loads and destroy */
 	pthread_rwlock_t snap_lock; /* readers: format/path_dup/wants_secrets */
 	_Atomic int log_level;
-	char *default_dir; /* protected by load_lock */
+	char *default_dir;	     /* protected by load_lock */
+	unsigned long long link_gen; /* fresh dlopen names (loader.c), load_lock */
 	void *(*open)(const char *path, char *err, size_t errlen);
 
 	/* timers (plugin_timers.c): all fields below protected by tlock */
@@ -183,6 +213,10 @@ struct ts_pipeline_host {
 	_Atomic uint64_t events_dropped; /* queue full */
 
 	struct capture_set cap; /* live captures (capture.c) */
+	/* note ownership (notes.c), protected by nlock (a leaf: engine notes are set outside it) */
+	pthread_mutex_t nlock;
+	struct note_owner *notes;
+	size_t n_notes;
 };
 
 uint64_t mono_ns(void);
@@ -194,6 +228,40 @@ static inline struct instance *inst_of(const struct ts_host_services *h)
 
 /* ---- services.c ---- */
 extern const struct ts_host_services services_template;
+
+/* ---- notes.c: every note belongs to the instance that last set it ---- */
+int notes_set(struct instance *in, const uint8_t *public_key, const char *key, const char *value);
+/* Remove the notes in owns (when it is freed). */
+void notes_release(struct instance *in);
+/* The engine removed a peer, and its notes with it. */
+void notes_forget_peer(struct ts_pipeline_host *ph, const uint8_t public_key[32]);
+void notes_free(struct ts_pipeline_host *ph);
+
+/* ---- peer_state.c ---- */
+enum slot_make {
+	SLOT_FIND,    /* only an existing slot */
+	SLOT_IF_PEER, /* make it if the engine knows the peer */
+	SLOT_MAKE,    /* make it (the caller knows the peer exists) */
+};
+void *peer_slot_get(struct instance *in, const uint8_t key[32], enum slot_make make);
+/* Unlink in's slot of key; the caller frees it after a grace period. */
+struct peer_slot *peer_slot_unlink(struct instance *in, const uint8_t key[32]);
+/* Slots for the peers that exist now, peer_added for each (after create). */
+void peer_slots_start(struct instance *in);
+/* Copy old's slots into new's (same slot size), for migrate. */
+void peer_slots_copy(struct instance *dst, struct instance *src);
+void peer_slots_free(struct instance *in);
+
+/* ---- output.c ---- */
+/* Close every output in still has (after destroy()). */
+void outputs_close_all(struct instance *in);
+struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes, char *err,
+			      size_t errlen);
+int output_write(struct ts_output *o, const void *buf, size_t len);
+void output_stats(struct ts_output *o, uint64_t *written, uint64_t *dropped);
+void output_close(struct instance *in, struct ts_output *o);
+/* One line per open output of in: bytes written, records dropped (ctl plugins). */
+void outputs_format(struct instance *in, FILE *out);
 
 /* ---- plugin_timers.c ---- */
 int timers_start(struct ts_pipeline_host *ph);
@@ -236,6 +304,11 @@ struct entry {
 };
 
 void *default_open(const char *path, char *err, size_t errlen);
+/* Check an instance's config against its plugin's declared schema; 0 or -1 and ld->err. */
+int schema_check(struct loader *ld, const struct entry *e, const struct instance *in);
+/* The node create()'s error is about: the key it names, else the last key asked. */
+const struct ts_config_node *config_error_node(const struct instance *in, const struct entry *e,
+					       const char *msg);
 /* Check one `plugins:` item without loading anything. */
 int parse_entry(struct loader *ld, const struct ts_config_node *it, struct entry *e);
 /* dlopen, check and create one instance; on failure nothing of it remains. */

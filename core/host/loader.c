@@ -8,12 +8,14 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host_internal.h"
 
@@ -27,8 +29,14 @@ void instance_free(struct ts_pipeline_host *ph, struct instance *in)
 	if (in->created && in->desc.destroy)
 		in->desc.destroy(in->state);
 	timers_cancel(ph, in, 0);
+	/* What the instance leaves behind goes with it: outputs, notes, peer slots. */
+	outputs_close_all(in);
+	notes_release(in);
+	peer_slots_free(in);
 	if (in->handle)
 		dlclose(in->handle);
+	pthread_mutex_destroy(&in->pslock);
+	pthread_mutex_destroy(&in->olock);
 	free(in->name);
 	free(in->use);
 	free(in->so_path);
@@ -314,6 +322,24 @@ static int desc_load(struct loader *ld, const struct entry *e, struct instance *
 			      [TS_HOOK_PLAINTEXT_IN] = (void *)d2->plaintext_in},
 		    .event = (void *)d2->event,
 		};
+		/* Fields appended in 2.1, only as far as the plugin's descriptor has them. */
+		if (size >= TS_PLUGIN_V2_1_SIZE) {
+			in->desc.v2_1 = true;
+			in->desc.peer_state_size = d2->peer_state_size;
+			in->desc.peer_added = d2->peer_added;
+			in->desc.peer_removed = d2->peer_removed;
+			in->desc.migrate = d2->migrate;
+			in->desc.schema = d2->config_schema;
+		}
+		if (in->desc.peer_state_size > PEER_STATE_MAX) {
+			LERR(ld, e->use,
+			     "'%s' asks for %zu bytes of state per peer, expected at most %d",
+			     in->so_path, in->desc.peer_state_size, PEER_STATE_MAX);
+			return -1;
+		}
+		/* A descriptor built against an older header ends before wire_overhead: 0. */
+		if (size >= offsetof(struct ts_plugin_v2, wire_overhead) + sizeof(uint32_t))
+			in->desc.wire_overhead = d2->wire_overhead;
 	} else {
 		in->desc = (struct plugin_desc){
 		    .abi = 1,
@@ -339,11 +365,45 @@ static int desc_load(struct loader *ld, const struct entry *e, struct instance *
 
 static const struct ts_config_node empty_map = {.type = CN_MAP};
 
+/*
+ * A symlink to so_path with a name never used before in this process: in a
+ * fresh private directory, named by a counter.  The caller removes both
+ * right after dlopen, so nothing is left behind even if the daemon dies.
+ * NULL when that fails (then so_path is opened as it is).  load_lock held.
+ */
+static char *unique_link(struct ts_pipeline_host *ph, const char *so_path, char **dir)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *link;
+
+	if (asprintf(dir, "%s/tinescale-plugin.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp") < 0) {
+		*dir = NULL;
+		return NULL;
+	}
+	if (!mkdtemp(*dir)) {
+		free(*dir);
+		*dir = NULL;
+		return NULL;
+	}
+	if (asprintf(&link, "%s/%llu.so", *dir, ++ph->link_gen) < 0)
+		link = NULL;
+	if (link && symlink(so_path, link)) {
+		free(link);
+		link = NULL;
+	}
+	if (!link) {
+		rmdir(*dir);
+		free(*dir);
+		*dir = NULL;
+	}
+	return link;
+}
+
 struct instance *instance_build(struct loader *ld, const struct entry *e, unsigned int order)
 {
 	struct ts_pipeline_host *ph = ld->ph;
 	struct instance *in;
-	char perr[256] = "", oerr[512] = "";
+	char perr[256] = "", oerr[512] = "", *link, *link_dir;
 
 	in = aligned_alloc(_Alignof(struct instance), sizeof(*in));
 	if (!in) {
@@ -351,6 +411,8 @@ struct instance *instance_build(struct loader *ld, const struct entry *e, unsign
 		return NULL;
 	}
 	memset(in, 0, sizeof(*in));
+	pthread_mutex_init(&in->pslock, NULL);
+	pthread_mutex_init(&in->olock, NULL);
 	in->svc = services_template;
 	in->ph = ph;
 	in->priority = e->priority;
@@ -366,7 +428,21 @@ struct instance *instance_build(struct loader *ld, const struct entry *e, unsign
 	in->so_path = resolve_plugin(ld, e->use);
 	if (!in->so_path)
 		goto fail;
-	in->handle = ph->open(in->so_path, oerr, sizeof(oerr));
+	/*
+	 * dlopen through a link with a name never used before: glibc returns
+	 * an already loaded object whose name matches, so dlopen(so_path) of
+	 * a .so rebuilt at the same path during a reload would return the old
+	 * build, still mapped by the running instance.  An object with the
+	 * same file (dev, inode) is still shared; a rebuilt file is a new one.
+	 */
+	link = unique_link(ph, in->so_path, &link_dir);
+	in->handle = ph->open(link ? link : in->so_path, oerr, sizeof(oerr));
+	if (link) {
+		unlink(link);
+		rmdir(link_dir);
+		free(link);
+		free(link_dir);
+	}
 	if (!in->handle) {
 		LERR(ld, e->use, "cannot load plugin '%s': %s", in->so_path, oerr);
 		goto fail;
@@ -387,16 +463,20 @@ struct instance *instance_build(struct loader *ld, const struct entry *e, unsign
 			}
 		}
 	}
+	if (in->desc.schema && schema_check(ld, e, in))
+		goto fail;
 	if (in->desc.create(&in->svc, in->config, &in->state, perr, sizeof(perr)) != 0) {
 		perr[sizeof(perr) - 1] = '\0';
 		for (char *p = perr; *p; p++)
 			if (*p == '\n' || *p == '\r')
 				*p = ' ';
-		LERR(ld, e->config ? e->config : e->node, "plugin '%s' (%s): %s", in->name,
+		/* At the key the error is about, not at `config:` (config_error_node). */
+		LERR(ld, config_error_node(in, e, perr), "plugin '%s' (%s): %s", in->name,
 		     in->desc.name, perr[0] ? perr : "create failed");
 		goto fail;
 	}
 	in->created = true;
+	peer_slots_start(in);
 	return in;
 fail:
 	instance_free(ph, in);

@@ -139,6 +139,32 @@ static int read_file(const char *path, unsigned char **buf, size_t *len)
 	return 0;
 }
 
+/*
+ * State handoff: an instance of the new snapshot whose name and plugin name
+ * match one of the running snapshot gets its peer slots and migrate(old,
+ * new).  load_lock is held, so the running snapshot cannot change.
+ */
+static void migrate_all(struct ts_pipeline_host *ph, struct snapshot *s)
+{
+	const struct snapshot *old = atomic_load_explicit(&ph->cur, memory_order_acquire);
+
+	for (size_t i = 0; old && i < s->n_inst; i++) {
+		struct instance *in = s->inst[i];
+
+		if (!in->desc.migrate)
+			continue;
+		for (size_t j = 0; j < old->n_inst; j++) {
+			struct instance *o = old->inst[j];
+
+			if (strcmp(o->name, in->name) || strcmp(o->desc.name, in->desc.name))
+				continue;
+			peer_slots_copy(in, o);
+			in->desc.migrate(o->state, in->state);
+			break;
+		}
+	}
+}
+
 static struct snapshot *snapshot_build(struct ts_pipeline_host *ph, const char *path, char *err,
 				       size_t errlen)
 {
@@ -274,6 +300,7 @@ static struct snapshot *snapshot_build(struct ts_pipeline_host *ph, const char *
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	migrate_all(ph, s);
 	free(entries);
 	free(ld.dir);
 	return s;
@@ -311,6 +338,7 @@ int ts_pipeline_host_create(struct ts_pipeline_host **out, const struct ts_engin
 	atomic_init(&ph->log_level, TS_LOG_INFO);
 	atomic_init(&ph->cur, empty);
 	pthread_mutex_init(&ph->load_lock, NULL);
+	pthread_mutex_init(&ph->nlock, NULL);
 	pthread_rwlockattr_init(&rwa);
 	/*
 	 * Reader preference: wants_secrets is asked by engine threads holding
@@ -327,6 +355,7 @@ int ts_pipeline_host_create(struct ts_pipeline_host **out, const struct ts_engin
 		timers_stop(ph);
 		pthread_rwlock_destroy(&ph->snap_lock);
 		pthread_mutex_destroy(&ph->load_lock);
+		pthread_mutex_destroy(&ph->nlock);
 		free(empty);
 		free(ph);
 		return r;
@@ -392,6 +421,8 @@ void ts_pipeline_host_destroy(struct ts_pipeline_host *ph)
 	pthread_mutex_unlock(&ph->load_lock);
 	timers_stop(ph);
 	events_free(ph);
+	notes_free(ph);
+	pthread_mutex_destroy(&ph->nlock);
 	pthread_rwlock_destroy(&ph->snap_lock);
 	pthread_mutex_destroy(&ph->load_lock);
 	free(ph->default_dir);
@@ -413,6 +444,21 @@ char *ts_pipeline_path_dup(struct ts_pipeline_host *ph)
 	p = s->path ? strdup(s->path) : NULL;
 	pthread_rwlock_unlock(&ph->snap_lock);
 	return p;
+}
+
+size_t ts_pipeline_wire_overhead(struct ts_pipeline_host *ph)
+{
+	const struct snapshot *s;
+	size_t sum = 0;
+
+	pthread_rwlock_rdlock(&ph->snap_lock);
+	s = atomic_load_explicit(&ph->cur, memory_order_acquire);
+	/* Each wrapper on the way out adds its own: they nest. */
+	for (size_t i = 0; s && i < s->n_inst; i++)
+		if (s->inst[i]->hooks & (1u << TS_HOOK_CIPHERTEXT_OUT))
+			sum += s->inst[i]->desc.wire_overhead;
+	pthread_rwlock_unlock(&ph->snap_lock);
+	return sum;
 }
 
 void ts_pipeline_set_log_level(struct ts_pipeline_host *ph, enum ts_log_level level)

@@ -84,6 +84,12 @@ void ts_pipeline_format(struct ts_pipeline_host *ph, FILE *out);
 const char *ts_pipeline_path(struct ts_pipeline_host *ph);
 /* The path as a fresh copy (safe against a concurrent reload); free() it.  NULL when none. */
 char *ts_pipeline_path_dup(struct ts_pipeline_host *ph);
+/*
+ * The bytes the current pipeline's ciphertext_out instances may add to a
+ * datagram together (their descriptors' wire_overhead): the daemon's
+ * default MTU leaves room for them.
+ */
+size_t ts_pipeline_wire_overhead(struct ts_pipeline_host *ph);
 
 /* Log threshold for plugins' log service (default TS_LOG_INFO); lines go to stderr. */
 void ts_pipeline_set_log_level(struct ts_pipeline_host *ph, enum ts_log_level level);

@@ -6,9 +6,11 @@
  * engine (tests, fuzzing) the engine services answer -ENODEV or nothing.
  * No host lock is held here; the engine table never runs plugin code.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -171,9 +173,7 @@ static int svc_peer_by_index(const struct ts_host_services *h, uint32_t local_in
 static int svc_note_set(const struct ts_host_services *h, const uint8_t *public_key,
 			const char *key, const char *value)
 {
-	const struct ts_engine_table *e = &inst_of(h)->ph->eng;
-
-	return e->note_set ? e->note_set(e->ctx, public_key, key, value) : -ENODEV;
+	return notes_set(inst_of(h), public_key, key, value);
 }
 
 static int svc_note_get(const struct ts_host_services *h, const uint8_t *public_key,
@@ -232,10 +232,87 @@ static uint64_t svc_now_ns(const struct ts_host_services *h)
 	return mono_ns();
 }
 
+/*
+ * map_get, remembering the key asked for: when create() then fails, its
+ * error is placed at that key (config_error_node).  Atomic: a timer started
+ * in create() may read config concurrently.
+ */
+static const struct ts_config_node *cfg_get(const struct ts_host_services *h,
+					    const struct ts_config_node *node, const char *key)
+{
+	if (!node || node->type != CN_MAP || !key)
+		return NULL;
+	for (size_t i = 0; i + 1 < node->n; i += 2) {
+		if (!strcmp(node->kids[i]->value, key)) {
+			atomic_store(&inst_of(h)->cfg_last_key, node->kids[i]);
+			return node->kids[i + 1];
+		}
+	}
+	return NULL;
+}
+
+/* The value under key is not what was asked for: an error is likely about it. */
+static int cfg_bad(const struct ts_host_services *h, int r)
+{
+	struct instance *in = inst_of(h);
+
+	if (r == -EINVAL)
+		atomic_store(&in->cfg_bad_key, atomic_load(&in->cfg_last_key));
+	return r;
+}
+
+/* Where in msg the key k appears as a word first; SIZE_MAX when it does not. */
+static size_t word_at(const char *msg, const char *k)
+{
+	size_t kl = strlen(k);
+
+	for (const char *p = msg; kl && (p = strstr(p, k)); p++) {
+		bool l = p == msg || !(isalnum((unsigned char)p[-1]) || strchr("_-", p[-1]));
+		bool r = !(isalnum((unsigned char)p[kl]) || (p[kl] && strchr("_-", p[kl])));
+
+		if (l && r)
+			return (size_t)(p - msg);
+	}
+	return SIZE_MAX;
+}
+
+static void key_named(const struct ts_config_node *n, const char *msg, size_t *best,
+		      const struct ts_config_node **out, int depth)
+{
+	if (!n || n->type != CN_MAP || depth > 4)
+		return;
+	for (size_t i = 0; i + 1 < n->n; i += 2) {
+		size_t at = word_at(msg, n->kids[i]->value);
+
+		if (at < *best) {
+			*best = at;
+			*out = n->kids[i];
+		}
+		key_named(n->kids[i + 1], msg, best, out, depth + 1);
+	}
+}
+
+const struct ts_config_node *config_error_node(const struct instance *in, const struct entry *e,
+					       const char *msg)
+{
+	const struct ts_config_node *k = NULL;
+	size_t best = SIZE_MAX;
+
+	/* The key the message names first, then the key a service refused, then the last asked. */
+	key_named(e->config, msg, &best, &k, 0);
+	if (!k)
+		k = atomic_load(&in->cfg_bad_key);
+	if (!k)
+		k = atomic_load(&in->cfg_last_key);
+	if (!k)
+		k = e->config ? e->config : e->node;
+	return k;
+}
+
 static const char *svc_config_string(const struct ts_host_services *h,
 				     const struct ts_config_node *node, const char *key)
 {
-	const struct ts_config_node *v = map_get(node, key);
+	const struct ts_config_node *v = cfg_get(h, node, key);
 
 	if (!v || v->type != CN_SCALAR || node_is_null(v))
 		return NULL;
@@ -245,13 +322,13 @@ static const char *svc_config_string(const struct ts_host_services *h,
 static int svc_config_int(const struct ts_host_services *h, const struct ts_config_node *node,
 			  const char *key, long long *out)
 {
-	const struct ts_config_node *v = map_get(node, key);
+	const struct ts_config_node *v = cfg_get(h, node, key);
 	long long x;
 
 	if (!v || node_is_null(v))
 		return -ENOENT;
 	if (v->type != CN_SCALAR || parse_ll(v->value, &x))
-		return -EINVAL;
+		return cfg_bad(h, -EINVAL);
 	if (out)
 		*out = x;
 	return 0;
@@ -260,35 +337,27 @@ static int svc_config_int(const struct ts_host_services *h, const struct ts_conf
 static int svc_config_bool(const struct ts_host_services *h, const struct ts_config_node *node,
 			   const char *key, bool *out)
 {
-	static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes",
-					  "YES",  "on",	  "On",	  "ON",	 "1"};
-	static const char *const no[] = {"false", "False", "FALSE", "no",  "No",
-					 "NO",	  "off",   "Off",   "OFF", "0"};
-	const struct ts_config_node *v = map_get(node, key);
+	const struct ts_config_node *v = cfg_get(h, node, key);
+	bool b;
 
 	if (!v || node_is_null(v))
 		return -ENOENT;
-	if (v->type != CN_SCALAR)
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (!strcmp(v->value, yes[i]) || !strcmp(v->value, no[i])) {
-			if (out)
-				*out = !strcmp(v->value, yes[i]);
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (v->type != CN_SCALAR || parse_bool(v->value, &b))
+		return cfg_bad(h, -EINVAL);
+	if (out)
+		*out = b;
+	return 0;
 }
 
 static int svc_config_list_len(const struct ts_host_services *h, const struct ts_config_node *node,
 			       const char *key)
 {
-	const struct ts_config_node *v = map_get(node, key);
+	const struct ts_config_node *v = cfg_get(h, node, key);
 
 	if (!v || node_is_null(v))
 		return -ENOENT;
 	if (v->type != CN_SEQ)
-		return -EINVAL;
+		return cfg_bad(h, -EINVAL);
 	return v->n > INT_MAX ? INT_MAX : (int)v->n;
 }
 
@@ -296,7 +365,7 @@ static const char *svc_config_list_item(const struct ts_host_services *h,
 					const struct ts_config_node *node, const char *key,
 					size_t index)
 {
-	const struct ts_config_node *v = map_get(node, key);
+	const struct ts_config_node *v = cfg_get(h, node, key);
 
 	if (!v || v->type != CN_SEQ || index >= v->n || v->kids[index]->type != CN_SCALAR)
 		return NULL;
@@ -307,7 +376,7 @@ static const struct ts_config_node *svc_config_child(const struct ts_host_servic
 						     const struct ts_config_node *node,
 						     const char *key)
 {
-	const struct ts_config_node *v = map_get(node, key);
+	const struct ts_config_node *v = cfg_get(h, node, key);
 
 	return v && v->type != CN_SCALAR ? v : NULL;
 }
@@ -317,6 +386,8 @@ static const char *svc_config_key_at(const struct ts_host_services *h,
 {
 	if (!node || node->type != CN_MAP || index >= node->n / 2)
 		return NULL;
+	/* A plugin rejecting unknown keys fails right after the one it got last. */
+	atomic_store(&inst_of(h)->cfg_last_key, node->kids[2 * index]);
 	return node->kids[2 * index]->value;
 }
 
@@ -332,6 +403,39 @@ static void svc_timer_cancel(const struct ts_host_services *h, ts_timer_id id)
 
 	if (id)
 		timers_cancel(in->ph, in, id);
+}
+
+static const char *svc_instance_name(const struct ts_host_services *h)
+{
+	return inst_of(h)->name;
+}
+
+static void *svc_peer_state(const struct ts_host_services *h, const uint8_t public_key[32])
+{
+	return public_key ? peer_slot_get(inst_of(h), public_key, SLOT_IF_PEER) : NULL;
+}
+
+static struct ts_output *svc_output_open(const struct ts_host_services *h, const char *target,
+					 size_t max_bytes, char *err, size_t errlen)
+{
+	return output_open(inst_of(h), target, max_bytes, err, errlen);
+}
+
+static int svc_output_write(const struct ts_host_services *h, struct ts_output *out,
+			    const void *buf, size_t len)
+{
+	return output_write(out, buf, len);
+}
+
+static void svc_output_stats(const struct ts_host_services *h, struct ts_output *out,
+			     uint64_t *written, uint64_t *dropped)
+{
+	output_stats(out, written, dropped);
+}
+
+static void svc_output_close(const struct ts_host_services *h, struct ts_output *out)
+{
+	output_close(inst_of(h), out);
 }
 
 const struct ts_host_services services_template = {
@@ -360,4 +464,10 @@ const struct ts_host_services services_template = {
     .note_get = svc_note_get,
     .static_dh = svc_static_dh,
     .request_secrets = svc_request_secrets,
+    .instance_name = svc_instance_name,
+    .peer_state = svc_peer_state,
+    .output_open = svc_output_open,
+    .output_write = svc_output_write,
+    .output_stats = svc_output_stats,
+    .output_close = svc_output_close,
 };

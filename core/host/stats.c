@@ -31,12 +31,13 @@ void ts_pipeline_format(struct ts_pipeline_host *ph, FILE *out)
 	fprintf(out, "pipeline: %s (%zu instance%s)\n", s->path ? s->path : "none", s->n_inst,
 		s->n_inst == 1 ? "" : "s");
 	for (size_t i = 0; i < s->n_inst; i++) {
-		const struct instance *in = s->inst[i];
+		struct instance *in = s->inst[i];
 
 		fprintf(out, "instance %s: plugin %s %s (%s) priority %d hooks %s%s%s\n", in->name,
 			in->desc.name, in->desc.version, in->so_path, in->priority,
 			hooks_str(in->hooks, hb, sizeof(hb)), in->desc.event ? " +events" : "",
 			in->desc.abi == 1 ? " abi-v1" : "");
+		outputs_format(in, out);
 	}
 	for (int h = 0; h < TS_HOOK_COUNT; h++) {
 		const struct chain *c = &s->chains[h];

@@ -64,6 +64,22 @@ int parse_ll(const char *s, long long *out)
 	return 0;
 }
 
+int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes",
+					  "YES",  "on",	  "On",	  "ON",	 "1"};
+	static const char *const no[] = {"false", "False", "FALSE", "no",  "No",
+					 "NO",	  "off",   "Off",   "OFF", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcmp(s, yes[i]) || !strcmp(s, no[i])) {
+			*out = !strcmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 struct yaml_loader {
 	const char *fname;
 	char *err;

@@ -25,12 +25,14 @@
 #include "key.h"
 #include "relay_metrics.h"
 #include "relay_out.h"
+#include "sdnotify.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -49,7 +51,7 @@
 #define DEFAULT_RATE_PPS    20000
 #define MAX_CTL_CLIENTS	    8
 #define DEFAULT_DH_RATE	    2000
-#define RX_BURST	    512 /* datagrams per wakeup, so the control socket is served */
+#define RX_BURST	    512		  /* frames per wakeup, so the control socket is served */
 #define RX_BATCH	    RELAY_OUT_MAX /* datagrams per recvmmsg; forwards are sent per batch */
 #define REJECT_LOG_INTERVAL NS_PER_S
 
@@ -223,6 +225,13 @@ static int open_udp(struct relay *r)
 	setsockopt(r->udp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	/* Room for bursts (capped by net.core.rmem_max): every peer funnels in here. */
 	setsockopt(r->udp, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	/*
+	 * A peer's GSO train (up to 64 equal frames) arrives as one buffer
+	 * instead of being split for us by the kernel, one recvmmsg slot per
+	 * frame; read_udp splits it and checks every frame on its own.  Older
+	 * kernels lack it: frames then come one by one.
+	 */
+	setsockopt(r->udp, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	if (bind(r->udp, (struct sockaddr *)&ss, sl) < 0) {
 		char a[TSR_ADDR_STRLEN];
 
@@ -603,12 +612,20 @@ static void handle_datagram(struct relay *r, uint8_t *buf, size_t len, const str
 	}
 }
 
-static void parse_local(struct msghdr *msg, struct relay_local *local)
+/* The local address a datagram came to, and its frame size if it is a GRO train (else 0). */
+static void parse_control(struct msghdr *msg, struct relay_local *local, size_t *seg)
 {
 	memset(local, 0, sizeof(*local));
+	*seg = 0;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
-		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
-		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(cm), sizeof(v));
+			*seg = v > 0 ? (size_t)v : 0;
+		} else if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
 			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
@@ -626,16 +643,17 @@ static void parse_local(struct msghdr *msg, struct relay_local *local)
 }
 
 /*
- * Up to RX_BURST datagrams, RX_BATCH per recvmmsg; each batch is handled
- * frame by frame (every check as for a lone frame), and what it forwards
- * leaves together before the next batch reuses the buffers.
+ * Up to RX_BURST frames, RX_BATCH datagrams per recvmmsg; a datagram may be
+ * a GRO train of frames, each handled as if it had come alone (every check,
+ * every budget), and what a batch forwards leaves together before the next
+ * batch reuses the buffers.
  */
 static void read_udp(struct relay *r)
 {
 	static uint8_t buf[RX_BATCH][65536];
 	static union {
 		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-			 CMSG_SPACE(sizeof(struct in_pktinfo))];
+			 CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} control[RX_BATCH];
 	static struct sockaddr_storage ss[RX_BATCH];
@@ -643,7 +661,7 @@ static void read_udp(struct relay *r)
 	static struct iovec iov[RX_BATCH];
 	struct relay_local local;
 
-	for (int done = 0; done < RX_BURST;) {
+	for (unsigned done = 0; done < RX_BURST;) {
 		int n;
 
 		for (int i = 0; i < RX_BATCH; i++) {
@@ -664,15 +682,23 @@ static void read_udp(struct relay *r)
 		}
 		for (int i = 0; i < n; i++) {
 			struct msghdr *msg = &msgs[i].msg_hdr;
+			size_t len = msgs[i].msg_len, seg, off = 0, flen;
 
 			if (msg->msg_flags & MSG_TRUNC)
 				continue; /* over 64 KiB: not a relay frame */
-			parse_local(msg, &local);
-			handle_datagram(r, buf[i], msgs[i].msg_len, (struct sockaddr *)&ss[i],
-					msg->msg_namelen, &local);
+			parse_control(msg, &local, &seg);
+			if (!seg || seg > len)
+				seg = len;
+			/* A train's frames have seg bytes each, the last one maybe fewer. */
+			do {
+				flen = len - off < seg ? len - off : seg;
+				handle_datagram(r, buf[i] + off, flen, (struct sockaddr *)&ss[i],
+						msg->msg_namelen, &local);
+				off += flen;
+				done++;
+			} while (off < len);
 		}
 		r->t.send_errors += relay_out_flush(&r->out);
-		done += n;
 		if (n < RX_BATCH)
 			return;
 	}
@@ -748,6 +774,7 @@ static int serve(struct relay *r)
 	sigset_t block, empty;
 	struct sigaction sa = {.sa_handler = on_signal};
 	char kb[B64_LEN], a[TSR_ADDR_STRLEN];
+	int n_notify;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -761,6 +788,11 @@ static int serve(struct relay *r)
 	logmsg(LOG_INFO, "listening on %s, public key %s, status on %s",
 	       tsr_addr_format(&r->listen, a, sizeof(a)), key_b64(r->public_key, kb, sizeof(kb)),
 	       r->ctl_path);
+	/* The UDP and status sockets listen: `systemctl start` may return. */
+	n_notify = ts_sd_notify("READY=1");
+	if (n_notify < 0)
+		logmsg(LOG_WARN, "cannot notify systemd at $NOTIFY_SOCKET: %s",
+		       strerror(-n_notify));
 	while (!stop_signal) {
 		struct timespec tmo = {.tv_sec = 1};
 		int n = 2;
@@ -794,6 +826,7 @@ static int serve(struct relay *r)
 			last_expire = now;
 		}
 	}
+	ts_sd_notify("STOPPING=1");
 	logmsg(LOG_INFO, "exiting on signal %d", (int)stop_signal);
 	return 0;
 }

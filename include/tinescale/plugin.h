@@ -78,6 +78,20 @@
  * using a service added after 2.0.  Plugins built for version 1 (symbol
  * tinescale_plugin_v1, built against the 1.x header) still load: the host
  * hands them packets and events in the 1.x layout.
+ *
+ * Version 2.1 appended, all optional: services instance_name, peer_state
+ * and the async output (output_open/_write/_stats/_close), and descriptor
+ * fields peer_state_size, peer_added, peer_removed, migrate and
+ * config_schema; events TS_EVENT_PEER_ADDED and TS_EVENT_PEER_REMOVED.  A
+ * descriptor using them is larger than the 2.0 one, so a 2.0 host refuses
+ * it: a plugin that sets them may use the 2.1 services unchecked.
+ *
+ * Version 2.2 appended the descriptor field wire_overhead (optional; 0 for
+ * an older descriptor): the bytes ciphertext_out adds, which the daemon's
+ * default MTU leaves room for.
+ *
+ * Packet helpers (parse, checksums, rewrites) are in <tinescale/packet.h>,
+ * header-only.
  */
 #ifndef TINESCALE_PLUGIN_H
 #define TINESCALE_PLUGIN_H
@@ -187,6 +201,15 @@ enum ts_event_type {
 	 * do); the engine does not even collect them otherwise.
 	 */
 	TS_EVENT_HANDSHAKE_SECRETS = 5,
+	/*
+	 * Appended in 2.1: the peer was added to / removed from the
+	 * configuration.  TS_EVENT_PEER_DOWN still follows a removal that
+	 * ended a session, so PEER_REMOVED is what tells removal from expiry.
+	 * Delivered only to plugins whose descriptor has peer_state_size (2.1);
+	 * an event() must ignore types it does not know.
+	 */
+	TS_EVENT_PEER_ADDED = 6,
+	TS_EVENT_PEER_REMOVED = 7,
 };
 
 /* Key material of one handshake, for key logs (Wireshark's WireGuard dissector). */
@@ -225,6 +248,9 @@ enum ts_log_level {
 
 /* The instance's `config:` mapping from the YAML, or a node inside it.  Opaque. */
 struct ts_config_node;
+
+/* An async output (output_open).  Opaque. */
+struct ts_output;
 
 /* Timer handle; 0 means "no timer". */
 typedef uint64_t ts_timer_id;
@@ -374,6 +400,49 @@ struct ts_host_services {
 	 * instance also needs an event callback.  Returns 0.
 	 */
 	int (*request_secrets)(const struct ts_host_services *host);
+
+	/* ---- appended in 2.1 (check host->struct_size >= TS_HOST_SERVICES_V2_1_SIZE) ---- */
+
+	/*
+	 * The instance's name from the YAML (`name:`), unique in the pipeline:
+	 * prefix note keys with it so two instances of one plugin do not share
+	 * notes.  Valid until destroy() returns.
+	 */
+	const char *(*instance_name)(const struct ts_host_services *host);
+	/*
+	 * This instance's slot for a peer: peer_state_size zeroed bytes (see
+	 * struct ts_plugin_v2), created on first use or when the peer is
+	 * added, freed after peer_removed() and a grace period.  NULL when the
+	 * plugin declared no slot, the peer does not exist, or out of memory.
+	 * Call it from hooks, event() and timer callbacks only (not from the
+	 * plugin's own threads); the pointer is valid until that call returns.
+	 * Hooks run concurrently: guard the slot's fields (atomics, a spinlock).
+	 */
+	void *(*peer_state)(const struct ts_host_services *host, const uint8_t public_key[32]);
+	/*
+	 * Async output: append records to a file, a FIFO or a socket without
+	 * blocking.  target is a path (a regular file is created 0600 and
+	 * appended to; a FIFO is opened for writing) or "unix:PATH" (a
+	 * connected SOCK_STREAM socket).  A thread the host owns writes the
+	 * records out; at most max_bytes (0: 1 MiB) wait in memory.
+	 * output_open: the handle, or NULL with one line in err.  Call it from
+	 *	create() (it may block briefly: a FIFO without a reader fails
+	 *	with ENXIO rather than waiting).
+	 * output_write: copies the whole record or nothing: 0, or -ENOBUFS
+	 *	when it does not fit (counted as a drop), -EPIPE once writing
+	 *	failed.  Never blocks: safe in hooks.
+	 * output_stats: records written and dropped so far (either may be NULL).
+	 * output_close: writes what is queued (waiting at most one second),
+	 *	then frees.  Outputs still open at destroy() are closed by the host
+	 *	after destroy() returns.
+	 */
+	struct ts_output *(*output_open)(const struct ts_host_services *host, const char *target,
+					 size_t max_bytes, char *err, size_t errlen);
+	int (*output_write)(const struct ts_host_services *host, struct ts_output *out,
+			    const void *buf, size_t len);
+	void (*output_stats)(const struct ts_host_services *host, struct ts_output *out,
+			     uint64_t *written, uint64_t *dropped);
+	void (*output_close)(const struct ts_host_services *host, struct ts_output *out);
 };
 
 #define TS_NOTES_MAX	  8
@@ -381,6 +450,25 @@ struct ts_host_services {
 #define TS_NOTE_VALUE_MAX 63
 /* The size of the 1.0 service table, before note_set. */
 #define TS_HOST_SERVICES_V1_SIZE offsetof(struct ts_host_services, note_set)
+/* The size of the 2.1 service table: instance_name .. output_close are there. */
+#define TS_HOST_SERVICES_V2_1_SIZE                                                                 \
+	(offsetof(struct ts_host_services, output_close) + sizeof(void (*)(void)))
+
+/* One key of a plugin's declared config schema (struct ts_plugin_v2.config_schema). */
+enum ts_config_type {
+	TS_CFG_STRING = 1, /* a non-empty scalar */
+	TS_CFG_INT = 2,	   /* an integer in [min, max] (both 0: any) */
+	TS_CFG_BOOL = 3,   /* true/false/yes/no/on/off/1/0 */
+	TS_CFG_LIST = 4,   /* a sequence of scalars */
+	TS_CFG_MAP = 5,	   /* a mapping (not checked further) */
+};
+
+struct ts_config_key {
+	const char *key; /* NULL ends the array */
+	enum ts_config_type type;
+	long long min, max; /* TS_CFG_INT only */
+	bool required;
+};
 
 /* A hook: runs on a data-path thread, must not block, returns a verdict. */
 typedef enum ts_verdict (*ts_hook_fn)(void *state, struct ts_packet *pkt);
@@ -423,7 +511,58 @@ struct ts_plugin_v2 {
 	 * callbacks.  ev and everything it points to are valid during the call.
 	 */
 	void (*event)(void *state, const struct ts_event *ev);
+
+	/* ---- appended in 2.1: all optional (0 / NULL) ---- */
+
+	/*
+	 * Per-peer state: the host keeps peer_state_size zeroed bytes per
+	 * (instance, peer), reached with host->peer_state().  peer_added is
+	 * called on the event thread when a peer is added, and on the loading
+	 * thread right after create() for the peers already there;
+	 * peer_removed on the event thread when a peer is removed, after which
+	 * the slot is freed.  Both get the slot.  When migrate is set, a
+	 * reload copies the slots to the new instance while the old one still
+	 * runs, in 8-byte words each read atomically: keep what hooks change
+	 * in 64-bit atomics (a lock inside a slot could be copied locked), and
+	 * no pointers into the old instance.
+	 */
+	size_t peer_state_size;
+	void (*peer_added)(void *state, const uint8_t public_key[32], void *peer_state);
+	void (*peer_removed)(void *state, const uint8_t public_key[32], void *peer_state);
+	/*
+	 * State handoff across a reload: when the new pipeline has an instance
+	 * of the same name using a plugin of the same name, migrate(old, new)
+	 * is called on the loading thread after the new instance's create()
+	 * and before it is published, with the peer slots already copied (when
+	 * peer_state_size is the same).  The old instance still runs meanwhile
+	 * and is destroyed after the new one is published: copy, do not move.
+	 * old and new may come from different builds of the plugin.
+	 */
+	void (*migrate)(void *old_state, void *new_state);
+	/*
+	 * Optional config schema, an array ended by an entry with key NULL.
+	 * The host checks the instance's `config:` against it before create():
+	 * unknown keys, wrong types, out-of-range integers and missing required
+	 * keys are refused with FILE:LINE:COLUMN of the key.
+	 */
+	const struct ts_config_key *config_schema;
+
+	/*
+	 * ---- appended in 2.2, optional (a descriptor built against an
+	 * older header ends before it: 0) ----
+	 * The most bytes ciphertext_out adds to a datagram, say a relay's
+	 * header in front of it.  Unless --mtu is given, the daemon starts
+	 * the interface with its default MTU lowered by the sum of this over
+	 * the pipeline's ciphertext_out instances (rounded down to a multiple
+	 * of 16, WireGuard's padding), so that grown datagrams still fit the
+	 * path instead of leaving as IP fragments.  Read once, at start: a
+	 * reload does not change the MTU.
+	 */
+	uint32_t wire_overhead;
 };
+
+/* The 2.1 descriptor size: peer state, migrate and the config schema are there. */
+#define TS_PLUGIN_V2_1_SIZE (offsetof(struct ts_plugin_v2, config_schema) + sizeof(void *))
 
 /* The size of the 2.0 descriptor: the smallest a version 2 host accepts. */
 #define TS_PLUGIN_V2_MIN_SIZE (offsetof(struct ts_plugin_v2, event) + sizeof(void (*)(void)))

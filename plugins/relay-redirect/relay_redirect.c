@@ -682,4 +682,6 @@ TS_PLUGIN_EXPORT const struct ts_plugin_v2 tinescale_plugin_v2 = {
     .ciphertext_out = rr_out,
     .ciphertext_in = rr_in,
     .event = rr_event,
+    /* The SEND header in front of every relayed datagram: keep it under the path's MTU. */
+    .wire_overhead = TSR_SEND_HDR_LEN,
 };

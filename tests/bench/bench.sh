@@ -20,18 +20,21 @@
 # endpoint-independent NATs, tinescale): TCP relayed (direct path cut) and
 # direct, alternating.  Medians over the rounds; ratios against upstream.
 #
-#   sudo TS_BUILD=build tests/bench/bench.sh [--quick]
+#   sudo TS_BUILD=$PWD/build tests/bench/bench.sh [--quick] [--nat]
 #
 # --quick: 1 round, shorter runs (about 2 minutes); default 3 rounds (about
-# 10).  Environment: TS_BENCH_ROUNDS, TS_BENCH_TCP_S, TS_BENCH_UDP_S,
+# 10).  --nat: the NAT lab only (no rows; as TS_BENCH_IMPLS=""), about a
+# minute with --quick.  Environment: TS_BENCH_ROUNDS, TS_BENCH_TCP_S, TS_BENCH_UDP_S,
 # TS_BENCH_UDP_RATE (3G), TS_BENCH_IMPLS (space-separated subset of the rows),
 # TS_BENCH_NAT=0 (skip the NAT lab), TS_BENCH_RELAY_RATE (the relay's --rate
 # in the NAT lab, 1000000), TS_BUILD, TS_SRC.  The table goes to
 # stdout and $TS_BUILD/bench/results.txt, raw samples to raw.tsv beside it.
 QUICK=0
+NAT_ONLY=0
 for arg in "$@"; do
 	case $arg in
 	--quick) QUICK=1 ;;
+	--nat) NAT_ONLY=1 ;;
 	-h | --help)
 		sed -n '2,/^QUICK=/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -63,6 +66,7 @@ UDP_RATE=${TS_BENCH_UDP_RATE:-3G}
 UDP_LEN=1372
 RELAY_RATE=${TS_BENCH_RELAY_RATE:-1000000}
 IMPLS=${TS_BENCH_IMPLS-tinescale tinescale+pass wggo-upstream wggo-debian}
+((NAT_ONLY)) && IMPLS=
 UPSTREAM=${TS_BENCH_WGGO_UPSTREAM:-/work/shared/anchors/wireguard-go}
 HZ=$(getconf CLK_TCK)
 OUT=$TS_BUILD/bench

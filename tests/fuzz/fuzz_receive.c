@@ -14,7 +14,22 @@
  *   bit 2  seal a data message: bytes 16..len-16 are plaintext, encrypted
  *          here under the live session's key with the message's counter,
  *          so it authenticates and the fuzzer reaches the counter, replay,
- *          inner-packet and allowed-IPs checks.
+ *          inner-packet and allowed-IPs checks;
+ *   bit 3  stamp an initiation or response with the macs a's cookie maker
+ *          computes for b (mac1 under b's public key, mac2 when a holds a
+ *          cookie from b), so the fuzzer's bytes get past b's mac check and
+ *          into the Noise consumption;
+ *   bit 4  craft a handshake message instead: the datagram is the fields
+ *          (struct craft below) the harness builds a real message from
+ *          with the Noise code, so it authenticates as far as the fields
+ *          allow -- an initiation from a (b's replay and flood checks,
+ *          response, new session), from a stranger's key (unknown peer), or
+ *          a's response to an initiation b is made to send (b's response
+ *          consumption, session as initiator);
+ *   bit 5  b is under load for this datagram (cookie replies, mac2 check,
+ *          rate limiters), and what b sends to a is delivered, so a's maker
+ *          holds b's cookie for the next bit-3 input; without it b is not
+ *          under load.
  * The session is fresh in every process, so seeds rely on bits 0 and 2, not
  * on keys of the process that wrote them:
  *
@@ -26,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "crypto.h"
 #include "device.h"
@@ -35,11 +52,31 @@
 #include "key.h"
 #include "log.h"
 #include "messages.h"
+#include "noise.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum { PATCH_INDEX = 1, FROM_PEER = 2, SEAL = 4 };
+enum { PATCH_INDEX = 1, FROM_PEER = 2, SEAL = 4, MACS = 8, CRAFT = 16, LOAD = 32 };
+
+/* The fields of a bit-4 input; missing bytes are zero. */
+struct craft {
+	/*
+	 * Bits 0-6 % 3: initiation from a, from a stranger, a's response; bit 7: b
+	 * forgets when it last accepted an initiation from a, as if the
+	 * 1/INITIATIONS_PER_SECOND interval had passed.
+	 */
+	uint8_t kind;
+	uint8_t ephemeral[32];
+	/*
+	 * The initiation's timestamp is now plus these seconds (little-endian,
+	 * signed) and nanoseconds, so a fresh process's b sees fresh ones.
+	 */
+	uint8_t ts_offset[2];
+	uint8_t ts_nsec[4];
+	uint8_t index[4];
+	uint8_t flip[2]; /* flip[1] is xored into the built message at offset flip[0] */
+};
 
 struct node {
 	struct ts_device *dev;
@@ -186,7 +223,7 @@ static void setup(void)
 
 	if (sodium_init() < 0)
 		die("sodium");
-	ts_log_set_level(TS_LOG_ERROR);
+	ts_log_set_level(getenv("TS_FUZZ_DEBUG") ? TS_LOG_DEBUG : TS_LOG_ERROR);
 	net = fake_net_new();
 	node_up(&a, "192.0.2.1", 0x11);
 	node_up(&b, "192.0.2.2", 0x22);
@@ -240,6 +277,30 @@ static size_t data_template(uint8_t *msg, uint64_t counter, const uint8_t *p, si
 	return 16 + padded + 16;
 }
 
+/*
+ * A crafted seed gets all the way through: b answers a's initiation with a
+ * response, a stranger's with nothing, a's response with a keepalive.
+ */
+static void craft_reaches(const struct craft *c, unsigned kind)
+{
+	static const int answer[3] = {sizeof(struct message_handshake_response), 0, 32};
+	uint8_t in[1 + sizeof(*c)], out[256];
+	int n, got = 0;
+
+	discard();
+	in[0] = CRAFT | FROM_PEER;
+	memcpy(in + 1, c, sizeof(*c));
+	run_input(in, sizeof(in));
+	while ((n = fake_bind_pop(a.bind, out, sizeof(out), &(union ts_endpoint){0},
+				  &(struct ts_endpoint_src){0})) >= 0) {
+		if (n == answer[kind])
+			got = n;
+	}
+	if (got != answer[kind])
+		die("a crafted seed is not answered as it should be");
+	discard();
+}
+
 static void write_seeds(const char *dir)
 {
 	uint8_t pkt[128], msg[512];
@@ -284,6 +345,39 @@ static void write_seeds(const char *dir)
 	n = data_template(msg, 5003, pkt, 60);
 	write_seed(dir, "data-sealed-ipv6", PATCH_INDEX | FROM_PEER | SEAL, msg, n);
 
+	/* Crafted handshakes (bit 4), each kind, in and out of load; stamped garbage (bit 3). */
+	{
+		struct craft c = {0};
+
+		for (unsigned kind = 0; kind < 3; kind++) {
+			char name[64];
+
+			c.kind = (uint8_t)(kind | 0x80);
+			memset(c.ephemeral, 0x30 + (int)kind, sizeof(c.ephemeral));
+			c.ts_offset[0] = (uint8_t)(1 + kind);
+			memset(c.index, 0x40 + (int)kind, sizeof(c.index));
+			snprintf(name, sizeof(name), "craft-%u", kind);
+			write_seed(dir, name, CRAFT | FROM_PEER, (uint8_t *)&c, sizeof(c));
+			craft_reaches(&c, kind);
+			snprintf(name, sizeof(name), "craft-%u-load", kind);
+			write_seed(dir, name, CRAFT | FROM_PEER | LOAD, (uint8_t *)&c, sizeof(c));
+		}
+		c.kind = 0;
+		c.flip[0] = 60;
+		c.flip[1] = 1;
+		write_seed(dir, "craft-0-flipped", CRAFT | FROM_PEER, (uint8_t *)&c, sizeof(c));
+	}
+	memset(msg, 0x77, sizeof(struct message_handshake_initiation));
+	memcpy(msg, &(uint32_t){htole32(MESSAGE_HANDSHAKE_INITIATION)}, 4);
+	write_seed(dir, "initiation-stamped", MACS | FROM_PEER, msg,
+		   sizeof(struct message_handshake_initiation));
+	write_seed(dir, "initiation-stamped-load", MACS | LOAD, msg,
+		   sizeof(struct message_handshake_initiation));
+	memset(msg, 0x78, sizeof(struct message_handshake_response));
+	memcpy(msg, &(uint32_t){htole32(MESSAGE_HANDSHAKE_RESPONSE)}, 4);
+	write_seed(dir, "response-stamped", MACS | FROM_PEER, msg,
+		   sizeof(struct message_handshake_response));
+
 	/* The forged counter of issue 9: live index, 2^64-1, garbage tag, a stranger. */
 	n = data_template(msg, UINT64_MAX, NULL, 0);
 	memset(msg + 16, 0xa5, 16);
@@ -327,6 +421,113 @@ static void revive(void)
 	discard();
 }
 
+/* a's macs for b on an initiation or response of len bytes in msg. */
+static void stamp_macs(uint8_t *msg, size_t len)
+{
+	ts_peer_lock(a_to_b);
+	cookie_add_mac_to_packet(msg, len, &a_to_b->cookie_maker);
+	ts_peer_unlock(a_to_b);
+}
+
+/*
+ * Build a real handshake message from c's fields into msg (room for the
+ * largest): its length, or 0 when there is none to build.
+ */
+static size_t craft(const struct craft *c, uint8_t *msg)
+{
+	struct message_handshake_initiation init;
+	struct message_handshake_response resp;
+	struct noise_initiation_result r;
+	struct noise_handshake hs;
+	struct noise_identity stranger_id;
+	struct ts_endpoint_src local;
+	union ts_endpoint src;
+	uint8_t timestamp[12];
+	uint32_t index, nsec;
+	uint16_t offset;
+	size_t len = 0;
+	int n;
+
+	memcpy(&index, c->index, sizeof(index));
+	memcpy(&offset, c->ts_offset, sizeof(offset));
+	memcpy(&nsec, c->ts_nsec, sizeof(nsec));
+	tai64n_from(timestamp, (uint64_t)((int64_t)time(NULL) + (int16_t)le16toh(offset)),
+		    le32toh(nsec) % 1000000000u);
+	if (c->kind & 0x80) {
+		ts_peer_lock(b_to_a);
+		b_to_a->handshake.last_initiation_consumption_ns = 0;
+		ts_peer_unlock(b_to_a);
+	}
+	ts_peer_lock(a_to_b);
+	hs = a_to_b->handshake; /* a's static-static DH and psk for b */
+	ts_peer_unlock(a_to_b);
+	switch ((c->kind & 0x7f) % 3) {
+	case 0:
+		if (noise_create_initiation_with_ephemeral(&init, &hs, &a.dev->identity, index,
+							   c->ephemeral, timestamp))
+			len = sizeof(init);
+		memcpy(msg, &init, sizeof(init));
+		break;
+	case 1:
+		/* A key b does not know, derived from the ephemeral bytes. */
+		noise_identity_set(&stranger_id, c->ephemeral);
+		noise_handshake_init(&hs, &stranger_id, b.pub, NULL);
+		if (noise_create_initiation_with_ephemeral(&init, &hs, &stranger_id, index,
+							   c->ephemeral, timestamp))
+			len = sizeof(init);
+		memcpy(msg, &init, sizeof(init));
+		sodium_memzero(&stranger_id, sizeof(stranger_id));
+		break;
+	default:
+		/* b initiates; a answers it with the fuzzer's ephemeral and index. */
+		discard();
+		ts_send_handshake_initiation(b_to_a, true);
+		n = fake_bind_pop(a.bind, (uint8_t *)&init, sizeof(init), &src, &local);
+		if (n == (int)sizeof(init) &&
+		    noise_consume_initiation_decrypt(&init, &a.dev->identity, &r) &&
+		    noise_consume_initiation_accept(&hs, &r, ts_now_ns()) &&
+		    noise_create_response_with_ephemeral(&resp, &hs, &a.dev->identity, index,
+							 c->ephemeral))
+			len = sizeof(resp);
+		memcpy(msg, &resp, sizeof(resp));
+		sodium_memzero(&r, sizeof(r));
+		break;
+	}
+	sodium_memzero(&hs, sizeof(hs));
+	if (!len)
+		return 0;
+	stamp_macs(msg, len);
+	/* One flipped byte after the macs, so the fuzzer also reaches each check's failure. */
+	if (c->flip[1])
+		msg[c->flip[0] % len] ^= c->flip[1];
+	return len;
+}
+
+/*
+ * b is under load for this input (bit 5), as if its handshake queue had
+ * filled, or not at all: the fuzzer's own rate would otherwise put b under
+ * load (more than HS_WINDOW_LOAD handshakes a window) whatever the input
+ * says, and inputs would not replay the same way.  b's rx state is the
+ * harness's to set: its rx thread never runs.
+ */
+static void set_load_b(bool loaded)
+{
+	b.dev->hs_window_ns = ts_now_ns();
+	b.dev->hs_window_count = 0;
+	atomic_store(&b.dev->last_under_load_ns, loaded ? ts_now_ns() : 0);
+}
+
+/* Deliver what b sent to a (cookie replies, responses), once; a's answers are dropped. */
+static void deliver_to_a(void)
+{
+	struct ts_endpoint_src local;
+	union ts_endpoint src;
+	int len;
+
+	while ((len = fake_bind_pop(a.bind, buf + TS_HEADROOM, TS_MAX_PACKET, &src, &local)) >= 0)
+		receive(&a, &src, &local, (size_t)len);
+}
+
 /* One input through b, leaving what it sent or wrote where it is. */
 static void run_input(const uint8_t *data, size_t size)
 {
@@ -339,7 +540,21 @@ static void run_input(const uint8_t *data, size_t size)
 	revive();
 	ctl = data[0];
 	len = size - 1;
-	memcpy(msg, data + 1, len);
+	if (ctl & CRAFT) {
+		struct craft c = {0};
+
+		memcpy(&c, data + 1, len < sizeof(c) ? len : sizeof(c));
+		len = craft(&c, msg);
+		if (!len)
+			return;
+	} else {
+		memcpy(msg, data + 1, len);
+		if ((ctl & MACS) &&
+		    (message_determine_type(msg, len) == MESSAGE_HANDSHAKE_INITIATION ||
+		     message_determine_type(msg, len) == MESSAGE_HANDSHAKE_RESPONSE))
+			stamp_macs(msg, len);
+	}
+	set_load_b(ctl & LOAD);
 	if ((ctl & (PATCH_INDEX | SEAL)) && len >= 8 && live_session(&index, key)) {
 		uint32_t type;
 
@@ -362,6 +577,8 @@ static void run_input(const uint8_t *data, size_t size)
 	}
 	receive(&b, ctl & FROM_PEER ? &a.ep : &stranger,
 		&(struct ts_endpoint_src){.family = AF_INET, .addr.in = b.ep.in.sin_addr}, len);
+	if (ctl & LOAD)
+		deliver_to_a();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

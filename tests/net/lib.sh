@@ -16,6 +16,8 @@
 #   TS_IMPL_A   implementation of side A (the "peer1" side); overrides TS_IMPL
 #   TS_IMPL_B   implementation of side B (the "peer2" side); overrides TS_IMPL
 #   TS_KEEP_LOGS=1  print every daemon log even when the test passes
+#   TS_LOG_LEVEL / TS_WGGO_LOG_LEVEL  the daemons' log levels (default debug /
+#               verbose; benchmarks lower them so logging is not what is measured)
 #
 # Sourcing this file sets `set -euo pipefail` and an EXIT/INT/TERM trap.
 
@@ -307,7 +309,7 @@ impl_start() {
 	rm -f "$(_sock "$ifn")"
 	case $impl in
 	tinescale)
-		local -a args=(-f --log-level debug)
+		local -a args=(-f --log-level "${TS_LOG_LEVEL:-debug}")
 		if [[ $conf == *.ipc ]]; then args+=(--ipc "$conf"); else args+=(--config "$conf"); fi
 		for a in "${addrs[@]}"; do args+=(--address "$a"); done
 		[[ -n $mtu ]] && args+=(--mtu "$mtu")
@@ -322,7 +324,7 @@ impl_start() {
 		local bin=wireguard-go
 		[[ $impl == wireguard-go-upstream ]] && bin=$TS_WGGO_UPSTREAM
 		log "start $impl ($bin) in $ns for $ifn"
-		bg "$impl-$ifn" ip netns exec "$ns" env LOG_LEVEL=verbose \
+		bg "$impl-$ifn" ip netns exec "$ns" env LOG_LEVEL="${TS_WGGO_LOG_LEVEL:-verbose}" \
 			"$bin" -f "$ifn"
 		;;
 	esac

@@ -156,10 +156,12 @@ natlab_up() {
 	_pipeline "$CONFDIR/nat.yaml"
 	# NATLAB_START_CUT=1: the direct path is cut before the daemons start.
 	[[ ${NATLAB_START_CUT:-0} == 1 ]] && natlab_cut
+	local -a mtu=()
+	[[ -n ${NATLAB_MTU:-} ]] && mtu=(--mtu "$NATLAB_MTU")
 	impl_start "$NS_HA" "$IF_A" "$CONFDIR/a.conf" --address "$TUN_A/24" \
-		--pipeline "$CONFDIR/nat.yaml"
+		--pipeline "$CONFDIR/nat.yaml" "${mtu[@]}"
 	impl_start "$NS_HB" "$IF_B" "$CONFDIR/b.conf" --address "$TUN_B/24" \
-		--pipeline "$CONFDIR/nat.yaml"
+		--pipeline "$CONFDIR/nat.yaml" "${mtu[@]}"
 	# shellcheck disable=SC2034 # read by the t_nat_*.sh scripts
 	NATLAB_T0=$(now_s)
 }

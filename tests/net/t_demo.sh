@@ -75,12 +75,13 @@ grep -Eq '00000000  45 00 00 54 ' "$OUT" || fail "no hex line of an 84-byte IPv4
 grep -Eq '00000010  0a 00 00 02 08 00 ' "$OUT" || fail "no hex line of an echo request to 10.0.0.2"
 grep -Eq '00000010  0a 00 00 01 00 00 ' "$OUT" || fail "no hex line of an echo reply to 10.0.0.1"
 grep -q 'reloaded ' "$OUT" || fail "the live reload was not reported"
-for pat in 'ciphertext_out .*WireGuard .*Handshake Initiation' \
-	'ciphertext_in .*WireGuard .*Handshake Response' \
-	'ciphertext_out .*WireGuard .*Transport Data' \
-	'ciphertext_in .*WireGuard .*Transport Data' \
-	'plaintext_out .*ICMP .*Echo \(ping\) request' \
-	'plaintext_in .*ICMP .*Echo \(ping\) reply'; do
+# tshark -T fields: hook, protocol and summary, tab-separated.
+for pat in 'ciphertext_out\s+WireGuard\s+Handshake Initiation' \
+	'ciphertext_in\s+WireGuard\s+Handshake Response' \
+	'ciphertext_out\s+WireGuard\s+Transport Data' \
+	'ciphertext_in\s+WireGuard\s+Transport Data' \
+	'plaintext_out\s+ICMP\s+Echo \(ping\) request' \
+	'plaintext_in\s+ICMP\s+Echo \(ping\) reply'; do
 	grep -Eq "$pat" "$OUT" || fail "tshark summary lacks a line matching '$pat':
 $(grep -A 30 "tshark's summary" "$OUT")"
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# t_sdk: the README's "Write your own plugin", as a user follows it.
+# t_sdk: the README's "Write a plugin" build steps, as a user follows them.
 #   1. `cmake --install $TS_BUILD --prefix T`, then with PKG_CONFIG_PATH=T/share/pkgconfig
 #      `cc -shared -fPIC $(pkg-config --cflags tinescale-plugin) icmp_counter.c -o icmp_counter.so`
 #      for docs/examples/icmp_counter.c (and once more with the project's warnings as errors).
@@ -31,6 +31,12 @@ SO=$LOGDIR/icmp_counter.so
 cc -shared -fPIC -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Werror $cflags "$EX" -o "$LOGDIR/strict.so" ||
 	fail "docs/examples/icmp_counter.c has warnings with the project's flags"
+# The other examples build from the installed SDK the same way (packet.h installed too).
+for ex in ratelimit dnslog mss_clamp; do
+	# shellcheck disable=SC2086
+	cc -shared -fPIC -Wall -Wextra -Werror $cflags "$TS_SRC/docs/examples/$ex.c" -o "$LOGDIR/$ex.so" ||
+		fail "docs/examples/$ex.c does not build from the installed SDK"
+done
 log "built $SO with $cflags"
 
 two_hosts
@@ -68,6 +74,6 @@ sed -n '/^hook plaintext_out:/,/^hook /p' "$LOGDIR/plugins.txt" | grep -Eq 'ping
 	fail "the host did not count 3 drops for 'pings' on plaintext_out:
 $(cat "$LOGDIR/plugins.txt")"
 impl_stop "$IF_A"
-grep -q 'peer 0: 3 echo requests, 3 replies, 3 blocked' "${IF_LOG[$IF_A]}" ||
+grep -q 'in all: 3 echo requests, 3 replies, 3 blocked' "${IF_LOG[$IF_A]}" ||
 	fail "destroy() did not log the totals: $(tail -n 20 "${IF_LOG[$IF_A]}")"
 log "the example plugin builds from the installed SDK, counts and drops as promised"

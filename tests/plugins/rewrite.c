@@ -118,4 +118,7 @@ TS_PLUGIN_EXPORT const struct DESC DESC_SYM = {
     .ciphertext_out = hook,
     .ciphertext_in = hook,
     .plaintext_in = hook,
+#ifndef TS_TEST_V1
+    .wire_overhead = 7, /* prepend 4 + append 3, as test_pipeline configures it */
+#endif
 };

@@ -446,6 +446,55 @@ static void test_cookie_under_load(void)
 	time_scale(1);
 }
 
+/*
+ * A flood from one address: b sees it is under load at once, answers it
+ * with no more cookie replies than the per-source limit lets through, and
+ * queues none of it for Diffie-Hellman after the first window.
+ */
+static void test_flood_one_source(void)
+{
+	struct node a, b;
+	struct cookie_count count;
+	uint8_t init[sizeof(struct message_handshake_initiation)];
+	union ts_endpoint src = fake_ep("198.51.100.7:4242");
+	unsigned flood = 5000;
+	uint64_t start, handled = 0, sent;
+	int i;
+
+	CHECK(pair_up(&a, &b));
+	CHECK(carried(&a, &b, 1));
+	CHECK(fake_net_find_last(net, MESSAGE_HANDSHAKE_INITIATION, &a.ep, &b.ep, init,
+				 sizeof(init)) == sizeof(init));
+	count = (struct cookie_count){.from = b.ep};
+	fake_net_set_filter(net, count_cookies, &count);
+	start = ts_now_ns();
+	for (unsigned k = 0; k < flood; k++)
+		CHECK(fake_net_inject(net, &src, &b.ep, init, sizeof(init)) == 0);
+	/* All but the first window's worth (queued before the load showed) meet the cookie path. */
+	for (i = 0; i < WAIT_MS / 10; i++) {
+		handled =
+		    atomic_load(&b.dev->hs_cookies_sent) + atomic_load(&b.dev->hs_cookies_limited);
+		if (handled >= flood - 200)
+			break;
+		poll(NULL, 0, 10);
+	}
+	CHECK_MSG(handled >= flood - 200, "only %llu of %u initiations met the cookie path",
+		  (unsigned long long)handled, flood);
+	sent = atomic_load(&b.dev->hs_cookies_sent);
+	/* The burst, and the rate for the time it took (plus a token of slack). */
+	CHECK_MSG(sent >= 1 && sent <= TS_RATELIMIT_PACKETS_BURST + 1 +
+					   (ts_now_ns() - start) * TS_RATELIMIT_PACKETS_PER_SECOND /
+					       NSEC_PER_SEC,
+		  "%llu cookie replies to one source", (unsigned long long)sent);
+	fake_net_set_filter(net, NULL, NULL);
+	CHECK_MSG(count.n == sent, "%u cookie replies on the wire, %llu counted", count.n,
+		  (unsigned long long)sent);
+	/* The tunnel still works. */
+	CHECK(carried(&a, &b, 2));
+	node_down(&a);
+	node_down(&b);
+}
+
 /* A device that cannot be created closes the TUN and bind it was given (ASan: no leak). */
 static void test_create_fails(void)
 {
@@ -486,6 +535,7 @@ int main(void)
 	    {"rekey", test_rekey},
 	    {"expiry", test_expiry},
 	    {"cookie under load", test_cookie_under_load},
+	    {"flood from one source", test_flood_one_source},
 	    {"create fails", test_create_fails},
 	    {"tun gone", test_tun_gone},
 	};

@@ -457,7 +457,8 @@ static void test_errors(struct ts_pipeline_host *ph)
 			    "  - name: f\n    use: fail_create\n    hooks: [plaintext_in]\n"
 			    "    config: {needle: hay}\n",
 		 pdir);
-	expect_error(ph, yaml, 14, 13,
+	/* At the key the plugin's error names, not at `config:` (issue 12, defect 3). */
+	expect_error(ph, yaml, 14, 14,
 		     "plugin 'f' (fail_create): needle 'hay' not found second line");
 	snprintf(yaml, sizeof(yaml),
 		 ENTRY_HEAD "  - name: f\n    use: " TS_TEST_PLUGIN_DIR "/fail_create.so\n"
@@ -468,7 +469,7 @@ static void test_errors(struct ts_pipeline_host *ph)
 		 ENTRY_HEAD
 		 "  - name: c\n    use: counter\n    hooks: []\n    config: {shade: 1}\n",
 		 pdir);
-	expect_error(ph, yaml, 7, 13, "plugin 'c' (counter): unknown config key 'shade'");
+	expect_error(ph, yaml, 7, 14, "plugin 'c' (counter): unknown config key 'shade'");
 
 	/* A file that does not exist. */
 	{
@@ -615,6 +616,9 @@ static void test_behaviour(struct ts_pipeline_host *ph)
 	    "  - {name: overrun, use: rewrite, hooks: [plaintext_out], config: {overrun: 100}}\n",
 	    pdir);
 	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "rewrite: %s", err);
+	/* Only rw runs on ciphertext_out: its 7 bytes, not the other instances'. */
+	CHECK(ts_pipeline_wire_overhead(ph) == 7, "wire overhead %zu, want 7",
+	      ts_pipeline_wire_overhead(ph));
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)i;
 	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
@@ -1035,6 +1039,9 @@ static void test_v1_rewrite(struct ts_pipeline_host *ph)
 			  "redirect: 192.0.2.7:3478}\n",
 			  pdir);
 	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "rw1.yaml: %s", err);
+	/* A 1.x descriptor has no wire_overhead: nothing is read past its end. */
+	CHECK(ts_pipeline_wire_overhead(ph) == 0, "v1 wire overhead %zu",
+	      ts_pipeline_wire_overhead(ph));
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)i;
 	pkt = (struct ts_packet){.data = buf + 16, .len = 10, .headroom = 16, .tailroom = 38};
@@ -1339,6 +1346,147 @@ static void test_timing(struct ts_pipeline_host *ph)
 	free(path);
 }
 
+/* Plugin entries that must fail to load with "FILE:LINE:COL: " and saying want. */
+static void expect_load_error(struct ts_pipeline_host *ph, const char *name, const char *entries,
+			      int line, int col, const char *want)
+{
+	char *path = write_file(name, ENTRY_HEAD "%s", pdir, entries);
+	char err[1024], prefix[512];
+
+	snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", path, line, col);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == -1, "%s loaded", name);
+	CHECK(!strncmp(err, prefix, strlen(prefix)) && strstr(err, want),
+	      "%s: error '%s', expected '%s...%s'", name, err, prefix, want);
+	free(path);
+}
+
+struct sdk_global {
+	_Atomic long added, removed, migrations, removed_hits, last_event, hits, writes, refused;
+	_Atomic long generation;
+};
+
+/*
+ * The 2.1 SDK through sdk_probe.so (tests/plugins/sdk_probe.c): peer slots
+ * made for the peers present at start, on first use and on PEER_ADDED,
+ * carried across a reload with migrate, freed on PEER_REMOVED; the 2.1
+ * events; the async output to a file and to a FIFO nobody reads (bounded,
+ * drops counted, close gives up); the declared config schema.
+ */
+static void test_sdk(struct ts_pipeline_host *ph)
+{
+	struct ts_engine_event e = {.type = TS_EVENT_PEER_ADDED};
+	char err[1024], *path, *out, *fifo, *fmt, buf[8192];
+	struct sdk_global *g;
+	struct watchdog w;
+	uint8_t pkt[4] = {0};
+	struct ts_packet p;
+	void *so;
+	FILE *f;
+	size_t n;
+
+	so = dlopen(TS_TEST_PLUGIN_DIR "/sdk_probe.so", RTLD_NOW | RTLD_LOCAL);
+	CHECK(so && (g = dlsym(so, "sdk_global")), "sdk_probe.so: %s", dlerror());
+	if (!so || !g)
+		return;
+	path = write_file(
+	    "sdk.yaml", ENTRY_HEAD "  - {name: s, use: sdk_probe, hooks: [plaintext_out]}\n", pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "sdk.yaml: %s", err);
+	CHECK(g->added == 3, "peer_added for the 3 peers present: %ld", (long)g->added);
+	p = (struct ts_packet){.data = pkt, .len = sizeof(pkt), .peer_public_key = fake_peer_key};
+	ts_pipeline_run(ph, TS_HOOK_PLAINTEXT_OUT, &p);
+	ts_pipeline_run(ph, TS_HOOK_PLAINTEXT_OUT, &p);
+	CHECK(g->hits == 2, "the slot made on first use counts: %ld", (long)g->hits);
+	send_event(ph, &e);
+	ts_pipeline_event_sync(ph);
+	CHECK(g->added == 4 && g->last_event == TS_EVENT_PEER_ADDED,
+	      "PEER_ADDED: added %ld, last event %ld", (long)g->added, (long)g->last_event);
+
+	/* Reload: the new instance gets the old one's slots and a migrate call. */
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "sdk.yaml again: %s", err);
+	CHECK(g->migrations == 1 && g->generation == 1, "migrate: %ld", (long)g->migrations);
+	ts_pipeline_run(ph, TS_HOOK_PLAINTEXT_OUT, &p);
+	CHECK(g->hits == 3, "the slot did not survive the reload: hits %ld", (long)g->hits);
+	e.type = TS_EVENT_PEER_REMOVED;
+	send_event(ph, &e);
+	/* Offline: the event thread waits for a grace period before it frees the slot. */
+	ts_rcu_offline();
+	ts_pipeline_event_sync(ph);
+	ts_rcu_online();
+	CHECK(g->removed == 1 && g->removed_hits == 3 && g->last_event == TS_EVENT_PEER_REMOVED,
+	      "PEER_REMOVED: removed %ld with %ld hits", (long)g->removed, (long)g->removed_hits);
+	ts_pipeline_run(ph, TS_HOOK_PLAINTEXT_OUT, &p);
+	CHECK(g->hits == 1, "after removal a fresh slot: hits %ld", (long)g->hits);
+	free(path);
+
+	/* The async output: records reach the file by the time the instance is gone. */
+	if (asprintf(&out, "%s/sdk-out.log", tmpdir) < 0)
+		abort();
+	path =
+	    write_file("sdk-out.yaml",
+		       "version: 1\nplugin_path: [%s]\nplugins:\n"
+		       "  - {name: o, use: sdk_probe, hooks: [plaintext_out], config: {out: %s}}\n",
+		       pdir, out);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "sdk-out.yaml: %s", err);
+	for (int i = 0; i < 100; i++)
+		run1(ph, TS_HOOK_PLAINTEXT_OUT, pkt, sizeof(pkt));
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "empty: %s", err);
+	f = fopen(out, "r");
+	n = 0;
+	while (f && fgets(buf, sizeof(buf), f))
+		n++;
+	if (f)
+		fclose(f);
+	CHECK(n == 100 && g->writes == 100, "%zu lines in %s, %ld writes", n, out, (long)g->writes);
+	free(path);
+
+	/* A FIFO nobody reads: the pipe and a 4 KiB ring fill, the rest is dropped and counted. */
+	if (asprintf(&fifo, "%s/sdk.fifo", tmpdir) < 0 || mkfifo(fifo, 0600))
+		abort();
+	path = write_file("sdk-fifo.yaml",
+			  "version: 1\nplugin_path: [%s]\nplugins:\n"
+			  "  - {name: o, use: sdk_probe, hooks: [plaintext_out],"
+			  " config: {out: %s, max: 4096}}\n",
+			  pdir, fifo);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "sdk-fifo.yaml: %s", err);
+	g->refused = 0;
+	for (int i = 0; i < 2000; i++)
+		run1(ph, TS_HOOK_PLAINTEXT_OUT, pkt, sizeof(pkt));
+	CHECK(g->refused > 1000, "only %ld records refused", (long)g->refused);
+	fmt = format(ph);
+	CHECK(strstr(fmt, "  output: written ") && strstr(fmt, " bytes, dropped "),
+	      "ctl plugins does not show the output: %s", fmt);
+	free(fmt);
+	watchdog_start(&w, "closing an output nobody reads", 10);
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "empty: %s", err);
+	watchdog_stop(&w);
+	free(path);
+	free(fifo);
+	free(out);
+
+	/* The schema: each error at its key. */
+	expect_load_error(ph, "s1.yaml",
+			  "  - name: s\n    use: sdk_probe\n    hooks: []\n"
+			  "    config:\n      max: 5000000\n",
+			  8, 7, "'max' is 5000000, expected 0..1048576");
+	expect_load_error(ph, "s2.yaml",
+			  "  - name: s\n    use: sdk_probe\n    hooks: []\n"
+			  "    config: {on: maybe}\n",
+			  7, 14, "'on' is 'maybe', expected a boolean");
+	expect_load_error(ph, "s3.yaml",
+			  "  - name: s\n    use: sdk_probe\n    hooks: []\n"
+			  "    config: {list: 3}\n",
+			  7, 14, "'list' is '3', expected a list");
+	expect_load_error(ph, "s4.yaml",
+			  "  - name: s\n    use: sdk_probe\n    hooks: []\n"
+			  "    config: {on: yes, colour: 1}\n",
+			  7, 23, "unknown key 'colour', expected one of: out, max, on, list, need");
+	snprintf(buf, sizeof(buf),
+		 "  - name: d\n    use: %s/examples/dnslog.so\n    hooks: []\n    config: {}\n",
+		 pdir);
+	expect_load_error(ph, "s5.yaml", buf, 7, 13, "'path' is required");
+	dlclose(so);
+}
+
 int main(void)
 {
 	struct ts_pipeline_host *ph;
@@ -1376,6 +1524,7 @@ int main(void)
 	test_reload_vs_readers(ph);
 	test_register_during_reload(ph);
 	test_non_reader_caught(ph);
+	test_sdk(ph);
 	ts_rcu_offline(); /* the control thread reloads while we wait for its answers */
 	test_ctl(ph);
 
