@@ -283,6 +283,10 @@ static int drop_root(const struct options *o, struct ts_device *dev,
 	const char *paths[] = {ts_uapi_path(uapi), ts_pipeline_glue_ctl_path(glue)};
 	uint16_t port = ts_device_listen_port(dev);
 	char err[256] = "";
+	int r = ts_sd_notify_open();
+
+	if (r < 0)
+		ts_warn("cannot connect to systemd at $NOTIFY_SOCKET: %s", strerror(-r));
 
 	if (o->no_drop) {
 		ts_warn("--no-drop: staying root with every capability, plugins included");
