@@ -164,6 +164,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 TMP=$(mktemp -d /tmp/tsdemo.XXXXXX)
+# tinescale drops root once its sockets exist: as its user ("tinescale", or
+# "nobody" when there is none) it reads the pipelines here and writes the
+# capture here.
+if id -u tinescale >/dev/null 2>&1; then chown tinescale "$TMP"; else chown nobody "$TMP"; fi
 
 # yaml_copy SRC DST [PCAP]: SRC with its plugin_path replaced by our build's
 # plugins directory (and pcap-writer's `path:` by PCAP), so the demo works

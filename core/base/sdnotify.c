@@ -10,6 +10,49 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Connected by ts_sd_notify_open (before the daemon drops root), or -1. */
+static int notify_fd = -1;
+
+static int notify_addr(struct sockaddr_un *sun, socklen_t *alen)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	size_t len;
+
+	if (!path || !*path)
+		return 0;
+	len = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || len < 2 || len > sizeof(sun->sun_path) - 1)
+		return -EINVAL;
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, len);
+	if (path[0] == '@')
+		sun->sun_path[0] = '\0';
+	*alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	return 1;
+}
+
+int ts_sd_notify_open(void)
+{
+	struct sockaddr_un sun;
+	socklen_t alen;
+	int r = notify_addr(&sun, &alen), fd;
+
+	if (r <= 0 || notify_fd >= 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* The socket file's permission is checked here, once, not at each send. */
+	if (connect(fd, (struct sockaddr *)&sun, alen) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	notify_fd = fd;
+	return 1;
+}
+
 int ts_sd_notify(const char *state)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
@@ -19,6 +62,12 @@ int ts_sd_notify(const char *state)
 	ssize_t n;
 	int fd, r = 1;
 
+	if (notify_fd >= 0) {
+		n = send(notify_fd, state, state_len, MSG_NOSIGNAL);
+		if (n < 0)
+			return -errno;
+		return (size_t)n == state_len ? 1 : -EMSGSIZE;
+	}
 	if (!path || !*path)
 		return 0;
 	len = strlen(path);

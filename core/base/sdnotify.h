@@ -15,5 +15,11 @@
  * malformed or too long address: -EINVAL; the send's error otherwise).
  */
 int ts_sd_notify(const char *state);
+/*
+ * Connect a socket to $NOTIFY_SOCKET now, for every later ts_sd_notify: the
+ * daemon does it before dropping root, when it may still open a socket file
+ * that only root can write.  1, 0 (no $NOTIFY_SOCKET) or -errno.
+ */
+int ts_sd_notify_open(void);
 
 #endif

@@ -30,7 +30,7 @@
 
 struct ts_ctl_server {
 	int fd;
-	struct ts_accept_loop *loop;
+	struct ts_accept_loop *loop; /* NULL until ts_ctl_server_run */
 	struct ts_pipeline_host *ph;
 	struct ts_engine_table eng; /* format_status NULL: the pipeline only */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -272,8 +272,7 @@ static void serve_one(void *arg, int cfd)
 		close(cfd);
 }
 
-int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
-			const struct ts_engine_table *engine, char *err, size_t errlen)
+int ts_ctl_server_listen(struct ts_ctl_server **out, const char *ifname, char *err, size_t errlen)
 {
 	struct ts_ctl_server *srv;
 	int r;
@@ -284,9 +283,6 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 		return -ENOMEM;
 	}
 	srv->fd = -1;
-	srv->ph = ph;
-	if (engine)
-		srv->eng = *engine;
 	r = ts_ctl_socket_path(srv->path, sizeof(srv->path), ifname);
 	if (r) {
 		snprintf(err, errlen, "control socket for '%s': %s", ifname ? ifname : "",
@@ -298,13 +294,6 @@ int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct t
 		r = srv->fd;
 		goto fail;
 	}
-	r = ts_accept_loop_start(&srv->loop, srv->fd, 0, serve_one, srv);
-	if (r) {
-		snprintf(err, errlen, "cannot start the control thread: %s", strerror(-r));
-		close(srv->fd);
-		unlink(srv->path);
-		goto fail;
-	}
 	*out = srv;
 	return 0;
 fail:
@@ -312,11 +301,51 @@ fail:
 	return r;
 }
 
+int ts_ctl_server_run(struct ts_ctl_server *srv, struct ts_pipeline_host *ph,
+		      const struct ts_engine_table *engine, char *err, size_t errlen)
+{
+	int r;
+
+	srv->ph = ph;
+	if (engine)
+		srv->eng = *engine;
+	r = ts_accept_loop_start(&srv->loop, srv->fd, 0, serve_one, srv);
+	if (r) {
+		snprintf(err, errlen, "cannot start the control thread: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+const char *ts_ctl_server_path(const struct ts_ctl_server *srv)
+{
+	return srv->path;
+}
+
+int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
+			const struct ts_engine_table *engine, char *err, size_t errlen)
+{
+	struct ts_ctl_server *srv;
+	int r;
+
+	r = ts_ctl_server_listen(&srv, ifname, err, errlen);
+	if (r)
+		return r;
+	r = ts_ctl_server_run(srv, ph, engine, err, errlen);
+	if (r) {
+		ts_ctl_server_stop(srv);
+		return r;
+	}
+	*out = srv;
+	return 0;
+}
+
 void ts_ctl_server_stop(struct ts_ctl_server *srv)
 {
 	if (!srv)
 		return;
-	ts_accept_loop_stop(srv->loop);
+	if (srv->loop)
+		ts_accept_loop_stop(srv->loop);
 	close(srv->fd);
 	unlink(srv->path);
 	free(srv);

@@ -46,6 +46,15 @@ const char *ts_ctl_dir(void);
  */
 int ts_ctl_server_start(struct ts_ctl_server **out, const char *ifname, struct ts_pipeline_host *ph,
 			const struct ts_engine_table *engine, char *err, size_t errlen);
+/*
+ * The same in two steps, so that the socket can exist before the daemon
+ * drops root (privdrop.h) and the thread, which runs plugin code on reload,
+ * only after: listen creates the socket, run starts the accept thread.
+ */
+int ts_ctl_server_listen(struct ts_ctl_server **out, const char *ifname, char *err, size_t errlen);
+int ts_ctl_server_run(struct ts_ctl_server *srv, struct ts_pipeline_host *ph,
+		      const struct ts_engine_table *engine, char *err, size_t errlen);
+const char *ts_ctl_server_path(const struct ts_ctl_server *srv);
 /* Stop the thread (waits for a request in progress), close and unlink the socket. */
 void ts_ctl_server_stop(struct ts_ctl_server *srv);
 

@@ -23,6 +23,7 @@
 #include "instance.h"
 #include "log.h"
 #include "pipeline_glue.h"
+#include "privdrop.h"
 #include "sdnotify.h"
 #include "timers.h"
 #include "tun.h"
@@ -41,6 +42,8 @@ struct options {
 	int workers;	/* -1: the engine's default (online CPUs - 1) */
 	int log_level;
 	const char *ifname;
+	const char *user; /* --user; NULL: privdrop.h's default */
+	bool no_drop;
 };
 
 static void usage(FILE *out)
@@ -48,7 +51,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: tinescale [-f] [--ipc FILE | --config FILE] [--pipeline FILE.yaml]\n"
 		"                 [--address CIDR]... [--mtu N] [--workers N] [--log-level LEVEL]\n"
-		"                 [--metrics ADDR:PORT] IFNAME\n"
+		"                 [--metrics ADDR:PORT] [--user USER | --no-drop] IFNAME\n"
 		"       tinescale ctl IFNAME status|plugins [--json] | reload [FILE.yaml]\n"
 		"                            | capture [--hooks LIST] [--peer KEY] [--secrets]\n"
 		"\n"
@@ -69,6 +72,11 @@ static void usage(FILE *out)
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		"                       (off by default; use a loopback address)\n"
+		"  --user USER          once IFNAME and its sockets exist, run as USER with\n"
+		"                       only CAP_NET_ADMIN (default: " TS_PRIVDROP_USER
+		", or " TS_PRIVDROP_FALLBACK "\n"
+		"                       if there is no such user)\n"
+		"  --no-drop            stay root with every capability (debugging only)\n"
 		"  -h, --help           this text\n"
 		"  --version            print the version\n"
 		"\n"
@@ -88,6 +96,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_WORKERS,
 		OPT_LOG,
 		OPT_METRICS,
+		OPT_USER,
+		OPT_NO_DROP,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -100,6 +110,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
+	    {"user", required_argument, NULL, OPT_USER},
+	    {"no-drop", no_argument, NULL, OPT_NO_DROP},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {NULL, 0, NULL, 0},
@@ -170,6 +182,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
+		case OPT_USER:
+			o->user = optarg;
+			break;
+		case OPT_NO_DROP:
+			o->no_drop = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -180,6 +198,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if (o->user && o->no_drop) {
+		fprintf(stderr, "tinescale: --user and --no-drop are alternatives: give one\n");
+		return -1;
 	}
 	if (o->ipc && o->config) {
 		fprintf(stderr, "tinescale: --ipc and --config are alternatives: give one\n");
@@ -255,6 +277,46 @@ static void warn_if_world_readable(const char *path)
 			path, st.st_mode & 0777);
 }
 
+/* --metrics ADDR:PORT with a port below 1024 (bound after the drop). */
+static bool metrics_port_low(const char *addr)
+{
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	long port;
+
+	if (!colon)
+		return false;
+	port = strtol(colon + 1, NULL, 10);
+	return port > 0 && port < 1024;
+}
+
+/*
+ * Everything that needs root is done (the TUN is open, the UDP sockets are
+ * bound, the UAPI and ctl sockets listen) and no thread runs yet: drop it.
+ * No plugin is loaded before this, so no plugin code ever runs as root.
+ */
+static int drop_root(const struct options *o, struct ts_device *dev,
+		     const struct ts_pipeline_glue *glue, const struct ts_uapi *uapi)
+{
+	const char *paths[] = {ts_uapi_path(uapi), ts_pipeline_glue_ctl_path(glue)};
+	uint16_t port = ts_device_listen_port(dev);
+	char err[256] = "";
+	int r = ts_sd_notify_open();
+
+	if (r < 0)
+		ts_warn("cannot connect to systemd at $NOTIFY_SOCKET: %s", strerror(-r));
+
+	if (o->no_drop) {
+		ts_warn("--no-drop: staying root with every capability, plugins included");
+		return 0;
+	}
+	if (ts_privdrop(o->user, (port && port < 1024) || metrics_port_low(o->metrics), paths, 2,
+			err, sizeof(err)) < 0) {
+		fprintf(stderr, "tinescale: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Tell systemd (if it started us) that the interface is ready. */
 static void notify_ready(struct ts_device *dev)
 {
@@ -310,6 +372,8 @@ static int daemon_main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
+	/* Before the private key is read: no core file, no same-uid ptrace. */
+	ts_privdrop_no_dump();
 	ts_log_set_level(o.log_level);
 	if (ts_crypto_init() < 0) {
 		fprintf(stderr, "tinescale: libsodium failed to initialise\n");
@@ -388,15 +452,19 @@ static int daemon_main(int argc, char **argv)
 		fprintf(stderr, "tinescale: cannot set %s up: %s\n", dev->ifname, strerror(errno));
 		goto out;
 	}
-	if (ts_pipeline_glue_start(&glue, dev, o.pipeline, err, sizeof(err)) < 0) {
-		fprintf(stderr, "tinescale: %s\n", err);
+	if (ts_pipeline_glue_create(&glue, dev, err, sizeof(err)) < 0 ||
+	    ts_uapi_listen(&uapi, dev, err, sizeof(err)) < 0 ||
+	    drop_root(&o, dev, glue, uapi) < 0 ||
+	    ts_pipeline_glue_start(glue, o.pipeline, err, sizeof(err)) < 0) {
+		if (err[0])
+			fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
 	if (o.metrics && ts_pipeline_glue_metrics(glue, o.metrics, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tinescale: --metrics: %s\n", err);
 		goto out;
 	}
-	if (ts_uapi_start(&uapi, dev, err, sizeof(err)) < 0) {
+	if (ts_uapi_run(uapi, err, sizeof(err)) < 0) {
 		fprintf(stderr, "tinescale: %s\n", err);
 		goto out;
 	}
@@ -461,10 +529,12 @@ out:
 	/*
 	 * The sockets go first (after a deletion a successor may be starting
 	 * already and want the port); the data path, the plugins and the peers
-	 * after.
+	 * after.  The socket files are unlinked while the sockets still
+	 * listen, so that nobody else's can be hit.
 	 */
 	if (dev)
 		ts_device_release_port(dev);
+	ts_privdrop_release();
 	ts_uapi_stop(uapi);
 	ts_pipeline_glue_close_ctl(glue);
 	if (dev)
@@ -481,6 +551,7 @@ out:
 		if (write(ready_pipe[1], &fail, 1) < 0)
 			status = 1;
 	}
+	ts_privdrop_before_exit();
 	return status;
 }
 

@@ -46,11 +46,10 @@ int ts_pipeline_glue_metrics(struct ts_pipeline_glue *g, const char *addr, char 
 	return ret;
 }
 
-int ts_pipeline_glue_start(struct ts_pipeline_glue **out, struct ts_device *dev,
-			   const char *pipeline_path, char *err, size_t errlen)
+int ts_pipeline_glue_create(struct ts_pipeline_glue **out, struct ts_device *dev, char *err,
+			    size_t errlen)
 {
 	struct ts_pipeline_glue *g = calloc(1, sizeof(*g));
-	struct ts_engine_table eng;
 	int ret;
 
 	if (!g) {
@@ -58,31 +57,44 @@ int ts_pipeline_glue_start(struct ts_pipeline_glue **out, struct ts_device *dev,
 		return -ENOMEM;
 	}
 	g->dev = dev;
-	ts_device_engine_table(dev, &eng);
+	ret = ts_ctl_server_listen(&g->ctl, ts_device_ifname(dev), err, errlen);
+	if (ret < 0) {
+		free(g);
+		return ret;
+	}
+	*out = g;
+	return 0;
+}
+
+const char *ts_pipeline_glue_ctl_path(const struct ts_pipeline_glue *g)
+{
+	return ts_ctl_server_path(g->ctl);
+}
+
+int ts_pipeline_glue_start(struct ts_pipeline_glue *g, const char *pipeline_path, char *err,
+			   size_t errlen)
+{
+	struct ts_engine_table eng;
+	int ret;
+
+	ts_device_engine_table(g->dev, &eng);
 	g->eng = eng;
 	ret = ts_pipeline_host_create(&g->ph, &eng);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot start the plugin host: %s", strerror(-ret));
-		free(g);
+		g->ph = NULL;
 		return ret;
 	}
 	ts_pipeline_set_log_level(g->ph, (enum ts_log_level)ts_log_get_level());
-	if (pipeline_path && ts_pipeline_load(g->ph, pipeline_path, err, errlen) < 0) {
-		ts_pipeline_host_destroy(g->ph);
-		free(g);
+	if (pipeline_path && ts_pipeline_load(g->ph, pipeline_path, err, errlen) < 0)
 		return -EINVAL;
-	}
-	ret = ts_ctl_server_start(&g->ctl, eng.ifname(eng.ctx), g->ph, &eng, err, errlen);
-	if (ret < 0) {
-		ts_pipeline_host_destroy(g->ph);
-		free(g);
+	ret = ts_ctl_server_run(g->ctl, g->ph, &eng, err, errlen);
+	if (ret < 0)
 		return ret;
-	}
 	/* Before the data-path threads start: they read the table without a lock. */
-	ts_device_set_hooks(dev, ts_pipeline_hook_table(g->ph));
+	ts_device_set_hooks(g->dev, ts_pipeline_hook_table(g->ph));
 	if (pipeline_path)
 		ts_info("pipeline %s loaded", pipeline_path);
-	*out = g;
 	return 0;
 }
 
@@ -131,7 +143,8 @@ void ts_pipeline_glue_stop(struct ts_pipeline_glue *g)
 	ts_pipeline_glue_close_ctl(g);
 	/* The data path is stopped by now; nothing calls the hook table any more. */
 	ts_device_set_hooks(g->dev, NULL);
-	ts_pipeline_host_destroy(g->ph);
+	if (g->ph)
+		ts_pipeline_host_destroy(g->ph);
 	free(g);
 }
 

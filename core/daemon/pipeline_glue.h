@@ -11,8 +11,17 @@
 struct ts_device;
 struct ts_pipeline_glue;
 
-int ts_pipeline_glue_start(struct ts_pipeline_glue **out, struct ts_device *dev,
-			   const char *pipeline_path, char *err, size_t errlen);
+/*
+ * Two steps, with the daemon's drop of root (privdrop.h) in between: create
+ * makes the ctl socket only; start creates the plugin host, loads the
+ * --pipeline file (NULL: none), serves ctl and hands the hooks to the device.
+ * On failure of start, g still needs ts_pipeline_glue_stop.
+ */
+int ts_pipeline_glue_create(struct ts_pipeline_glue **out, struct ts_device *dev, char *err,
+			    size_t errlen);
+const char *ts_pipeline_glue_ctl_path(const struct ts_pipeline_glue *g);
+int ts_pipeline_glue_start(struct ts_pipeline_glue *g, const char *pipeline_path, char *err,
+			   size_t errlen);
 /* path NULL: the current file again.  Logs the outcome; the old pipeline stays on failure. */
 int ts_pipeline_glue_reload(struct ts_pipeline_glue *g, const char *path);
 /* Bytes the running pipeline may add to each datagram it sends (0 without one). */

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@
 struct ts_uapi {
 	struct ts_device *dev;
 	int listen_fd;
-	struct ts_accept_loop *loop;
+	struct ts_accept_loop *loop; /* NULL until ts_uapi_run */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -184,7 +185,7 @@ static void serve_one(void *arg, int fd)
 	close(fd);
 }
 
-int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
+int ts_uapi_listen(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
 {
 	struct ts_uapi *u = calloc(1, sizeof(*u));
 	int ret;
@@ -199,12 +200,36 @@ int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t
 		free(u);
 		return ret;
 	}
-	ret = ts_accept_loop_start(&u->loop, u->listen_fd, 0, serve_one, u);
+	*out = u;
+	return 0;
+}
+
+int ts_uapi_run(struct ts_uapi *u, char *err, size_t errlen)
+{
+	int ret = ts_accept_loop_start(&u->loop, u->listen_fd, 0, serve_one, u);
+
 	if (ret) {
 		snprintf(err, errlen, "cannot start the UAPI thread: %s", strerror(-ret));
-		close(u->listen_fd);
-		unlink(u->path);
-		free(u);
+		return ret;
+	}
+	return 0;
+}
+
+const char *ts_uapi_path(const struct ts_uapi *u)
+{
+	return u->path;
+}
+
+int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen)
+{
+	struct ts_uapi *u;
+	int ret = ts_uapi_listen(&u, dev, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = ts_uapi_run(u, err, errlen);
+	if (ret) {
+		ts_uapi_stop(u);
 		return ret;
 	}
 	*out = u;
@@ -215,7 +240,8 @@ void ts_uapi_stop(struct ts_uapi *u)
 {
 	if (!u)
 		return;
-	ts_accept_loop_stop(u->loop);
+	if (u->loop)
+		ts_accept_loop_stop(u->loop);
 	close(u->listen_fd);
 	unlink(u->path);
 	free(u);

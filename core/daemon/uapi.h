@@ -15,6 +15,13 @@ struct ts_uapi;
 #define TS_UAPI_DIR "/var/run/wireguard"
 
 int ts_uapi_start(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen);
+/*
+ * The same in two steps: listen creates the socket (before the daemon drops
+ * root, see privdrop.h), run starts the thread that serves it.
+ */
+int ts_uapi_listen(struct ts_uapi **out, struct ts_device *dev, char *err, size_t errlen);
+int ts_uapi_run(struct ts_uapi *u, char *err, size_t errlen);
+const char *ts_uapi_path(const struct ts_uapi *u);
 /* Stops serving and removes the socket file. */
 void ts_uapi_stop(struct ts_uapi *u);
 

@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "secmem.h"
+
 static atomic_uint fail_countdown;
 
 unsigned ts_debug_fail_alloc(unsigned n)
@@ -20,4 +22,13 @@ void *ts_zalloc(size_t size)
 	if (n && atomic_fetch_sub(&fail_countdown, 1) == 1)
 		return NULL;
 	return calloc(1, size);
+}
+
+void *ts_zalloc_secret(struct ts_secmem_pool *pool)
+{
+	unsigned n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+
+	if (n && atomic_fetch_sub(&fail_countdown, 1) == 1)
+		return NULL;
+	return ts_secmem_pool_zalloc(pool);
 }

@@ -13,6 +13,14 @@
 /* calloc(1, size), or NULL (also when the test hook says so). */
 void *ts_zalloc(size_t size);
 
+struct ts_secmem_pool;
+/*
+ * The same for objects that hold key material (peers, keypairs): a slot of
+ * a locked, undumped pool (base/secmem.h), or NULL.  Free with
+ * ts_secmem_pool_free, which wipes it.
+ */
+void *ts_zalloc_secret(struct ts_secmem_pool *pool);
+
 /*
  * Tests only: the n-th ts_zalloc from now returns NULL (n == 0: none).
  * Process-wide; returns how many allocations were left before the failure

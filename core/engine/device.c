@@ -22,6 +22,7 @@
 #include "key.h"
 #include "log.h"
 #include "rcu.h"
+#include "secmem.h"
 #include "socket.h"
 #include "timers.h"
 #include "tun.h"
@@ -173,7 +174,8 @@ int ts_device_create(struct ts_device **out, const char *ifname, int mtu, char *
 /* The device's state, without its I/O yet; NULL on ENOMEM. */
 static struct ts_device *device_alloc(const char *ifname, int mtu)
 {
-	struct ts_device *dev = calloc(1, sizeof(*dev));
+	/* Locked, undumped, wiped at the end: it holds the static private key. */
+	struct ts_device *dev = ts_secmem_alloc(sizeof(*dev));
 	pthread_rwlockattr_t attr;
 	pthread_condattr_t cattr;
 
@@ -482,8 +484,7 @@ void ts_device_destroy(struct ts_device *dev)
 	pthread_mutex_destroy(&dev->timer_lock);
 	pthread_cond_destroy(&dev->hs_cond);
 	pthread_cond_destroy(&dev->timer_cond);
-	sodium_memzero(&dev->identity, sizeof(dev->identity));
-	free(dev);
+	ts_secmem_free(dev, sizeof(*dev)); /* wipes the identity and cookie secrets */
 }
 
 /* Device write lock held: our private key changed (or went away). */

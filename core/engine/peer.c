@@ -10,7 +10,16 @@
 #include "clock.h"
 #include "device.h"
 #include "log.h"
+#include "secmem.h"
 #include "timers.h"
+
+/*
+ * Peers (preshared key, DH(s, S), the handshake's ephemeral key and chaining
+ * key) and keypairs (session keys) live in locked, undumped memory that is
+ * wiped when freed.
+ */
+static struct ts_secmem_pool peer_pool = TS_SECMEM_POOL_INIT(sizeof(struct ts_peer));
+static struct ts_secmem_pool keypair_pool = TS_SECMEM_POOL_INIT(sizeof(struct ts_keypair));
 
 _Thread_local int ts_engine_locks_held;
 
@@ -18,7 +27,7 @@ struct ts_peer *ts_peer_create(struct ts_device *dev, const uint8_t public_key[3
 {
 	/* Our identity is read under the device lock when the peer joins (precompute). */
 	static const struct noise_identity none;
-	struct ts_peer *peer = ts_zalloc(sizeof(*peer));
+	struct ts_peer *peer = ts_zalloc_secret(&peer_pool);
 
 	if (!peer)
 		return NULL;
@@ -91,13 +100,12 @@ void ts_peer_put(struct ts_peer *peer)
 	ts_staged_clear(&peer->staged);
 	free(peer->notes);
 	pthread_mutex_destroy(&peer->lock);
-	sodium_memzero(peer, sizeof(*peer));
-	free(peer);
+	ts_secmem_pool_free(&peer_pool, peer); /* wipes it */
 }
 
 struct ts_keypair *ts_keypair_create(struct ts_peer *peer, const struct noise_keys *keys)
 {
-	struct ts_keypair *kp = ts_zalloc(sizeof(*kp));
+	struct ts_keypair *kp = ts_zalloc_secret(&keypair_pool);
 
 	if (!kp)
 		return NULL;
@@ -128,8 +136,7 @@ void ts_keypair_put(struct ts_keypair *kp)
 		return;
 	peer = kp->peer;
 	pthread_mutex_destroy(&kp->replay_lock);
-	sodium_memzero(kp, sizeof(*kp));
-	free(kp);
+	ts_secmem_pool_free(&keypair_pool, kp); /* wipes it */
 	/*
 	 * Not the last reference of the peer when a slot's keypair goes: the
 	 * caller holding the peer lock holds a reference of its own.

@@ -55,6 +55,18 @@ CONFDIR=$LOGDIR/conf
 rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR" "$CONFDIR"
 chmod 700 "$CONFDIR" # private keys (throwaway ones, but still)
+# tinescale drops root once its sockets exist (core/daemon/privdrop.h), to
+# the user "tinescale" or, when there is none, "nobody".  After the drop it
+# reads pipeline files and plugins, and plugins write their captures, as
+# that user: it may read $CONFDIR (its key files stay 0600 root) and write
+# $LOGDIR, as a user of tinescale would arrange for their own directories.
+if id -u tinescale >/dev/null 2>&1; then TS_DAEMON_USER=tinescale; else TS_DAEMON_USER=nobody; fi
+# Group-writable, not the daemon user's: root's own tools that give up their
+# capabilities (dumpcap) must still write here as its owner.
+chgrp "$(id -gn "$TS_DAEMON_USER")" "$LOGDIR"
+chmod 775 "$LOGDIR"
+chgrp "$(id -gn "$TS_DAEMON_USER")" "$CONFDIR"
+chmod 750 "$CONFDIR"
 
 declare -a TS_PIDS=()  # every background process this test started
 declare -a TS_NETNS=() # every namespace this test created

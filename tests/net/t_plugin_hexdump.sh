@@ -27,6 +27,7 @@ conf_ini "$CONFDIR/b.conf" b 51820 "$(pub a)" 10.0.0.1/32 10.10.0.11:51820 -
 OUT=$LOGDIR/hexdump.txt
 FIFO=$LOGDIR/hexdump.fifo
 mkfifo "$FIFO"
+chown "$TS_DAEMON_USER" "$FIFO" # the daemon writes it after dropping root
 
 # pipeline FILE OUTPUT MAX_BYTES [CONFIG_LINE]...
 pipeline() {
@@ -117,7 +118,8 @@ ping_ok "$NS_A" 10.0.0.2 3
 # --- peers and rate_limit. ---
 pipeline "$CONFDIR/rl.yaml" "$LOGDIR/rl.txt" 0 "rate_limit: 2" "peers: [$(pub b)]"
 pipeline "$CONFDIR/other.yaml" "$LOGDIR/other.txt" 0 "peers: [$(pub a)]"
-: >"$LOGDIR/rl.txt" && chmod 644 "$LOGDIR/rl.txt" # an existing file is made private too
+# An existing file (the daemon user's, as a file it may write) is made private too.
+: >"$LOGDIR/rl.txt" && chown "$TS_DAEMON_USER" "$LOGDIR/rl.txt" && chmod 644 "$LOGDIR/rl.txt"
 "$TS_BUILD/tinescale" ctl "$IF_A" reload "$CONFDIR/rl.yaml" >/dev/null || fail "reload rl.yaml failed"
 mode=$(stat -c %a "$LOGDIR/rl.txt")
 [[ $mode == 600 ]] || fail "an existing output file was left mode $mode, expected 600"

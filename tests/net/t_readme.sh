@@ -102,7 +102,7 @@ last=$(grep '^ip -n blue link del' <<<"$twons") || fail "the blue/green block lo
 	fail "the blue/green block failed: $(cat "$LOGDIR/twons.log")"
 grep -q '^interface: wg0' "$LOGDIR/twons.log" || fail "wg show wg0 in green showed nothing"
 for ns in blue green; do
-	pid=$(ip netns pids "$ns")
+	pid=$(ip netns pids "$ns" | head -n 1) # the daemon, then its root helper
 	[[ -n $pid ]] || fail "no daemon in $ns"
 	nsenter -t "$pid" -m -n wg show wg0 listen-port | grep -x 51820 >/dev/null || fail "wg0 in $ns is not served"
 done
