@@ -17,7 +17,9 @@
 /*
  * Under AddressSanitizer a free slot is poisoned, so that a use after free
  * of a peer or keypair is still caught although they no longer come from
- * malloc.
+ * malloc; and every mapping is a LeakSanitizer root region, since a device,
+ * peer or keypair here points at malloc'd memory that LeakSanitizer would
+ * otherwise report as leaked (it scans no anonymous mapping of ours).
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define TS_SECMEM_ASAN 1
@@ -28,11 +30,16 @@
 #endif
 #ifdef TS_SECMEM_ASAN
 #include <sanitizer/asan_interface.h>
-#define poison(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
-#define unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#include <sanitizer/lsan_interface.h>
+#define poison(p, n)	  ASAN_POISON_MEMORY_REGION(p, n)
+#define unpoison(p, n)	  ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define lsan_root(p, n)	  __lsan_register_root_region(p, n)
+#define lsan_unroot(p, n) __lsan_unregister_root_region(p, n)
 #else
-#define poison(p, n)   ((void)(p), (void)(n))
-#define unpoison(p, n) ((void)(p), (void)(n))
+#define poison(p, n)	  ((void)(p), (void)(n))
+#define unpoison(p, n)	  ((void)(p), (void)(n))
+#define lsan_root(p, n)	  ((void)(p), (void)(n))
+#define lsan_unroot(p, n) ((void)(p), (void)(n))
 #endif
 
 struct ts_secmem_slot {
@@ -59,6 +66,7 @@ void *ts_secmem_alloc(size_t size)
 	if (mlock(p, len) < 0 && !atomic_exchange(&warned, true))
 		ts_warn("cannot lock key memory (%s): raise RLIMIT_MEMLOCK; keys may reach swap",
 			strerror(errno));
+	lsan_root(p, len);
 	return p; /* anonymous mappings start zeroed */
 }
 
@@ -68,6 +76,7 @@ void ts_secmem_free(void *p, size_t size)
 
 	if (!p)
 		return;
+	lsan_unroot(p, len);
 	sodium_memzero(p, len);
 	munlock(p, len);
 	munmap(p, len);
