@@ -208,9 +208,13 @@ static void *callback_thread(void *arg)
 		}
 		if (o->stop && mono_ns() > o->stop_deadline) {
 			/* The callback is too slow to finish: what is left is dropped. */
-			ring_zero(o, o->head, o->len);
-			o->len = 0;
-			o->dropped++;
+			while (o->len) {
+				ring_get(o, o->head, &rl, sizeof(rl));
+				ring_zero(o, o->head, sizeof(rl) + rl);
+				o->head = (o->head + sizeof(rl) + rl) % o->cap;
+				o->len -= sizeof(rl) + rl;
+				o->dropped++;
+			}
 			break;
 		}
 		ring_get(o, o->head, &rl, sizeof(rl));
