@@ -257,7 +257,10 @@ void peer_slots_free(struct instance *in);
 void outputs_close_all(struct instance *in);
 struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes, char *err,
 			      size_t errlen);
+struct ts_output *output_open_cb(struct instance *in, size_t max_bytes, unsigned tick_ms,
+				 ts_output_fn fn, void *arg, char *err, size_t errlen);
 int output_write(struct ts_output *o, const void *buf, size_t len);
+int output_writev(struct ts_output *o, const struct iovec *iov, int iovcnt);
 void output_stats(struct ts_output *o, uint64_t *written, uint64_t *dropped);
 void output_close(struct instance *in, struct ts_output *o);
 /* One line per open output of in: bytes written, records dropped (ctl plugins). */

@@ -10,6 +10,12 @@
  * non-blocking and waited for with poll(), so close() can give up on a
  * reader that never reads (after one second) instead of hanging destroy.
  *
+ * output_open_cb (ABI 2.3) has no fd: each record (framed in the ring by a
+ * 32-bit length) is handed to the plugin's callback on this thread, for
+ * plugins whose output is more than a byte stream (pcap-writer: hold-back,
+ * rotation).  The callback runs with no lock held; the record's bytes are
+ * wiped after it returns, since they may be session secrets.
+ *
  * "stdout:" and "stderr:" (ABI 2.1, appended) write to a duplicate of the
  * daemon's fd 1 or 2.  That one shares its file status flags with the
  * daemon's own stdio, so it stays blocking: the writer waits for POLLOUT and
@@ -28,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +59,12 @@ struct ts_output {
 	bool stop, failed;
 	uint64_t stop_deadline;
 	uint64_t written, dropped;
+	/* output_open_cb: fd is -1; the thread's own below. */
+	ts_output_fn fn;
+	void *arg;
+	unsigned tick_ms;
+	uint8_t *scratch; /* a record that wraps the ring, made contiguous */
+	size_t scratch_cap;
 };
 
 static ssize_t out_write(struct ts_output *o, const void *buf, size_t len)
@@ -113,6 +126,121 @@ static void *writer_thread(void *arg)
 	return NULL;
 }
 
+/* Copy n bytes into the ring at offset pos, wrapping. */
+static void ring_put(struct ts_output *o, size_t pos, const void *src, size_t n)
+{
+	size_t first = o->cap - pos < n ? o->cap - pos : n;
+
+	memcpy(o->ring + pos, src, first);
+	memcpy(o->ring, (const uint8_t *)src + first, n - first);
+}
+
+/* Copy n bytes at ring offset pos out, wrapping. */
+static void ring_get(const struct ts_output *o, size_t pos, void *dst, size_t n)
+{
+	size_t first = o->cap - pos < n ? o->cap - pos : n;
+
+	memcpy(dst, o->ring + pos, first);
+	memcpy((uint8_t *)dst + first, o->ring, n - first);
+}
+
+static void ring_zero(struct ts_output *o, size_t pos, size_t n)
+{
+	size_t first = o->cap - pos < n ? o->cap - pos : n;
+
+	explicit_bzero(o->ring + pos, first);
+	explicit_bzero(o->ring, n - first);
+}
+
+/* Hand one record (at o->head, o->lock not held) to the callback; false: out of memory. */
+static bool deliver(struct ts_output *o, uint32_t rl)
+{
+	size_t at = (o->head + sizeof(rl)) % o->cap;
+	const uint8_t *rec = o->ring + at;
+
+	if (at + rl > o->cap) {
+		if (o->scratch_cap < rl) {
+			uint8_t *n = realloc(o->scratch, rl);
+
+			if (!n)
+				return false;
+			o->scratch = n;
+			o->scratch_cap = rl;
+		}
+		ring_get(o, at, o->scratch, rl);
+		rec = o->scratch;
+	}
+	o->fn(o->arg, rec, rl, false);
+	if (rec == o->scratch)
+		explicit_bzero(o->scratch, rl);
+	return true;
+}
+
+static void *callback_thread(void *arg)
+{
+	struct ts_output *o = arg;
+
+	pthread_mutex_lock(&o->lock);
+	for (;;) {
+		uint32_t rl;
+		bool ok;
+
+		if (!o->len) {
+			struct timespec ts;
+
+			if (o->stop)
+				break;
+			if (!o->tick_ms) {
+				pthread_cond_wait(&o->cond, &o->lock);
+				continue;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += (long)(o->tick_ms % 1000) * 1000000L;
+			ts.tv_sec += o->tick_ms / 1000 + ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&o->cond, &o->lock, &ts) == ETIMEDOUT &&
+			    !o->len && !o->stop) {
+				pthread_mutex_unlock(&o->lock);
+				o->fn(o->arg, NULL, 0, false);
+				pthread_mutex_lock(&o->lock);
+			}
+			continue;
+		}
+		if (o->stop && mono_ns() > o->stop_deadline) {
+			/* The callback is too slow to finish: what is left is dropped. */
+			while (o->len) {
+				ring_get(o, o->head, &rl, sizeof(rl));
+				ring_zero(o, o->head, sizeof(rl) + rl);
+				o->head = (o->head + sizeof(rl) + rl) % o->cap;
+				o->len -= sizeof(rl) + rl;
+				o->dropped++;
+			}
+			break;
+		}
+		ring_get(o, o->head, &rl, sizeof(rl));
+		pthread_mutex_unlock(&o->lock);
+		/* The record stays in the ring until head moves: only this thread moves it. */
+		ok = deliver(o, rl);
+		ring_zero(o, o->head, sizeof(rl) + rl);
+		pthread_mutex_lock(&o->lock);
+		o->head = (o->head + sizeof(rl) + rl) % o->cap;
+		o->len -= sizeof(rl) + rl;
+		if (ok)
+			o->written += rl;
+		else
+			o->dropped++;
+		if (!o->len) {
+			/* The queue is empty for now: the callback may flush. */
+			pthread_mutex_unlock(&o->lock);
+			o->fn(o->arg, NULL, 0, false);
+			pthread_mutex_lock(&o->lock);
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	o->fn(o->arg, NULL, 0, true);
+	return NULL;
+}
+
 static int open_target(const char *target, bool *sock, bool *shared, char *err, size_t errlen)
 {
 	struct stat st;
@@ -166,8 +294,9 @@ static int open_target(const char *target, bool *sock, bool *shared, char *err, 
 	return fd;
 }
 
-struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes, char *err,
-			      size_t errlen)
+static struct ts_output *open_common(struct instance *in, const char *target, size_t max_bytes,
+				     ts_output_fn fn, void *arg, unsigned tick_ms, char *err,
+				     size_t errlen)
 {
 	struct ts_output *o;
 	sigset_t all, old;
@@ -178,10 +307,12 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
-	if (!target || !target[0]) {
+	if (!fn && (!target || !target[0])) {
 		snprintf(err, errlen, "output: empty target");
 		return NULL;
 	}
+	if (!target)
+		target = "callback";
 	if (max_bytes > OUTPUT_MAX_BYTES) {
 		snprintf(err, errlen, "output '%.64s': max_bytes %zu above %u", target, max_bytes,
 			 OUTPUT_MAX_BYTES);
@@ -199,8 +330,11 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 		free(o);
 		return NULL;
 	}
-	o->fd = open_target(target, &o->sock, &o->shared, err, errlen);
-	if (o->fd < 0) {
+	o->fn = fn;
+	o->arg = arg;
+	o->tick_ms = tick_ms;
+	o->fd = fn ? -1 : open_target(target, &o->sock, &o->shared, err, errlen);
+	if (!fn && o->fd < 0) {
 		free(o->ring);
 		free(o);
 		return NULL;
@@ -210,13 +344,14 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 	/* Every signal blocked in the writer: the daemon takes them on its own thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&o->thread, NULL, writer_thread, o);
+	r = pthread_create(&o->thread, NULL, fn ? callback_thread : writer_thread, o);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		snprintf(err, errlen, "output '%.64s': cannot start its thread", target);
 		pthread_cond_destroy(&o->cond);
 		pthread_mutex_destroy(&o->lock);
-		close(o->fd);
+		if (o->fd >= 0)
+			close(o->fd);
 		free(o->ring);
 		free(o);
 		return NULL;
@@ -228,30 +363,70 @@ struct ts_output *output_open(struct instance *in, const char *target, size_t ma
 	return o;
 }
 
-int output_write(struct ts_output *o, const void *buf, size_t len)
+struct ts_output *output_open(struct instance *in, const char *target, size_t max_bytes, char *err,
+			      size_t errlen)
 {
+	return open_common(in, target, max_bytes, NULL, NULL, 0, err, errlen);
+}
+
+struct ts_output *output_open_cb(struct instance *in, size_t max_bytes, unsigned tick_ms,
+				 ts_output_fn fn, void *arg, char *err, size_t errlen)
+{
+	if (!fn) {
+		if (err && errlen)
+			snprintf(err, errlen, "output: no callback");
+		return NULL;
+	}
+	return open_common(in, NULL, max_bytes, fn, arg, tick_ms, err, errlen);
+}
+
+int output_writev(struct ts_output *o, const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0, frame;
 	int r = 0;
 
-	if (!o || (!buf && len))
+	if (!o || iovcnt < 0 || (iovcnt && !iov))
 		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if ((!iov[i].iov_base && iov[i].iov_len) || iov[i].iov_len > UINT32_MAX - len)
+			return -EINVAL;
+		len += iov[i].iov_len;
+	}
+	/* A callback output frames each record with its length. */
+	frame = o->fn ? sizeof(uint32_t) : 0;
 	pthread_mutex_lock(&o->lock);
 	if (o->failed || o->stop) {
 		o->dropped++;
 		r = -EPIPE;
-	} else if (len > o->cap - o->len) {
+	} else if (len + frame > o->cap - o->len) {
 		o->dropped++;
 		r = -ENOBUFS;
-	} else if (len) {
+	} else if (len || frame) {
 		size_t tail = (o->head + o->len) % o->cap;
-		size_t first = o->cap - tail < len ? o->cap - tail : len;
+		uint32_t rl = (uint32_t)len;
 
-		memcpy(o->ring + tail, buf, first);
-		memcpy(o->ring, (const uint8_t *)buf + first, len - first);
-		o->len += len;
+		if (frame) {
+			ring_put(o, tail, &rl, frame);
+			tail = (tail + frame) % o->cap;
+		}
+		for (int i = 0; i < iovcnt; i++) {
+			ring_put(o, tail, iov[i].iov_base, iov[i].iov_len);
+			tail = (tail + iov[i].iov_len) % o->cap;
+		}
+		o->len += frame + len;
 		pthread_cond_signal(&o->cond);
 	}
 	pthread_mutex_unlock(&o->lock);
 	return r;
+}
+
+int output_write(struct ts_output *o, const void *buf, size_t len)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+
+	if (!buf && len)
+		return -EINVAL;
+	return output_writev(o, &iov, 1);
 }
 
 void output_stats(struct ts_output *o, uint64_t *written, uint64_t *dropped)
@@ -276,7 +451,13 @@ static void output_free(struct ts_output *o)
 	pthread_join(o->thread, NULL);
 	pthread_cond_destroy(&o->cond);
 	pthread_mutex_destroy(&o->lock);
-	close(o->fd);
+	if (o->fd >= 0)
+		close(o->fd);
+	if (o->fn) {
+		/* Records handed to a callback may hold secrets. */
+		explicit_bzero(o->ring, o->cap);
+		free(o->scratch);
+	}
 	free(o->ring);
 	free(o);
 }

@@ -438,6 +438,20 @@ static void svc_output_close(const struct ts_host_services *h, struct ts_output 
 	output_close(inst_of(h), out);
 }
 
+static struct ts_output *svc_output_open_cb(const struct ts_host_services *h, size_t max_bytes,
+					    unsigned tick_ms, ts_output_fn fn, void *arg, char *err,
+					    size_t errlen)
+{
+	return output_open_cb(inst_of(h), max_bytes, tick_ms, fn, arg, err, errlen);
+}
+
+static int svc_output_writev(const struct ts_host_services *h, struct ts_output *out,
+			     const struct iovec *iov, int iovcnt)
+{
+	(void)h;
+	return output_writev(out, iov, iovcnt);
+}
+
 const struct ts_host_services services_template = {
     .struct_size = sizeof(struct ts_host_services),
     .log = svc_log,
@@ -470,4 +484,6 @@ const struct ts_host_services services_template = {
     .output_write = svc_output_write,
     .output_stats = svc_output_stats,
     .output_close = svc_output_close,
+    .output_open_cb = svc_output_open_cb,
+    .output_writev = svc_output_writev,
 };

@@ -113,6 +113,9 @@
  * an older descriptor): the bytes ciphertext_out adds, which the daemon's
  * default MTU leaves room for.
  *
+ * Version 2.3 appended the services output_open_cb and output_writev
+ * (check host->struct_size >= TS_HOST_SERVICES_V2_3_SIZE).
+ *
  * Packet helpers (parse, checksums, rewrites) are in <tinescale/packet.h>,
  * header-only.
  */
@@ -124,6 +127,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -274,6 +278,14 @@ struct ts_config_node;
 
 /* An async output (output_open).  Opaque. */
 struct ts_output;
+
+/*
+ * output_open_cb's callback, on the output's host thread: rec/len is one
+ * record as output_write/_writev queued it; rec NULL means "nothing queued
+ * now" (after each run of records, and every tick_ms while idle), and
+ * closing true marks the last call, from output_close or after destroy().
+ */
+typedef void (*ts_output_fn)(void *arg, const void *rec, size_t len, bool closing);
 
 /* Timer handle; 0 means "no timer". */
 typedef uint64_t ts_timer_id;
@@ -468,6 +480,28 @@ struct ts_host_services {
 	void (*output_stats)(const struct ts_host_services *host, struct ts_output *out,
 			     uint64_t *written, uint64_t *dropped);
 	void (*output_close)(const struct ts_host_services *host, struct ts_output *out);
+
+	/* ---- appended in 2.3 (check host->struct_size >= TS_HOST_SERVICES_V2_3_SIZE) ---- */
+
+	/*
+	 * An async output whose records go to fn instead of an fd: for output
+	 * that is more than appending bytes (reordering, rotating files).  The
+	 * same bounded ring (max_bytes as for output_open; each record takes 4
+	 * more), the same drop count, output_write/_writev/_stats/_close as
+	 * above.  fn runs on the output's own host thread, one call at a time,
+	 * in order, with no host lock held: it may block briefly (a slow disk),
+	 * may call log and output_stats, but no service documented for hooks
+	 * only (peer_state).  The bytes of each record are wiped once fn
+	 * returns (they may be secrets).  output_close waits for fn to finish
+	 * what is queued (at most one second, the rest is dropped), then calls
+	 * fn(arg, NULL, 0, true) and frees: make a blocking fn return first.
+	 */
+	struct ts_output *(*output_open_cb)(const struct ts_host_services *host, size_t max_bytes,
+					    unsigned tick_ms, ts_output_fn fn, void *arg, char *err,
+					    size_t errlen);
+	/* output_write of the concatenated iov[0..iovcnt): one record, whole or dropped. */
+	int (*output_writev)(const struct ts_host_services *host, struct ts_output *out,
+			     const struct iovec *iov, int iovcnt);
 };
 
 #define TS_NOTES_MAX	  8
@@ -478,6 +512,10 @@ struct ts_host_services {
 /* The size of the 2.1 service table: instance_name .. output_close are there. */
 #define TS_HOST_SERVICES_V2_1_SIZE                                                                 \
 	(offsetof(struct ts_host_services, output_close) + sizeof(void (*)(void)))
+
+/* The size of the 2.3 service table: output_open_cb and output_writev are there. */
+#define TS_HOST_SERVICES_V2_3_SIZE                                                                 \
+	(offsetof(struct ts_host_services, output_writev) + sizeof(void (*)(void)))
 
 /* One key of a plugin's declared config schema (struct ts_plugin_v2.config_schema). */
 enum ts_config_type {

@@ -21,10 +21,12 @@
  *     keylog: PATH          append every handshake's secrets here (off by default)
  *     embed_secrets: false  write them into the capture too
  *
- * The file is valid to read at any moment: only whole blocks are written, by
- * the instance's writer thread, at least every 20 ms while packets come and
- * on destroy.  Hooks only copy into a 4 MiB record ring (ring.h): a slow disk
- * costs dropped records (counted and logged), never a stalled tunnel.
+ * The file is valid to read at any moment: only whole blocks are written, on
+ * the thread of the instance's host output (output_open_cb, ABI 2.3), each
+ * time its queue empties, at least every 20 ms and on destroy.  Hooks only
+ * queue a record into that output's 4 MiB ring: a slow disk costs dropped
+ * records (counted by the host and shown by `ctl IF plugins`, and logged
+ * here), never a stalled tunnel.
  *
  * A reload that keeps a pcap-writer on the same path: the new instance waits
  * for the old one to finish, then appends a new pcapng section to the file.
@@ -51,7 +53,6 @@
 #include "../hexdump/peers.h"
 #include "../hexdump/rec.h"
 #include "pcapng.h"
-#include "ring.h"
 #include "sink.h"
 #include "writer.h"
 
@@ -65,16 +66,25 @@ _Static_assert(sizeof(struct ts_handshake_secrets) == REC_SECRETS_LEN, "secrets 
 #define PW_STATS_MS	  2000
 #define PW_FINAL_FLUSH_MS 1000
 /*
- * With embed_secrets, a handshake message waits this long in the ring so the
+ * With embed_secrets, a handshake message is held back this long so the
  * secrets of its handshake (which the engine hands over when it answers an
  * initiation, after the initiation passed ciphertext_in) land in the file
  * before it: Wireshark reads secrets in file order.
  */
 #define PW_HOLD_NS (50u * 1000000u)
+/* Held-back records beyond this many bytes are written anyway. */
+#define PW_HOLD_MAX (4u << 20)
+
+/* A packet record held back behind a handshake message (writer side). */
+struct held {
+	struct held *next;
+	size_t len;
+	uint8_t rec[]; /* struct rec, then the packet */
+};
 
 struct pw {
 	const struct ts_host_services *host;
-	struct ring ring;
+	struct ts_output *q; /* the host's output: the ring and the thread that writes */
 	struct peerfilter peers;
 	uint32_t snaplen;
 	uint64_t rotate_bytes;
@@ -87,15 +97,15 @@ struct pw {
 	bool successor;	    /* another live instance writes path: append a section after it */
 	bool claimed;	    /* path is ours in the registry; under reg_mu */
 	_Atomic bool quit;  /* destroy: stop waiting for the path */
-	pthread_t writer;
-	bool writer_started;
 	ts_timer_id stats_timer;
 
 	_Atomic uint64_t secrets;
 	struct outbuf buf; /* for out; the buffer is the writer thread's, the counts everyone's */
 
-	/* Writer thread only. */
-	uint8_t *payload;
+	/* The output's thread only (pw_drain). */
+	bool started;
+	struct held *held, **held_tail;
+	size_t held_bytes;
 	size_t blk_max;
 	uint64_t file_bytes, section_start;
 	int32_t
@@ -104,6 +114,7 @@ struct pw {
 
 	/* Stats timer only. */
 	uint64_t reported_dropped;
+	uint64_t q_dropped; /* the host's count, read just before closing the output */
 	int reported_errno;
 };
 
@@ -167,6 +178,16 @@ static bool is_cipher_hook(unsigned hook)
 /* ------------------------------------------------------------------ */
 /* Data path                                                           */
 
+/* Hand a record to the host's output (dropped and counted there when full). */
+static void queue(struct pw *p, struct rec *r, const void *data)
+{
+	struct iovec iov[2] = {{.iov_base = r, .iov_len = sizeof(*r)},
+			       {.iov_base = (void *)data, .iov_len = r->cap_len}};
+
+	r->size = (uint32_t)(sizeof(*r) + r->cap_len);
+	p->host->output_writev(p->host, p->q, iov, 2);
+}
+
 static enum ts_verdict pw_hook(void *state, struct ts_packet *pkt)
 {
 	struct pw *p = state;
@@ -180,7 +201,7 @@ static enum ts_verdict pw_hook(void *state, struct ts_packet *pkt)
 	/* The IPv6 UDP checksum covers the whole datagram, kept or not. */
 	if (is_cipher_hook(pkt->hook) && r.cap_len < pkt->len)
 		r.payload_sum = csum_add(0, pkt->data, pkt->len);
-	ring_put(&p->ring, &r, pkt->data, r.cap_len, NULL, 0);
+	queue(p, &r, pkt->data);
 	return TS_PASS;
 }
 
@@ -201,11 +222,11 @@ static void pw_event(void *state, const struct ts_event *ev)
 	r.mono_ns = clock_ns(CLOCK_MONOTONIC);
 	r.real_ns = clock_ns(CLOCK_REALTIME);
 	r.cap_len = REC_SECRETS_LEN;
-	ring_put(&p->ring, &r, ev->secrets, REC_SECRETS_LEN, NULL, 0);
+	queue(p, &r, ev->secrets);
 }
 
 /* ------------------------------------------------------------------ */
-/* Writer thread                                                       */
+/* The output's thread (pw_drain and what it calls)                    */
 
 static void flush(struct pw *p)
 {
@@ -372,90 +393,114 @@ static void write_secrets(struct pw *p, const uint8_t *secrets)
 	sodium_memzero(text, sizeof(text));
 }
 
-/* Read a record's secrets, write them, and wipe them from the ring. */
-static void consume_secrets(struct pw *p, uint64_t pos, const struct rec *r)
+static bool is_handshake(const struct rec *r, const uint8_t *data)
 {
-	uint8_t s[REC_SECRETS_LEN];
-	struct rec done = *r;
-
-	if (r->cap_len == REC_SECRETS_LEN) {
-		ring_read(&p->ring, pos + sizeof(*r), s, sizeof(s));
-		write_secrets(p, s);
-		sodium_memzero(s, sizeof(s));
-		ring_wipe(&p->ring, pos + sizeof(*r), REC_SECRETS_LEN);
-	}
-	done.kind = REC_DONE;
-	ring_write(&p->ring, pos, &done, sizeof(done));
-}
-
-static bool is_handshake(const struct pw *p, uint64_t pos, const struct rec *r)
-{
-	uint8_t t[4];
-
 	if (r->kind != REC_PACKET || !is_cipher_hook(r->hook) || r->cap_len < 4)
 		return false;
-	ring_read(&p->ring, pos + sizeof(*r), t, 4);
-	if (t[1] || t[2] || t[3])
+	if (data[1] || data[2] || data[3])
 		return false;
-	return (t[0] == 1 && r->orig_len == 148) || (t[0] == 2 && r->orig_len == 92);
+	return (data[0] == 1 && r->orig_len == 148) || (data[0] == 2 && r->orig_len == 92);
 }
 
-/* Write the records in [pos, end), or up to a handshake held back; returns where it stopped. */
-static uint64_t drain(struct pw *p, uint64_t pos, uint64_t end, bool stop)
+/* With embed_secrets, a young handshake message waits for its secrets. */
+static bool must_wait(const struct pw *p, const struct rec *r, const uint8_t *data, uint64_t now)
 {
-	uint64_t hold = end, now = clock_ns(CLOCK_MONOTONIC);
+	return p->embed && is_handshake(r, data) && now - r->mono_ns < PW_HOLD_NS;
+}
+
+/* Write the held records in order, up to one that must still wait (all: none waits). */
+static void release(struct pw *p, bool all)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	struct held *h;
 	struct rec r;
 
-	if (p->embed) {
-		/* Secrets first, wherever they are in the window; then maybe wait for more. */
-		for (uint64_t q = pos; q < end; q += r.size) {
-			ring_read(&p->ring, q, &r, sizeof(r));
-			if (r.kind == REC_SECRETS)
-				consume_secrets(p, q, &r);
-			else if (hold == end && !stop && now - r.mono_ns < PW_HOLD_NS &&
-				 is_handshake(p, q, &r))
-				hold = q;
-		}
+	while ((h = p->held)) {
+		memcpy(&r, h->rec, sizeof(r));
+		if (!all && p->held_bytes <= PW_HOLD_MAX &&
+		    must_wait(p, &r, h->rec + sizeof(r), now))
+			break;
+		write_packet(p, &r, h->rec + sizeof(r));
+		p->held = h->next;
+		p->held_bytes -= h->len;
+		free(h);
 	}
-	for (; pos < hold; pos += r.size) {
-		ring_read(&p->ring, pos, &r, sizeof(r));
-		if (r.kind == REC_PACKET && r.cap_len <= PW_SNAPLEN_MAX) {
-			ring_read(&p->ring, pos + sizeof(r), p->payload, r.cap_len);
-			write_packet(p, &r, p->payload);
-		} else if (r.kind == REC_SECRETS) {
-			consume_secrets(p, pos, &r);
-		}
-	}
-	return hold;
+	if (!p->held)
+		p->held_tail = &p->held;
 }
 
-static void *writer_main(void *arg)
+/* One record from the output: secrets at once, packets in order behind a held handshake. */
+static void take(struct pw *p, const uint8_t *rec, size_t len)
+{
+	const uint8_t *data = rec + sizeof(struct rec);
+	struct held *h;
+	struct rec r;
+
+	if (len < sizeof(r))
+		return;
+	memcpy(&r, rec, sizeof(r));
+	if (r.cap_len > len - sizeof(r))
+		return;
+	if (r.kind == REC_SECRETS) {
+		/* Ahead of the held handshake messages: Wireshark reads secrets in file order. */
+		if (r.cap_len == REC_SECRETS_LEN)
+			write_secrets(p, data);
+		return;
+	}
+	if (r.kind != REC_PACKET || r.cap_len > PW_SNAPLEN_MAX)
+		return;
+	if (!p->held && !must_wait(p, &r, data, clock_ns(CLOCK_MONOTONIC))) {
+		write_packet(p, &r, data);
+		return;
+	}
+	h = malloc(sizeof(*h) + sizeof(r) + r.cap_len);
+	if (!h) {
+		write_packet(p, &r, data); /* out of order rather than lost */
+		return;
+	}
+	h->next = NULL;
+	h->len = sizeof(r) + r.cap_len;
+	memcpy(h->rec, rec, h->len);
+	*p->held_tail = h;
+	p->held_tail = &h->next;
+	p->held_bytes += h->len;
+}
+
+/* A successor: wait until the instance writing path before us is gone, then append. */
+static void start(struct pw *p)
+{
+	if (!p->successor)
+		return;
+	pthread_mutex_lock(&reg_mu);
+	while (find_claim(p->path) && !atomic_load(&p->quit))
+		pthread_cond_wait(&reg_cv, &reg_mu);
+	if (!atomic_load(&p->quit))
+		p->claimed = claim_path(p->path);
+	pthread_mutex_unlock(&reg_mu);
+	if (p->claimed)
+		open_capture(p, false);
+}
+
+/*
+ * The output's callback (ts_output_fn), on the host's thread for this
+ * output, never under a host lock: a record, or (rec NULL) the queue is
+ * empty for now, a tick, or the end.  Nothing here touches host state.
+ */
+static void pw_drain(void *arg, const void *rec, size_t len, bool closing)
 {
 	struct pw *p = arg;
-	bool stop = false;
 
-	if (p->successor) {
-		/* Wait until the instance writing path before us is gone. */
-		pthread_mutex_lock(&reg_mu);
-		while (find_claim(p->path) && !atomic_load(&p->quit))
-			pthread_cond_wait(&reg_cv, &reg_mu);
-		if (!atomic_load(&p->quit))
-			p->claimed = claim_path(p->path);
-		pthread_mutex_unlock(&reg_mu);
-		if (p->claimed)
-			open_capture(p, false);
+	if (!p->started) {
+		start(p);
+		p->started = true;
 	}
-	while (!stop) {
-		uint64_t pos, end, done;
-
-		stop = ring_wait(&p->ring, PW_WAKE_MS, &pos, &end);
-		if (stop)
-			outbuf_final(&p->buf);
-		done = drain(p, pos, end, stop);
+	if (closing)
+		outbuf_final(&p->buf);
+	if (rec)
+		take(p, rec, len);
+	release(p, closing);
+	if (!rec)
 		flush(p);
-		ring_release(&p->ring, done);
-	}
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -464,12 +509,14 @@ static void *writer_main(void *arg)
 static void stats_tick(void *arg)
 {
 	struct pw *p = arg;
-	uint64_t dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->buf.dropped);
+	uint64_t dropped = 0;
 	int err = atomic_load(&p->buf.err);
 
 	if (err && err != p->reported_errno)
 		p->host->log(p->host, TS_LOG_WARN, "writing %s failed: %s", p->path, strerror(err));
 	p->reported_errno = err;
+	p->host->output_stats(p->host, p->q, NULL, &dropped);
+	dropped += atomic_load(&p->buf.dropped);
 	if (dropped != p->reported_dropped)
 		p->host->log(p->host, TS_LOG_WARN,
 			     "%llu packets dropped so far (%s too slow), %llu written",
@@ -478,20 +525,20 @@ static void stats_tick(void *arg)
 	p->reported_dropped = dropped;
 }
 
-/* Let the writer stop waiting for the path, flush what is left and end. */
+/* Let the output's thread stop waiting for the path, write what is left and end. */
 static void stop_writer(struct pw *p)
 {
-	if (!p->writer_started)
+	if (!p->q)
 		return;
 	atomic_store(&p->quit, true);
 	pthread_mutex_lock(&reg_mu);
 	pthread_cond_broadcast(&reg_cv);
 	pthread_mutex_unlock(&reg_mu);
-	ring_stop(&p->ring);
 	sink_stop(&p->out);
 	sink_stop(&p->keylog);
-	pthread_join(p->writer, NULL);
-	p->writer_started = false;
+	p->host->output_stats(p->host, p->q, NULL, &p->q_dropped);
+	p->host->output_close(p->host, p->q);
+	p->q = NULL;
 }
 
 static void pw_free(struct pw *p)
@@ -500,9 +547,13 @@ static void pw_free(struct pw *p)
 	sink_close(&p->out);
 	sink_close(&p->keylog);
 	unclaim_path(p);
-	ring_free(&p->ring);
+	while (p->held) {
+		struct held *h = p->held;
+
+		p->held = h->next;
+		free(h);
+	}
 	peerfilter_free(&p->peers);
-	free(p->payload);
 	free(p->buf.buf);
 	free(p->path);
 	free(p->keylog_path);
@@ -600,15 +651,20 @@ static int pw_create(const struct ts_host_services *host, const struct ts_config
 		return -1;
 	}
 	p->host = host;
+	p->held_tail = &p->held;
+	if (host->struct_size < TS_HOST_SERVICES_V2_3_SIZE) {
+		snprintf(err, errlen, "needs a host with output_open_cb (plugin ABI 2.3)");
+		free(p);
+		return -1;
+	}
 	p->out.fd = p->out.stopfd = p->keylog.fd = p->keylog.stopfd = -1;
 	p->buf.final_ms = PW_FINAL_FLUSH_MS;
 	if (parse_config(p, config, err, errlen))
 		goto fail;
 	snprintf(p->ifname, sizeof(p->ifname), "%s", host->ifname(host));
 	p->blk_max = PCAPNG_EPB_OVERHEAD + SYNTH_HDR_MAX + p->snaplen + 1024;
-	p->payload = malloc(p->snaplen);
 	p->buf.buf = malloc(PW_OUTBUF + p->blk_max);
-	if (!p->payload || !p->buf.buf) {
+	if (!p->buf.buf) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -643,17 +699,9 @@ static int pw_create(const struct ts_host_services *host, const struct ts_config
 	}
 	if (p->keylog_path && sink_open(&p->keylog, p->keylog_path, false, err, errlen))
 		goto fail;
-	ret = ring_init(&p->ring, PW_RING_SIZE);
-	if (ret) {
-		snprintf(err, errlen, "ring buffer: %s", strerror(-ret));
+	p->q = host->output_open_cb(host, PW_RING_SIZE, PW_WAKE_MS, pw_drain, p, err, errlen);
+	if (!p->q)
 		goto fail;
-	}
-	ret = writer_start(&p->writer, writer_main, p);
-	if (ret) {
-		snprintf(err, errlen, "cannot start the writer thread: %s", strerror(ret));
-		goto fail;
-	}
-	p->writer_started = true;
 	p->stats_timer = host->timer_add(host, PW_STATS_MS, stats_tick, p);
 	if (!p->stats_timer) {
 		snprintf(err, errlen, "cannot add the statistics timer");
@@ -695,10 +743,12 @@ static void pw_destroy(void *state)
 {
 	struct pw *p = state;
 	const struct ts_host_services *host = p->host;
-	uint64_t dropped;
+	uint64_t dropped = 0;
 
+	/* The timer reads p->q: gone before the output is. */
+	host->timer_cancel(host, p->stats_timer);
 	stop_writer(p);
-	dropped = atomic_load(&p->ring.dropped) + atomic_load(&p->buf.dropped);
+	dropped = p->q_dropped + atomic_load(&p->buf.dropped);
 	host->log(host, dropped ? TS_LOG_WARN : TS_LOG_INFO,
 		  "%s: %llu packets written, %llu dropped, %llu handshake secrets", p->path,
 		  (unsigned long long)atomic_load(&p->buf.written), (unsigned long long)dropped,

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* The pcap-writer's writer-thread plumbing: see writer.h. */
+/* The pcap-writer's output buffer: see writer.h. */
 #include "writer.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 
 void outbuf_flush(struct outbuf *o, struct sink *s)
@@ -48,16 +47,4 @@ void outbuf_final(struct outbuf *o)
 		o->final = true;
 		o->final_deadline = mono_ms() + o->final_ms;
 	}
-}
-
-int writer_start(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	int ret;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return ret;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The pcap-writer's writer-thread plumbing: the output buffer of whole
- * records with its final flush and its counts, and starting the thread.
+ * The pcap-writer's output buffer of whole pcapng blocks, with its final
+ * flush and its counts (used on the host output's thread).
  */
 #ifndef TS_DEBUG_WRITER_H
 #define TS_DEBUG_WRITER_H
@@ -15,7 +15,6 @@
 #include <tinescale/plugin.h>
 
 #include "../hexdump/rec.h"
-#include "ring.h"
 #include "sink.h"
 
 static inline uint64_t mono_ms(void)
@@ -46,8 +45,5 @@ struct outbuf {
 void outbuf_flush(struct outbuf *o, struct sink *s);
 /* Stop was asked: from now on flushes end by the final deadline. */
 void outbuf_final(struct outbuf *o);
-
-/* pthread_create with every signal blocked (the daemon handles them elsewhere). */
-int writer_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif

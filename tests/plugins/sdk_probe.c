@@ -2,10 +2,13 @@
 /*
  * Test plugin for the 2.1 SDK services (test_pipeline's test_sdk): per-peer
  * slots with peer_added/peer_removed, migrate, the 2.1 events, the async
- * output and a config schema.  What it sees goes to sdk_global, which the
+ * output (to a target, and to a callback: output_open_cb, output_writev)
+ * and a config schema.  What it sees goes to sdk_global, which the
  * test reads through its own dlopen of this file.
  */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <tinescale/plugin.h>
@@ -13,6 +16,8 @@
 struct sdk_global {
 	_Atomic long added, removed, migrations, removed_hits, last_event, hits, writes, refused;
 	_Atomic long generation;
+	/* output_open_cb: records, bytes and bad records seen, ends, calls from a hook's thread. */
+	_Atomic long cb_records, cb_bytes, cb_bad, cb_closing, cb_wrong_thread;
 };
 
 TS_PLUGIN_EXPORT struct sdk_global sdk_global;
@@ -24,11 +29,32 @@ struct slot {
 struct state {
 	const struct ts_host_services *host;
 	struct ts_output *out;
+	bool cb;
 	long generation;
 };
 
 static struct state states[8];
 static _Atomic int n_states;
+
+static pthread_t cb_hook_thread;
+
+/* output_open_cb's callback: each record whole and in one piece, off the hook's thread. */
+static void on_record(void *arg, const void *rec, size_t len, bool closing)
+{
+	const char *c = rec;
+
+	(void)arg;
+	if (pthread_equal(pthread_self(), cb_hook_thread))
+		sdk_global.cb_wrong_thread++;
+	if (closing)
+		sdk_global.cb_closing++;
+	if (!rec)
+		return;
+	if (len != 256 || c[0] != 'x' || c[99] != 'x' || c[100] != 'x' || c[255] != '\n')
+		sdk_global.cb_bad++;
+	sdk_global.cb_records++;
+	sdk_global.cb_bytes += (long)len;
+}
 
 static enum ts_verdict hook(void *st, struct ts_packet *pkt)
 {
@@ -40,9 +66,15 @@ static enum ts_verdict hook(void *st, struct ts_packet *pkt)
 	if (sl)
 		atomic_store(&sdk_global.hits, (long)atomic_fetch_add(&sl->hits, 1) + 1);
 	if (s->out) {
+		struct iovec iov[2] = {{.iov_base = line, .iov_len = 100},
+				       {.iov_base = line + 100, .iov_len = sizeof(line) - 100}};
+
 		memset(line, 'x', sizeof(line) - 1);
 		line[sizeof(line) - 1] = '\n';
-		if (s->host->output_write(s->host, s->out, line, sizeof(line)))
+		if (s->cb)
+			cb_hook_thread = pthread_self();
+		if (s->cb ? s->host->output_writev(s->host, s->out, iov, 2)
+			  : s->host->output_write(s->host, s->out, line, sizeof(line)))
 			sdk_global.refused++;
 		else
 			sdk_global.writes++;
@@ -86,7 +118,12 @@ static int create(const struct ts_host_services *host, const struct ts_config_no
 	host->config_int(host, config, "max", &max);
 	memset(s, 0, sizeof(*s));
 	s->host = host;
-	if (out) {
+	host->config_bool(host, config, "on", &s->cb);
+	if (s->cb) {
+		s->out = host->output_open_cb(host, (size_t)max, 10, on_record, s, err, errlen);
+		if (!s->out)
+			return -1;
+	} else if (out) {
 		s->out = host->output_open(host, out, (size_t)max, err, errlen);
 		if (!s->out)
 			return -1;

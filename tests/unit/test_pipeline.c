@@ -1363,6 +1363,7 @@ static void expect_load_error(struct ts_pipeline_host *ph, const char *name, con
 struct sdk_global {
 	_Atomic long added, removed, migrations, removed_hits, last_event, hits, writes, refused;
 	_Atomic long generation;
+	_Atomic long cb_records, cb_bytes, cb_bad, cb_closing, cb_wrong_thread;
 };
 
 /*
@@ -1500,6 +1501,29 @@ static void test_sdk(struct ts_pipeline_host *ph)
 		      (long)g->writes);
 		free(path);
 	}
+
+	/*
+	 * ABI 2.3 output_open_cb: output_writev's two pieces reach the
+	 * callback as one record, on the output's thread; close delivers
+	 * what is queued, then makes one closing call.
+	 */
+	path = write_file("sdk-cb.yaml",
+			  "version: 1\nplugin_path: [%s]\nplugins:\n"
+			  "  - {name: o, use: sdk_probe, hooks: [plaintext_out],"
+			  " config: {on: true, max: 65536}}\n",
+			  pdir);
+	CHECK(ts_pipeline_load(ph, path, err, sizeof(err)) == 0, "sdk-cb.yaml: %s", err);
+	g->writes = g->refused = 0;
+	for (int i = 0; i < 100; i++)
+		run1(ph, TS_HOOK_PLAINTEXT_OUT, pkt, sizeof(pkt));
+	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "empty: %s", err);
+	CHECK(g->writes == 100 && g->cb_records == 100 && g->cb_bytes == 100 * 256 && !g->cb_bad &&
+		  g->cb_closing == 1 && !g->cb_wrong_thread,
+	      "output_open_cb: %ld writes, %ld records (%ld bytes, %ld bad), %ld closing calls, "
+	      "%ld on the hook's thread",
+	      (long)g->writes, (long)g->cb_records, (long)g->cb_bytes, (long)g->cb_bad,
+	      (long)g->cb_closing, (long)g->cb_wrong_thread);
+	free(path);
 
 	/* The schema: each error at its key. */
 	expect_load_error(ph, "s1.yaml",
