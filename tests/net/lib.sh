@@ -25,6 +25,9 @@ set -euo pipefail
 
 TS_SRC=${TS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 TS_BUILD=${TS_BUILD:-$TS_SRC/build}
+# Absolute: pipelines written under $LOGDIR name plugins by it, and a relative
+# plugin_path is taken from the pipeline file's directory.
+[[ -d $TS_BUILD ]] && TS_BUILD=$(cd "$TS_BUILD" && pwd)
 TS_IMPL=${TS_IMPL:-tinescale}
 TS_IMPL_A=${TS_IMPL_A:-$TS_IMPL}
 TS_IMPL_B=${TS_IMPL_B:-$TS_IMPL}
