@@ -2,6 +2,8 @@
 /* pcapng blocks, synthesized IP/UDP headers and key log text: see pcapng.h. */
 #include "pcapng.h"
 
+#include "bytes.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -28,12 +30,6 @@ static void put32(uint8_t *p, uint32_t v)
 static void put64(uint8_t *p, uint64_t v)
 {
 	memcpy(p, &v, 8);
-}
-
-static void be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
 }
 
 /* An option (code, value) padded to 4; returns the bytes used. */
@@ -191,28 +187,28 @@ size_t synth_udp_header(uint8_t out[SYNTH_HDR_MAX], const struct ipport *src,
 	memset(out, 0, ip + 8);
 	if (src->family == AF_INET6) {
 		out[0] = 0x60;
-		be16(out + 4, (uint16_t)udp_len);
+		ts_be16_put(out + 4, (uint16_t)udp_len);
 		out[6] = IPPROTO_UDP;
 		out[7] = 64; /* hop limit */
 		memcpy(out + 8, src->addr, 16);
 		memcpy(out + 24, dst->addr, 16);
 	} else {
 		out[0] = 0x45;
-		be16(out + 2, (uint16_t)(20 + udp_len));
+		ts_be16_put(out + 2, (uint16_t)(20 + udp_len));
 		out[8] = 64; /* TTL */
 		out[9] = IPPROTO_UDP;
 		memcpy(out + 12, src->addr, 4);
 		memcpy(out + 16, dst->addr, 4);
-		be16(out + 10, csum_fold(csum_add(0, out, 20)));
+		ts_be16_put(out + 10, csum_fold(csum_add(0, out, 20)));
 	}
-	be16(u, src->port);
-	be16(u + 2, dst->port);
-	be16(u + 4, (uint16_t)udp_len);
+	ts_be16_put(u, src->port);
+	ts_be16_put(u + 2, dst->port);
+	ts_be16_put(u + 4, (uint16_t)udp_len);
 	/* Pseudo-header: both addresses, the protocol and the UDP length. */
 	sum = csum_add(0, out + (ip == 40 ? 8 : 12), 2 * alen);
 	pseudo[0] = 0;
 	pseudo[1] = IPPROTO_UDP;
-	be16(pseudo + 2, (uint16_t)udp_len);
+	ts_be16_put(pseudo + 2, (uint16_t)udp_len);
 	sum = csum_add(sum, pseudo, 4);
 	sum = csum_add(sum, u, 8);
 	/* payload_sum covers bytes at an even offset (the header is 8): sums add. */
@@ -222,7 +218,7 @@ size_t synth_udp_header(uint8_t out[SYNTH_HDR_MAX], const struct ipport *src,
 		sum = (uint32_t)((s & 0xffffffffu) + (s >> 32)); /* end-around carry */
 	}
 	c = csum_fold(sum);
-	be16(u + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP */
+	ts_be16_put(u + 6, c ? c : 0xffff); /* 0 means "no checksum" in UDP */
 	return ip + 8;
 }
 

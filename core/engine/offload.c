@@ -11,34 +11,12 @@
  */
 #include "offload.h"
 
+#include "bytes.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /*
  * The one's complement sum does not depend on byte order (RFC 1071, 2.(B)):
@@ -101,8 +79,8 @@ static uint32_t pseudo_sum(const uint8_t *ip, uint8_t proto, size_t l4_len)
 
 static void ip4_set_csum(uint8_t *ip, size_t ihl)
 {
-	put16(ip + 10, 0);
-	put16(ip + 10, (uint16_t)~ts_csum_fold(ts_csum_add(0, ip, ihl)));
+	ts_be16_put(ip + 10, 0);
+	ts_be16_put(ip + 10, (uint16_t)~ts_csum_fold(ts_csum_add(0, ip, ihl)));
 }
 
 #define TCP_FIN 0x01
@@ -168,7 +146,7 @@ int ts_gso_parse(struct ts_gso *g, const struct virtio_net_hdr *h, const uint8_t
 	proto = (g->kind == TS_GSO_UDP4 || g->kind == TS_GSO_UDP6) ? IPPROTO_UDP : IPPROTO_TCP;
 	if (v6) {
 		/* No extension headers: the kernel's TSO/USO packets have none. */
-		if (len < 40 || pkt[6] != proto || (size_t)get16(pkt + 4) + 40 != len)
+		if (len < 40 || pkt[6] != proto || (size_t)ts_be16_get(pkt + 4) + 40 != len)
 			return -EINVAL;
 		g->l4_off = 40;
 	} else {
@@ -176,8 +154,8 @@ int ts_gso_parse(struct ts_gso *g, const struct virtio_net_hdr *h, const uint8_t
 			return -EINVAL;
 		g->l4_off = (size_t)(pkt[0] & 0xf) * 4;
 		/* Not a fragment, the whole packet, the right protocol. */
-		if (g->l4_off > len || pkt[9] != proto || get16(pkt + 2) != len ||
-		    (get16(pkt + 6) & 0x3fff))
+		if (g->l4_off > len || pkt[9] != proto || ts_be16_get(pkt + 2) != len ||
+		    (ts_be16_get(pkt + 6) & 0x3fff))
 			return -EINVAL;
 	}
 	if (h->csum_start != g->l4_off || h->csum_offset != (proto == IPPROTO_TCP ? 16 : 6))
@@ -219,7 +197,7 @@ ssize_t ts_gso_segment(const struct ts_gso *g, unsigned i, uint8_t *out, size_t 
 			/* The field holds the pseudo-header's sum: add the rest. */
 			c = (uint16_t)~ts_csum_fold(
 			    ts_csum_add(0, out + g->csum_start, g->len - g->csum_start));
-			put16(f, c ? c : 0xffff);
+			ts_be16_put(f, c ? c : 0xffff);
 		}
 		return (ssize_t)g->len;
 	}
@@ -231,26 +209,26 @@ ssize_t ts_gso_segment(const struct ts_gso *g, unsigned i, uint8_t *out, size_t 
 	memcpy(out, g->pkt, g->hdr_len);
 	memcpy(out + g->hdr_len, g->pkt + off, plen);
 	if (g->kind == TS_GSO_TCP4 || g->kind == TS_GSO_UDP4) {
-		put16(out + 2, (uint16_t)total);
-		put16(out + 4, (uint16_t)(get16(out + 4) + i));
+		ts_be16_put(out + 2, (uint16_t)total);
+		ts_be16_put(out + 4, (uint16_t)(ts_be16_get(out + 4) + i));
 		ip4_set_csum(out, g->l4_off);
 	} else {
-		put16(out + 4, (uint16_t)(total - 40));
+		ts_be16_put(out + 4, (uint16_t)(total - 40));
 	}
 	l4 = out + g->l4_off;
 	l4_len = total - g->l4_off;
 	tcp = g->kind == TS_GSO_TCP4 || g->kind == TS_GSO_TCP6;
 	if (tcp) {
-		put32(l4 + 4, get32(l4 + 4) + (uint32_t)((size_t)i * g->gso_size));
+		ts_be32_put(l4 + 4, ts_be32_get(l4 + 4) + (uint32_t)((size_t)i * g->gso_size));
 		/* FIN and PSH end the burst; CWR answers once, on its first segment. */
 		if (!last)
 			l4[13] &= (uint8_t) ~(TCP_FIN | TCP_PSH);
 		if (!first)
 			l4[13] &= (uint8_t)~TCP_CWR;
-		put16(l4 + 16, 0);
+		ts_be16_put(l4 + 16, 0);
 	} else {
-		put16(l4 + 4, (uint16_t)l4_len);
-		put16(l4 + 6, 0);
+		ts_be16_put(l4 + 4, (uint16_t)l4_len);
+		ts_be16_put(l4 + 6, 0);
 	}
 	sum = pseudo_sum(out, tcp ? IPPROTO_TCP : IPPROTO_UDP, l4_len);
 	sum = ts_csum_add(sum, l4, l4_len);
@@ -259,7 +237,7 @@ ssize_t ts_gso_segment(const struct ts_gso *g, unsigned i, uint8_t *out, size_t 
 
 		if (!tcp && c == 0)
 			c = 0xffff; /* 0 means "no checksum" to UDP */
-		put16(l4 + (tcp ? 16 : 6), c);
+		ts_be16_put(l4 + (tcp ? 16 : 6), c);
 	}
 	return (ssize_t)total;
 }
@@ -281,14 +259,14 @@ static bool gro_candidate(const uint8_t *p, size_t len, uint16_t *l4_off, uint16
 	if (len < 40 || len > 65535)
 		return false;
 	if ((p[0] >> 4) == 4) {
-		if (p[0] != 0x45 || p[9] != IPPROTO_TCP || get16(p + 2) != len ||
-		    (get16(p + 6) & 0x3fff))
+		if (p[0] != 0x45 || p[9] != IPPROTO_TCP || ts_be16_get(p + 2) != len ||
+		    (ts_be16_get(p + 6) & 0x3fff))
 			return false;
 		if (ts_csum_fold(ts_csum_add(0, p, 20)) != 0xffff)
 			return false;
 		l4 = 20;
 	} else if ((p[0] >> 4) == 6) {
-		if (len < 60 || p[6] != IPPROTO_TCP || (size_t)get16(p + 4) + 40 != len)
+		if (len < 60 || p[6] != IPPROTO_TCP || (size_t)ts_be16_get(p + 4) + 40 != len)
 			return false;
 		l4 = 40;
 	} else {
@@ -298,7 +276,7 @@ static bool gro_candidate(const uint8_t *p, size_t len, uint16_t *l4_off, uint16
 	hl = l4 + (size_t)(th[12] >> 4) * 4;
 	if ((th[12] >> 4) < 5 || hl >= len || hl > TS_GRO_HDR_MAX)
 		return false;
-	if ((th[13] & ~TCP_PSH) != TCP_ACK || get16(th + 18) != 0)
+	if ((th[13] & ~TCP_PSH) != TCP_ACK || ts_be16_get(th + 18) != 0)
 		return false;
 	if (ts_csum_fold(ts_csum_add(pseudo_sum(p, IPPROTO_TCP, len - l4), th, len - l4)) != 0xffff)
 		return false;
@@ -331,8 +309,9 @@ static bool gro_can_append(const struct ts_gro *gro, const struct ts_gro_group *
 		return false;
 	if (l4 == 20) {
 		/* TOS, DF, TTL equal; IDs count up like the kernel's TSO's. */
-		if (ph[1] != pj[1] || ph[8] != pj[8] || get16(ph + 6) != get16(pj + 6) ||
-		    (uint16_t)(get16(ph + 4) + g->count) != get16(pj + 4))
+		if (ph[1] != pj[1] || ph[8] != pj[8] ||
+		    ts_be16_get(ph + 6) != ts_be16_get(pj + 6) ||
+		    (uint16_t)(ts_be16_get(ph + 4) + g->count) != ts_be16_get(pj + 4))
 			return false;
 	} else if (memcmp(ph, pj, 4) || ph[7] != pj[7]) {
 		return false; /* traffic class, flow label, hop limit */
@@ -342,8 +321,8 @@ static bool gro_can_append(const struct ts_gro *gro, const struct ts_gro_group *
 	    memcmp(th + 14, tj + 14, 2) || memcmp(th + 20, tj + 20, hl - l4 - 20))
 		return false;
 	/* Contiguous, every segment but the last of the head's size, PSH only last. */
-	if (get32(tj + 4) != get32(th + 4) + (uint32_t)g->payload || (tl[13] & TCP_PSH) ||
-	    lens[l] - hl != gso || pl > gso)
+	if (ts_be32_get(tj + 4) != ts_be32_get(th + 4) + (uint32_t)g->payload ||
+	    (tl[13] & TCP_PSH) || lens[l] - hl != gso || pl > gso)
 		return false;
 	return hl + g->payload + pl <= 65535;
 }
@@ -359,7 +338,8 @@ static void gro_close_flow(struct ts_gro *gro, const bool cand[], const uint8_t 
 	const uint8_t *p = pkts[j];
 	size_t l4;
 
-	if (lens[j] >= 20 && (p[0] >> 4) == 4 && p[9] == IPPROTO_TCP && !(get16(p + 6) & 0x1fff))
+	if (lens[j] >= 20 && (p[0] >> 4) == 4 && p[9] == IPPROTO_TCP &&
+	    !(ts_be16_get(p + 6) & 0x1fff))
 		l4 = (size_t)(p[0] & 0xf) * 4;
 	else if (lens[j] >= 40 && (p[0] >> 4) == 6 && p[6] == IPPROTO_TCP)
 		l4 = 40;
@@ -439,18 +419,18 @@ size_t ts_gro_head(const struct ts_gro *gro, unsigned group, const uint8_t *cons
 	bool v4 = l4 == 20;
 
 	/* The head's payload is the segment size (it is the group's largest). */
-	seg = get16(v4 ? pkts[h] + 2 : pkts[h] + 4) + (v4 ? 0 : 40) - hl;
+	seg = ts_be16_get(v4 ? pkts[h] + 2 : pkts[h] + 4) + (v4 ? 0 : 40) - hl;
 	memcpy(hdr, pkts[h], hl);
 	if (v4) {
-		put16(hdr + 2, (uint16_t)total);
+		ts_be16_put(hdr + 2, (uint16_t)total);
 		ip4_set_csum(hdr, 20);
 	} else {
-		put16(hdr + 4, (uint16_t)(total - 40));
+		ts_be16_put(hdr + 4, (uint16_t)(total - 40));
 	}
 	/* PSH as the last segment has it. */
 	hdr[l4 + 13] = (uint8_t)((hdr[l4 + 13] & ~TCP_PSH) | (pkts[g->last][l4 + 13] & TCP_PSH));
 	/* The pseudo-header's sum: the kernel adds the rest (NEEDS_CSUM). */
-	put16(hdr + l4 + 16, ts_csum_fold(pseudo_sum(hdr, IPPROTO_TCP, total - l4)));
+	ts_be16_put(hdr + l4 + 16, ts_csum_fold(pseudo_sum(hdr, IPPROTO_TCP, total - l4)));
 	memset(vh, 0, sizeof(*vh));
 	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	vh->gso_type = v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
