@@ -192,7 +192,7 @@ start() {
 	PIDS+=("$!")
 	printf '   started %s (pid %d)\n' "$name" "$!"
 	for i in {1..100}; do # until its link is up with its address (10 s)
-		ip -n "$ns" -o addr show dev "$ns" 2>/dev/null | grep -q 'inet ' && return 0
+		grep -q 'inet ' <<<"$(ip -n "$ns" -o addr show dev "$ns" 2>/dev/null)" && return 0
 		jobs -pr | grep -qx "${PIDS[-1]}" || break
 		sleep 0.1
 	done

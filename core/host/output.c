@@ -299,6 +299,7 @@ static struct ts_output *open_common(struct instance *in, const char *target, si
 				     size_t errlen)
 {
 	struct ts_output *o;
+	pthread_condattr_t ca;
 	sigset_t all, old;
 	char dummy[1];
 	int r;
@@ -340,7 +341,11 @@ static struct ts_output *open_common(struct instance *in, const char *target, si
 		return NULL;
 	}
 	pthread_mutex_init(&o->lock, NULL);
-	pthread_cond_init(&o->cond, NULL);
+	/* The callback thread's tick is a CLOCK_MONOTONIC deadline: so must its cond be. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&o->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	/* Every signal blocked in the writer: the daemon takes them on its own thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -354,10 +354,14 @@ $(tail -n 40 "$logf")"
 	if ((${#addrs[@]})); then
 		for ((i = 0; i < 50; i++)); do # 5 s for tinescale to apply --address
 			_alive_or_fail "$ifn"
-			local ok=1
-			ip -n "$ns" -o link show "$ifn" | grep -q '[<,]UP[,>]' || ok=0
+			# Outputs read whole, not piped into grep -q: with pipefail, grep
+			# exiting at the first match can kill ip with SIGPIPE.
+			local ok=1 lnk adr
+			lnk=$(ip -n "$ns" -o link show "$ifn")
+			adr=$(ip -n "$ns" -o addr show dev "$ifn")
+			[[ $lnk =~ [\<,]UP[,\>] ]] || ok=0
 			for a in "${addrs[@]}"; do
-				ip -n "$ns" -o addr show dev "$ifn" | grep -qF " ${a} " || ok=0
+				[[ $adr == *" ${a} "* ]] || ok=0
 			done
 			((ok)) && break
 			sleep 0.1
@@ -442,7 +446,7 @@ iperf_server() {
 	local ns=$1 addr=$2 i port=${3:-5201}
 	bg "iperf3-server-$ns-$port" ip netns exec "$ns" iperf3 -s -1 -B "$addr" -p "$port"
 	for ((i = 0; i < 50; i++)); do
-		ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -q . && return 0
+		[[ -n $(ip netns exec "$ns" ss -Hltn "sport = :$port") ]] && return 0
 		sleep 0.1
 	done
 	fail "iperf3 server in $ns did not listen on $addr:$port"

@@ -114,7 +114,7 @@ for b in "${!WANT[@]}"; do
 	fi
 	grep -Eq "${WANT[$b]}" "$LOGDIR/reload-$b.log" ||
 		fail "reload $b.yaml: expected /${WANT[$b]}/, got: $(cat "$LOGDIR/reload-$b.log")"
-	ctl "$IF_A" plugins | grep -q "drop.yaml" || fail "the running pipeline changed after $b.yaml"
+	grep -q "drop.yaml" <<<"$(ctl "$IF_A" plugins)" || fail "the running pipeline changed after $b.yaml"
 done
 ping_fails "$NS_A" 10.0.0.2
 ping_ok "$NS_B" 10.0.0.1 2 # B -> A requests pass (only A's outgoing echo requests drop)
@@ -140,10 +140,10 @@ ping_fails "$NS_A" 10.0.0.2
 cp "$Y/empty.yaml" "$Y/current.yaml"
 kill -HUP "${IF_PID[$IF_A]}"
 for ((i = 0; i < 30; i++)); do
-	ctl "$IF_A" plugins | grep -q "(0 instances)" && break
+	grep -q "(0 instances)" <<<"$(ctl "$IF_A" plugins)" && break
 	sleep 0.1
 done
-ctl "$IF_A" plugins | grep -q "(0 instances)" || fail "SIGHUP did not reload: $(ctl "$IF_A" plugins)"
+grep -q "(0 instances)" <<<"$(ctl "$IF_A" plugins)" || fail "SIGHUP did not reload: $(ctl "$IF_A" plugins)"
 ping_ok "$NS_A" 10.0.0.2 3
 impl_alive "$IF_A"
 impl_alive "$IF_B"

@@ -42,17 +42,17 @@ plugins:
   - { name: probe, use: $LOGDIR/plug/probe.so, hooks: [plaintext_in] }
 EOF2
 ctl "$IF_A" reload "$Y/probe.yaml" >/dev/null || fail "reload probe.yaml failed"
-ctl "$IF_A" plugins | grep -q 'plugin notes_probe 1.0-first' ||
+grep -q 'plugin notes_probe 1.0-first' <<<"$(ctl "$IF_A" plugins)" ||
 	fail "first build not loaded: $(ctl "$IF_A" plugins)"
 build 2.0-rebuilt
 ctl "$IF_A" reload "$Y/probe.yaml" >/dev/null || fail "reload after the rebuild failed"
-ctl "$IF_A" plugins | grep -q 'plugin notes_probe 2.0-rebuilt' ||
+grep -q 'plugin notes_probe 2.0-rebuilt' <<<"$(ctl "$IF_A" plugins)" ||
 	fail "ctl plugins does not show the rebuilt version: $(ctl "$IF_A" plugins)"
 grep 'probe.so' "/proc/$PID/maps" >"$LOGDIR/maps.txt" || true
 grep -q '(deleted)' "$LOGDIR/maps.txt" &&
 	fail "the old build is still mapped: $(cat "$LOGDIR/maps.txt")"
 grep -q "$LOGDIR/plug/probe.so" "$LOGDIR/maps.txt" || fail "the new build is not mapped: $(cat "$LOGDIR/maps.txt")"
-ctl "$IF_A" status | grep -q 'probe: set by 2.0-rebuilt' ||
+grep -q 'probe: set by 2.0-rebuilt' <<<"$(ctl "$IF_A" status)" ||
 	fail "the note shows the old build: $(ctl "$IF_A" status)"
 ping_ok "$NS_A" 10.0.0.2 1
 

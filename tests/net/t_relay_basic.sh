@@ -79,7 +79,7 @@ for ((i = 0; i < 50; i++)); do
 done
 ((i < 50)) || fail "tinescale-relay: no status socket $CTL after 5 s"
 [[ $(stat -c %a "$CTL") == 600 ]] || fail "relay status socket mode $(stat -c %a "$CTL"), want 600"
-relay_status | grep -q "^relay 0.0.0.0:$RELAY_PORT public_key $PR " ||
+grep -q "^relay 0.0.0.0:$RELAY_PORT public_key $PR " <<<"$(relay_status)" ||
 	fail "relay status does not show its listen address and key:
 $(relay_status)"
 

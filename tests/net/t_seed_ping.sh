@@ -20,8 +20,8 @@ IMPL=$TS_IMPL_B impl_start "$NS_B" "$IF_B" "$P2" --address 10.0.0.2/24
 # The seed's keys: peer1 must know peer2's public key and vice versa.
 k2=$(wg show "$IF_B" public-key)
 k1=$(wg show "$IF_A" public-key)
-wg show "$IF_A" peers | grep -qxF "$k2" || fail "peer1 does not list peer2's key $k2"
-wg show "$IF_B" peers | grep -qxF "$k1" || fail "peer2 does not list peer1's key $k1"
+grep -qxF "$k2" <<<"$(wg show "$IF_A" peers)" || fail "peer1 does not list peer2's key $k2"
+grep -qxF "$k1" <<<"$(wg show "$IF_B" peers)" || fail "peer2 does not list peer1's key $k1"
 
 ping_ok "$NS_A" 10.0.0.2 5
 ping_ok "$NS_B" 10.0.0.1 5

@@ -31,7 +31,7 @@ read -r rx1 tx1 < <(wg_transfer "$IF_A" "$PB")
 ((rx1 > rx0 + 10 * 84 && tx1 > tx0 + 10 * 84)) ||
 	fail "transfer counters did not grow by 10 pings: rx $rx0 -> $rx1, tx $tx0 -> $tx1"
 log "transfer rx $rx0 -> $rx1, tx $tx0 -> $tx1"
-wg show "$IF_A" | grep -q 'latest handshake: .*ago' ||
+grep -q 'latest handshake: .*ago' <<<"$(wg show "$IF_A")" ||
 	fail "wg show does not print a latest handshake: $(wg show "$IF_A")"
 wg showconf "$IF_A" >"$LOGDIR/showconf-1.conf" || fail "wg showconf $IF_A failed"
 grep -qxF "PrivateKey = $(key a)" "$LOGDIR/showconf-1.conf" ||
@@ -47,14 +47,14 @@ IMPL=$TS_IMPL_C impl_start "$NS_C" "$IF_C" "$CONFDIR/c.conf" --address 10.0.0.3/
 ping_fails "$NS_A" 10.0.0.3
 wg set "$IF_A" peer "$PC" allowed-ips 10.0.0.3/32 endpoint 10.10.1.13:51820 ||
 	fail "wg set $IF_A peer (add) failed"
-wg show "$IF_A" peers | grep -qxF "$PC" || fail "wg show does not list the added peer"
+grep -qxF "$PC" <<<"$(wg show "$IF_A" peers)" || fail "wg show does not list the added peer"
 ping_ok "$NS_A" 10.0.0.3 5
 ping_ok "$NS_C" 10.0.0.1 3
 ping_ok "$NS_A" 10.0.0.2 3
 
 # --- wg set ... remove ---------------------------------------------------
 wg set "$IF_A" peer "$PC" remove || fail "wg set $IF_A peer remove failed"
-! wg show "$IF_A" peers | grep -qxF "$PC" || fail "removed peer still listed: $(wg show "$IF_A")"
+! grep -qxF "$PC" <<<"$(wg show "$IF_A" peers)" || fail "removed peer still listed: $(wg show "$IF_A")"
 ping_fails "$NS_A" 10.0.0.3
 ping_ok "$NS_A" 10.0.0.2 3
 

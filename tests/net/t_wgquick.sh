@@ -39,7 +39,7 @@ ip netns exec "$NS_A" env PATH="$TS_BUILD:$PATH" WG_QUICK_USERSPACE_IMPLEMENTATI
 grep -q "^\[#\] tinescale $IF_A" "$LOGDIR/wg-quick-up.log" ||
 	fail "wg-quick did not start tinescale: $(cat "$LOGDIR/wg-quick-up.log")"
 [[ $(ip -n "$NS_A" -o link show "$IF_A") == *"mtu 1380"* ]] || fail "MTU 1380 not applied"
-ip -n "$NS_A" route show 10.77.0.0/16 | grep -q "dev $IF_A" || fail "wg-quick's route for the allowed IPs is missing"
+grep -q "dev $IF_A" <<<"$(ip -n "$NS_A" route show 10.77.0.0/16)" || fail "wg-quick's route for the allowed IPs is missing"
 ping_ok "$NS_A" 10.0.0.2 3
 ping_ok "$NS_B" 10.0.0.1 3
 [[ $(wg show "$IF_A" latest-handshakes | awk '{print $2}') != 0 ]] || fail "no handshake on $IF_A"

@@ -18,6 +18,8 @@ struct sdk_global {
 	_Atomic long generation;
 	/* output_open_cb: records, bytes and bad records seen, ends, calls from a hook's thread. */
 	_Atomic long cb_records, cb_bytes, cb_bad, cb_closing, cb_wrong_thread;
+	/* output_open_cb: calls with no record (the tick, and "queue empty"). */
+	_Atomic long cb_idle;
 };
 
 TS_PLUGIN_EXPORT struct sdk_global sdk_global;
@@ -48,8 +50,11 @@ static void on_record(void *arg, const void *rec, size_t len, bool closing)
 		sdk_global.cb_wrong_thread++;
 	if (closing)
 		sdk_global.cb_closing++;
-	if (!rec)
+	if (!rec) {
+		if (!closing)
+			sdk_global.cb_idle++;
 		return;
+	}
 	if (len != 256 || c[0] != 'x' || c[99] != 'x' || c[100] != 'x' || c[255] != '\n')
 		sdk_global.cb_bad++;
 	sdk_global.cb_records++;

@@ -1364,6 +1364,7 @@ struct sdk_global {
 	_Atomic long added, removed, migrations, removed_hits, last_event, hits, writes, refused;
 	_Atomic long generation;
 	_Atomic long cb_records, cb_bytes, cb_bad, cb_closing, cb_wrong_thread;
+	_Atomic long cb_idle;
 };
 
 /*
@@ -1516,6 +1517,20 @@ static void test_sdk(struct ts_pipeline_host *ph)
 	g->writes = g->refused = 0;
 	for (int i = 0; i < 100; i++)
 		run1(ph, TS_HOOK_PLAINTEXT_OUT, pkt, sizeof(pkt));
+	/*
+	 * Idle, the callback is called once a tick (10 ms here): about 30
+	 * times in 300 ms, not in a loop (a tick deadline on the wrong clock
+	 * once made this thread spin, holding the lock the hooks need).
+	 */
+	usleep(100 * 1000);
+	{
+		long idle0 = g->cb_idle, idle;
+
+		usleep(300 * 1000);
+		idle = g->cb_idle - idle0;
+		CHECK(idle >= 1 && idle <= 200,
+		      "output_open_cb with a 10 ms tick: %ld idle calls in 300 ms", idle);
+	}
 	CHECK(ts_pipeline_load(ph, NULL, err, sizeof(err)) == 0, "empty: %s", err);
 	CHECK(g->writes == 100 && g->cb_records == 100 && g->cb_bytes == 100 * 256 && !g->cb_bad &&
 		  g->cb_closing == 1 && !g->cb_wrong_thread,
