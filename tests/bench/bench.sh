@@ -36,7 +36,7 @@ for arg in "$@"; do
 	--quick) QUICK=1 ;;
 	--nat) NAT_ONLY=1 ;;
 	-h | --help)
-		sed -n '2,/^QUICK=/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		sed -n '3,/^QUICK=/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
 	*)

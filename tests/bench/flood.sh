@@ -39,7 +39,7 @@ for arg in "$@"; do
 	case $arg in
 	--quick) QUICK=1 ;;
 	-h | --help)
-		sed -n '2,/^QUICK=/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		sed -n '3,/^QUICK=/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
 	*)

@@ -30,7 +30,7 @@ while (($#)); do
 	--impls) IMPLS=$2; shift 2 ;;
 	--max-bytes) MAX_BYTES=$2; shift 2 ;;
 	-h | --help)
-		sed -n '2,/^PEERS=/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		sed -n '3,/^PEERS=/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
