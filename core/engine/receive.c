@@ -36,6 +36,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +89,8 @@ static uint64_t read_le64(const uint8_t *p)
 #define HS_CPU_SHARE_PCT 25
 #define HS_CPU_BURST_NS	 (50 * NSEC_PER_MSEC)
 #define HS_CPU_SLEEP_MAX (20 * NSEC_PER_MSEC)
+/* The handshake thread's nice value: a tenth of a data thread's CPU share when both run. */
+#define HS_NICE 10
 
 static void mark_under_load(struct ts_device *dev, uint64_t now)
 {
@@ -556,6 +559,14 @@ void *ts_handshake_thread(void *arg)
 
 	if (!ts_engine_thread_begin(dev, "handshake"))
 		return NULL;
+	/*
+	 * Handshakes yield to the data path when both want a CPU: under a
+	 * flood this thread is busy (up to its budget, below) and would take
+	 * an equal share from rx, which decrypts alone when there are no
+	 * workers.  A few real handshakes a second still get their share.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), HS_NICE) < 0)
+		ts_debug("handshake: setpriority: %s", strerror(errno));
 	budget.wall_ns = ts_now_ns();
 	budget.cpu_ns = thread_cpu_ns();
 	for (;;) {
