@@ -103,7 +103,11 @@ void ts_device_set_hooks(struct ts_device *dev, const struct ts_hook_table *hook
 bool ts_engine_thread_begin(struct ts_device *dev, const char *name)
 {
 	uint64_t one = 1;
+	char comm[16];
 
+	/* `top -H` and /proc/PID/task/TID/comm show which engine thread is which. */
+	snprintf(comm, sizeof(comm), "ts-%s", name);
+	pthread_setname_np(pthread_self(), comm);
 	if (ts_rcu_thread_register() == 0)
 		return true;
 	/* A thread that is no reader must not run hooks: the device cannot work. */

@@ -35,6 +35,22 @@ impl_start "$NS_A" "$IF_A" "$CONFDIR/a.conf" --address 10.0.0.1/24
 impl_start "$NS_B" "$IF_B" "$CONFDIR/b.conf" --address 10.0.0.2/24
 ping_ok "$NS_B" 10.0.0.1 3
 
+# The engine's threads are named, and handshake work yields to the data path:
+# A's ts-handshake thread runs at nice 10, its ts-rx thread at 0.
+thread_nice() { # PID COMM: the nice value of PID's thread named COMM
+	local t
+	for t in /proc/"$1"/task/*; do
+		[[ $(cat "$t/comm" 2>/dev/null) == "$2" ]] || continue
+		awk '{ sub(/^.*\) /, ""); print $17 }' "$t/stat"
+		return 0
+	done
+	return 1
+}
+hs_nice=$(thread_nice "${IF_PID[$IF_A]}" ts-handshake) || fail "no thread named ts-handshake in A's daemon"
+rx_nice=$(thread_nice "${IF_PID[$IF_A]}" ts-rx) || fail "no thread named ts-rx in A's daemon"
+[[ $hs_nice == 10 && $rx_nice == 0 ]] || fail "ts-handshake at nice $hs_nice and ts-rx at $rx_nice, expected 10 and 0"
+log "A's threads: ts-handshake at nice $hs_nice, ts-rx at nice $rx_nice"
+
 # flood_summary NAME: "sent cookies" of a finished flood_gen.
 flood_summary() {
 	local line
