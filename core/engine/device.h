@@ -274,6 +274,16 @@ int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
 			    uint8_t *buf, size_t headroom, size_t len);
 /*
+ * Send n datagrams that belong to no peer (cookie replies) through the
+ * ciphertext_out hooks, then those the hooks let through in one call to the
+ * bind.  Each d[i].data has headroom bytes of room before it and tailroom
+ * after it; d[i].peer and d[i].local say where it goes and from where.  The
+ * array is compacted to what went to the bind: the count is returned, each
+ * with its d[i].result.
+ */
+unsigned ts_send_datagrams_hooked(struct ts_device *dev, struct ts_dgram *d, unsigned n,
+				  size_t headroom, size_t tailroom);
+/*
  * Send from src (NULL or family 0: routing chooses).  Returns 0, 1 when src
  * no longer works and the datagram went out without it, or -errno.
  */
