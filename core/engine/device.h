@@ -133,7 +133,9 @@ struct ts_device {
 	/*
 	 * Cookie replies to make and send, admitted by rx (hs_lock): the
 	 * worker takes these first, so a queue full of Diffie-Hellman work
-	 * never keeps a legitimate peer from its cookie.
+	 * never keeps a legitimate peer from its cookie.  It answers up to
+	 * TS_BATCH of them where they lie, and only then drops them from
+	 * cookie_count (receive.c): rx never writes over one in flight.
 	 */
 	struct ts_hs_item *cookie_queue;
 	unsigned cookie_head;		      /* hs_lock */

@@ -11,9 +11,10 @@
  * is valid, and the per-source rate limiters), so what a flood costs the
  * data path is a MAC per datagram on rx; the queues (one for Diffie-Hellman
  * work, one for cookie replies) are bounded and drop the newest; the
- * handshake thread makes and sends the cookie replies and does the
- * Diffie-Hellman within a CPU budget (a share of one core), and going over
- * it puts the device under load.
+ * handshake thread makes and sends the cookie replies (a batch at a time:
+ * one sendmmsg, not one send per reply) and does the Diffie-Hellman within
+ * a CPU budget (a share of one core), and going over it puts the device
+ * under load.
  *
  * A data message goes through three steps, as in the kernel: decrypt (the
  * keypair named by the receiver index opens it, the counter in the header
@@ -249,8 +250,7 @@ static bool queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 	memcpy(item->data, buf, len);
 	atomic_store_explicit(countp, count + 1, memory_order_relaxed);
 	pthread_mutex_unlock(&dev->hs_lock);
-	/* The worker waits only when both queues are empty (or on its budget, not to be cut short).
-	 */
+	/* It waits only when both queues are empty (or on its budget, not to be cut short). */
 	return waiting == 0;
 }
 
