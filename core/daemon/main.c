@@ -39,7 +39,7 @@ struct options {
 	int n_addresses;
 	int mtu;
 	bool mtu_given; /* --mtu: used as it is, whatever the pipeline adds */
-	int workers;	/* -1: the engine's default (online CPUs - 1) */
+	int workers;	/* -1: the engine's default (online CPUs - 2) */
 	int log_level;
 	const char *ifname;
 	const char *user; /* --user; NULL: privdrop.h's default */
@@ -67,7 +67,7 @@ static void usage(FILE *out)
 		"  --address CIDR       add an address to IFNAME and set it up (repeatable)\n"
 		"  --mtu N              interface MTU (default 1420, less what the pipeline's\n"
 		"                       plugins add to each datagram, e.g. a relay header)\n"
-		"  --workers N          crypto worker threads (default: online CPUs - 1;\n"
+		"  --workers N          crypto worker threads (default: online CPUs - 2;\n"
 		"                       0: encrypt and decrypt on the tx and rx threads)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"

@@ -12,7 +12,7 @@
  *             takes counters; hands the batch to the tx pipe (send.c)
  *   rx        receives UDP, runs ciphertext_in, queues handshakes; hands data
  *             and datagrams the host injected to the rx pipe (receive.c)
- *   crypt     the pool (workers.c, online CPUs - 1 by default): encrypts or
+ *   crypt     the pool (workers.c, online CPUs - 2 by default): encrypts or
  *             decrypts any batch; the thread that finishes the oldest batch of
  *             a pipe releases it and the finished ones after it, in order:
  *             tx: ciphertext_out and the send; rx: counter check, timers,
@@ -164,7 +164,7 @@ struct ts_device {
 	bool threads_started;
 	/* The crypto workers (workers.h), from ts_device_start to ts_device_stop. */
 	struct ts_pool *pool;
-	int n_workers; /* -1: the default, online CPUs - 1 (ts_device_set_workers) */
+	int n_workers; /* -1: the default, online CPUs - 2 (ts_device_set_workers) */
 
 	/* Counters for status and tests (relaxed). */
 	atomic_uint_fast64_t rx_invalid, rx_bad_mac, rx_replayed, rx_bad_source, rx_no_peer,
@@ -191,7 +191,7 @@ void ts_device_engine_table(struct ts_device *dev, struct ts_engine_table *out);
 /*
  * How many crypto worker threads ts_device_start runs: n > 0 that many, 0
  * none (each batch is crypted on the tx or rx thread that read it), -1 one
- * per online CPU but one (the default, since tx and rx crypt too;
+ * per online CPU but two (the default, since tx and rx crypt too;
  * TINESCALE_WORKERS in the environment overrides the default).  Before
  * ts_device_start.
  */

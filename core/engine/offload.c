@@ -19,10 +19,24 @@
 #include <string.h>
 
 /*
+ * The data path sums every TCP segment it cuts or coalesces; -O2 does not
+ * vectorise this loop, and with AVX2 it runs in half the time (1420 bytes:
+ * about 70 ns against 35 on this machine).  GCC makes one clone per target
+ * and picks it at load time; other compilers get the plain loop.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CSUM_VECTORISED                                                                            \
+	__attribute__((target_clones("avx2", "default"), optimize("tree-vectorize")))
+#else
+#define CSUM_VECTORISED
+#endif
+
+/*
  * The one's complement sum does not depend on byte order (RFC 1071, 2.(B)):
  * add the data as native 32-bit words, eight bytes a load, and swap the
  * folded result into network order once at the end.
  */
+CSUM_VECTORISED
 uint32_t ts_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
 	uint64_t s = 0;

@@ -42,6 +42,7 @@
 
 #include "clock.h"
 #include "crypto.h"
+#include "data_aead.h"
 #include "device.h"
 #include "log.h"
 #include "rcu.h"
@@ -749,8 +750,7 @@ static struct ts_keypair *decrypt(struct ts_device *dev, const union ts_endpoint
 		return NULL;
 	}
 	*counter = read_le64(msg + 8);
-	if (!ts_aead_decrypt(plain, plain, len - sizeof(struct message_data), NULL, 0, *counter,
-			     kp->receiving_key)) {
+	if (!ts_data_open(plain, len - sizeof(struct message_data), *counter, kp->receiving_key)) {
 		atomic_fetch_add_explicit(&dev->rx_bad_mac, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_INFO, "data packet from %s failed authentication",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "crypto.h"
+#include "data_aead.h"
 #include "device.h"
 #include "log.h"
 #include "rcu.h"
@@ -196,7 +196,7 @@ static size_t seal(struct ts_keypair *kp, uint64_t counter, uint8_t *buf, size_t
 	hdr.key_idx = htole32(kp->remote_index);
 	hdr.counter = htole64(counter);
 	memcpy(plain - sizeof(hdr), &hdr, sizeof(hdr));
-	ts_aead_encrypt(plain, plain, padded, NULL, 0, counter, kp->sending_key);
+	ts_data_seal(plain, padded, counter, kp->sending_key);
 	return sizeof(hdr) + padded + NOISE_AUTHTAG_LEN;
 }
 

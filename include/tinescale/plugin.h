@@ -52,7 +52,7 @@
  *                         callback at a time
  *
  * Which data-path thread runs which hook point.  Data packets pass in
- * batches through crypto workers (online CPUs - 1 by default, see
+ * batches through crypto workers (online CPUs - 2 by default, see
  * docs/DESIGN-NOTES.md); each point still sees one packet per call and,
  * for any one peer, packets in the order they entered the tunnel:
  *

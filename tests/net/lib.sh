@@ -371,6 +371,12 @@ $(ip -n "$ns" addr show dev "$ifn")
 $(tail -n 40 "$logf")"
 	fi
 	wg show "$ifn" >/dev/null || fail "wg show $ifn fails against $impl"
+	# A scenario run with TINESCALE_WORKERS (tests/net/CMakeLists.txt) must
+	# really exercise the crypto workers: the daemon says how many it runs.
+	if [[ $impl == tinescale && -n ${TINESCALE_WORKERS:-} ]]; then
+		grep -qF ": ${TINESCALE_WORKERS} crypto worker thread(s)" "$logf" ||
+			fail "TINESCALE_WORKERS=$TINESCALE_WORKERS did not reach $ifn's daemon: $(grep 'crypto worker' "$logf")"
+	fi
 	log "$impl up: $ifn in $ns"
 }
 

@@ -4,11 +4,13 @@
  * the handshake and the data path rely on, against published vectors or
  * values computed independently with Python (noted at each vector).
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto.h"
+#include "data_aead.h"
 #include "testutil.h"
 
 static void seq(uint8_t *out, size_t len, uint8_t first)
@@ -166,6 +168,91 @@ static void test_aead(void)
 	CHECK(!ts_aead_decrypt(plain, buf, 16, NULL, 0, 0, key));
 }
 
+/*
+ * The data path's in-place AEAD (data_aead.c), which calls libsodium's
+ * ChaCha20 and Poly1305 itself: known answers from Python's cryptography
+ * (OpenSSL), ChaCha20Poly1305(key).encrypt(b"\0" * 4 + counter.to_bytes(8,
+ * "little"), msg, None) with msg[i] = (7 * i + 3) & 0xff, hashed with
+ * hashlib.blake2s; then byte for byte against libsodium's own AEAD
+ * (ts_aead_encrypt) for every length from 0 to past the scratch (4032
+ * bytes), and refusals that leave the buffer as it was.
+ */
+/* After a refusal: buf as it was, or (libsodium, past the scratch) its message zeroed. */
+static bool untouched(const uint8_t *buf, const uint8_t *was, size_t len)
+{
+	size_t i;
+
+	if (!memcmp(buf, was, len + 16))
+		return true;
+	for (i = 0; i < len; i++)
+		if (buf[i])
+			return false;
+	return len > 4032;
+}
+
+static void test_data_aead(void)
+{
+	static const struct {
+		size_t len;
+		uint64_t counter;
+		const char *blake2s;
+	} kat[] = {
+	    {1420, 0x0102030405060708ULL,
+	     "82e4d7c14811b1c43dc965ada18aee59c8ca78161b7eac604d0c0cfb421ad3d0"},
+	    {0, 5, "f630f5664619e1be65dd05c3afdf89b1c3889cbe4b0782eca26c37ddab601f39"},
+	    {4095, 1, "b7d405e6c75de7a5beb68c6773b30b0497302600646164dd6343543caa24b72d"},
+	};
+	enum { MAXLEN = 4200 };
+	static uint8_t msg[MAXLEN], buf[MAXLEN + 16], ref[MAXLEN + 16], keep[MAXLEN + 16];
+	uint8_t key[32], h[32];
+	size_t len, i;
+	int bad_seal = 0, bad_open = 0, bad_refusal = 0;
+
+	seq(key, sizeof(key), 0x80);
+	for (i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		for (len = 0; len < kat[i].len; len++)
+			buf[len] = (uint8_t)(len * 7 + 3);
+		ts_data_seal(buf, kat[i].len, kat[i].counter, key);
+		ts_blake2s(h, buf, kat[i].len + 16);
+		CHECK(eq_hex(h, 32, kat[i].blake2s));
+		CHECK(ts_data_open(buf, kat[i].len + 16, kat[i].counter, key));
+		for (len = 0; len < kat[i].len; len++)
+			if (buf[len] != (uint8_t)(len * 7 + 3))
+				break;
+		CHECK(len == kat[i].len);
+	}
+
+	for (len = 0; len <= MAXLEN; len++) {
+		uint64_t counter = ((uint64_t)randombytes_random() << 32) | randombytes_random();
+		size_t at;
+
+		randombytes_buf(key, sizeof(key));
+		randombytes_buf(msg, len);
+		ts_aead_encrypt(ref, msg, len, NULL, 0, counter, key);
+		memcpy(buf, msg, len);
+		ts_data_seal(buf, len, counter, key);
+		bad_seal += memcmp(buf, ref, len + 16) != 0;
+		bad_open += !ts_data_open(buf, len + 16, counter, key) || memcmp(buf, msg, len);
+
+		/* A flipped bit anywhere, or another counter: refused, no plaintext out. */
+		memcpy(buf, ref, len + 16);
+		at = randombytes_uniform((uint32_t)len + 16);
+		buf[at] ^= (uint8_t)(1u << randombytes_uniform(8));
+		memcpy(keep, buf, len + 16);
+		bad_refusal +=
+		    ts_data_open(buf, len + 16, counter, key) || !untouched(buf, keep, len);
+		memcpy(buf, ref, len + 16);
+		bad_refusal +=
+		    ts_data_open(buf, len + 16, counter + 1, key) || !untouched(buf, ref, len);
+	}
+	CHECK(bad_seal == 0);
+	CHECK(bad_open == 0);
+	CHECK(bad_refusal == 0);
+	/* Shorter than a tag: refused. */
+	CHECK(!ts_data_open(buf, 15, 0, key));
+	CHECK(!ts_data_open(buf, 0, 0, key));
+}
+
 static void test_xaead(void)
 {
 	const size_t len = strlen(sunscreen);
@@ -246,6 +333,7 @@ int main(void)
 	test_blake2s();
 	test_hmac_kdf();
 	test_aead();
+	test_data_aead();
 	test_xaead();
 	test_x25519();
 	test_tai64n();
