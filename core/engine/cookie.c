@@ -70,19 +70,30 @@ void cookie_checker_precompute_keys(struct cookie_checker *c, const uint8_t our_
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Called with c->lock held. */
-static void make_cookie_locked(uint8_t cookie[COOKIE_LEN], struct cookie_checker *c,
-			       const union ts_endpoint *src, uint64_t now_ns)
+/*
+ * Called with c->lock held: a copy of the secret, drawn afresh once the old
+ * one is COOKIE_SECRET_MAX_AGE old.  The MACs are computed on the copy,
+ * after the lock is dropped: rx checks mac2 while the handshake thread
+ * makes replies.
+ */
+static void secret_copy_locked(uint8_t secret[COOKIE_SECRET_LEN], struct cookie_checker *c,
+			       uint64_t now_ns)
 {
-	unsigned char addr[18];
-	size_t addrlen;
-
 	if (ts_has_expired(c->secret_birthdate_ns, COOKIE_SECRET_MAX_AGE * NSEC_PER_SEC, now_ns)) {
 		randombytes_buf(c->secret, sizeof(c->secret));
 		c->secret_birthdate_ns = now_ns;
 	}
+	memcpy(secret, c->secret, COOKIE_SECRET_LEN);
+}
+
+static void make_cookie(uint8_t cookie[COOKIE_LEN], const uint8_t secret[COOKIE_SECRET_LEN],
+			const union ts_endpoint *src)
+{
+	unsigned char addr[18];
+	size_t addrlen;
+
 	addrlen = ts_endpoint_addr_bytes(src, addr);
-	ts_blake2s_mac(cookie, COOKIE_LEN, c->secret, sizeof(c->secret), addr, addrlen);
+	ts_blake2s_mac(cookie, COOKIE_LEN, secret, COOKIE_SECRET_LEN, addr, addrlen);
 }
 
 enum cookie_mac_state cookie_validate_packet_at(struct cookie_checker *c, const void *msg,
@@ -91,6 +102,7 @@ enum cookie_mac_state cookie_validate_packet_at(struct cookie_checker *c, const 
 {
 	const uint8_t *bytes = msg;
 	uint8_t key[NOISE_SYMMETRIC_KEY_LEN], cookie[COOKIE_LEN], computed[COOKIE_LEN];
+	uint8_t secret[COOKIE_SECRET_LEN];
 	enum cookie_mac_state ret = INVALID_MAC;
 
 	/* Callers pass whole handshake messages; anything shorter has no macs to check. */
@@ -112,13 +124,15 @@ enum cookie_mac_state cookie_validate_packet_at(struct cookie_checker *c, const 
 		goto out;
 
 	pthread_mutex_lock(&c->lock);
-	make_cookie_locked(cookie, c, src, now_ns);
+	secret_copy_locked(secret, c, now_ns);
 	pthread_mutex_unlock(&c->lock);
+	make_cookie(cookie, secret, src);
 	ts_blake2s_mac(computed, COOKIE_LEN, cookie, sizeof(cookie), bytes, mac2_offset(len));
 	if (sodium_memcmp(computed, bytes + mac2_offset(len), COOKIE_LEN) == 0)
 		ret = VALID_MAC_WITH_COOKIE;
 out:
 	sodium_memzero(key, sizeof(key));
+	sodium_memzero(secret, sizeof(secret));
 	sodium_memzero(cookie, sizeof(cookie));
 	sodium_memzero(computed, sizeof(computed));
 	return ret;
@@ -130,30 +144,72 @@ enum cookie_mac_state cookie_validate_packet(struct cookie_checker *c, const voi
 	return cookie_validate_packet_at(c, msg, len, src, check_cookie, ts_now_ns());
 }
 
+/* One reply into r->reply, with the nonce given, under a copy of the secret and key. */
+static void write_reply(const struct cookie_request *r, const uint8_t secret[COOKIE_SECRET_LEN],
+			const uint8_t key[NOISE_SYMMETRIC_KEY_LEN],
+			const uint8_t nonce[COOKIE_NONCE_LEN])
+{
+	const uint8_t *msg = r->msg;
+	uint8_t *out = r->reply, cookie[COOKIE_LEN];
+	uint32_t le;
+
+	memset(out, 0, sizeof(struct message_handshake_cookie));
+	if (r->len < sizeof(struct message_macs))
+		return;
+	le = htole32(MESSAGE_HANDSHAKE_COOKIE);
+	memcpy(out + offsetof(struct message_handshake_cookie, header), &le, sizeof(le));
+	le = htole32(r->receiver_index);
+	memcpy(out + offsetof(struct message_handshake_cookie, receiver_index), &le, sizeof(le));
+	memcpy(out + offsetof(struct message_handshake_cookie, nonce), nonce, COOKIE_NONCE_LEN);
+	make_cookie(cookie, secret, r->src);
+	/* The mac1 as associated data ties the reply to the message it answers. */
+	ts_xaead_encrypt(out + offsetof(struct message_handshake_cookie, encrypted_cookie), cookie,
+			 COOKIE_LEN, msg + mac1_offset(r->len), COOKIE_LEN, nonce, key);
+	sodium_memzero(cookie, sizeof(cookie));
+}
+
+void cookie_messages_create_at(struct cookie_checker *c, const struct cookie_request *req,
+			       unsigned n, uint64_t now_ns)
+{
+	uint8_t secret[COOKIE_SECRET_LEN], key[NOISE_SYMMETRIC_KEY_LEN];
+	uint8_t nonce[COOKIE_NONCE_BATCH][COOKIE_NONCE_LEN];
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&c->lock);
+	secret_copy_locked(secret, c, now_ns);
+	memcpy(key, c->cookie_encryption_key, sizeof(key));
+	pthread_mutex_unlock(&c->lock);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = i % COOKIE_NONCE_BATCH;
+
+		/* Random nonces (XChaCha20's 24 bytes need no counter): one draw for many. */
+		if (k == 0)
+			randombytes_buf(nonce, COOKIE_NONCE_LEN * (n - i < COOKIE_NONCE_BATCH
+								       ? n - i
+								       : COOKIE_NONCE_BATCH));
+		write_reply(&req[i], secret, key, nonce[k]);
+	}
+	sodium_memzero(secret, sizeof(secret));
+	sodium_memzero(key, sizeof(key));
+}
+
+void cookie_messages_create(struct cookie_checker *c, const struct cookie_request *req, unsigned n)
+{
+	cookie_messages_create_at(c, req, n, ts_now_ns());
+}
+
 void cookie_message_create_at(struct message_handshake_cookie *dst, struct cookie_checker *c,
 			      const void *msg, size_t len, uint32_t receiver_index,
 			      const union ts_endpoint *src, uint64_t now_ns)
 {
-	const uint8_t *bytes = msg;
-	uint8_t cookie[COOKIE_LEN];
-	uint32_t le;
+	struct cookie_request r = {.msg = msg,
+				   .len = len,
+				   .receiver_index = receiver_index,
+				   .src = src,
+				   .reply = (uint8_t *)dst};
 
-	memset(dst, 0, sizeof(*dst));
-	if (len < sizeof(struct message_macs))
-		return;
-	le = htole32(MESSAGE_HANDSHAKE_COOKIE);
-	memcpy(&dst->header.type, &le, sizeof(le));
-	le = htole32(receiver_index);
-	memcpy(&dst->receiver_index, &le, sizeof(le));
-	randombytes_buf(dst->nonce, sizeof(dst->nonce));
-
-	pthread_mutex_lock(&c->lock);
-	make_cookie_locked(cookie, c, src, now_ns);
-	/* The mac1 as associated data ties the reply to the message it answers. */
-	ts_xaead_encrypt(dst->encrypted_cookie, cookie, COOKIE_LEN, bytes + mac1_offset(len),
-			 COOKIE_LEN, dst->nonce, c->cookie_encryption_key);
-	pthread_mutex_unlock(&c->lock);
-	sodium_memzero(cookie, sizeof(cookie));
+	cookie_messages_create_at(c, &r, 1, now_ns);
 }
 
 void cookie_message_create(struct message_handshake_cookie *dst, struct cookie_checker *c,

@@ -73,6 +73,27 @@ void cookie_add_mac_to_packet(void *msg, size_t len, struct cookie_maker *m);
 void cookie_message_create(struct message_handshake_cookie *dst, struct cookie_checker *c,
 			   const void *msg, size_t len, uint32_t receiver_index,
 			   const union ts_endpoint *src);
+/*
+ * One cookie reply to make: the message that arrived under load (a whole
+ * initiation or response, len bytes) from src, the index to answer (host
+ * order), and where the reply goes on the wire (sizeof(struct
+ * message_handshake_cookie) bytes, any alignment).
+ */
+struct cookie_request {
+	const void *msg;
+	size_t len;
+	uint32_t receiver_index;
+	const union ts_endpoint *src;
+	uint8_t *reply;
+};
+
+/*
+ * n replies at once, as a flood brings them: one short hold of the
+ * checker's lock (a copy of the secret) and one draw of random nonces per
+ * COOKIE_NONCE_BATCH replies, instead of one of each per reply.
+ */
+#define COOKIE_NONCE_BATCH 64
+void cookie_messages_create(struct cookie_checker *c, const struct cookie_request *req, unsigned n);
 /* Decrypt a cookie reply to the last mac1 we sent; false if it does not authenticate. */
 bool cookie_message_consume(const struct message_handshake_cookie *src, struct cookie_maker *m);
 
@@ -84,6 +105,8 @@ void cookie_add_mac_to_packet_at(void *msg, size_t len, struct cookie_maker *m, 
 void cookie_message_create_at(struct message_handshake_cookie *dst, struct cookie_checker *c,
 			      const void *msg, size_t len, uint32_t receiver_index,
 			      const union ts_endpoint *src, uint64_t now_ns);
+void cookie_messages_create_at(struct cookie_checker *c, const struct cookie_request *req,
+			       unsigned n, uint64_t now_ns);
 bool cookie_message_consume_at(const struct message_handshake_cookie *src, struct cookie_maker *m,
 			       uint64_t now_ns);
 

@@ -133,7 +133,9 @@ struct ts_device {
 	/*
 	 * Cookie replies to make and send, admitted by rx (hs_lock): the
 	 * worker takes these first, so a queue full of Diffie-Hellman work
-	 * never keeps a legitimate peer from its cookie.
+	 * never keeps a legitimate peer from its cookie.  It answers up to
+	 * TS_BATCH of them where they lie, and only then drops them from
+	 * cookie_count (receive.c): rx never writes over one in flight.
 	 */
 	struct ts_hs_item *cookie_queue;
 	unsigned cookie_head;		      /* hs_lock */
@@ -273,6 +275,16 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry);
 int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 			    const union ts_endpoint *dst, const struct ts_endpoint_src *src,
 			    uint8_t *buf, size_t headroom, size_t len);
+/*
+ * Send n datagrams that belong to no peer (cookie replies) through the
+ * ciphertext_out hooks, then those the hooks let through in one call to the
+ * bind.  Each d[i].data has headroom bytes of room before it and tailroom
+ * after it; d[i].peer and d[i].local say where it goes and from where.  The
+ * array is compacted to what went to the bind: the count is returned, each
+ * with its d[i].result.
+ */
+unsigned ts_send_datagrams_hooked(struct ts_device *dev, struct ts_dgram *d, unsigned n,
+				  size_t headroom, size_t tailroom);
 /*
  * Send from src (NULL or family 0: routing chooses).  Returns 0, 1 when src
  * no longer works and the datagram went out without it, or -errno.

@@ -11,9 +11,10 @@
  * is valid, and the per-source rate limiters), so what a flood costs the
  * data path is a MAC per datagram on rx; the queues (one for Diffie-Hellman
  * work, one for cookie replies) are bounded and drop the newest; the
- * handshake thread makes and sends the cookie replies and does the
- * Diffie-Hellman within a CPU budget (a share of one core), and going over
- * it puts the device under load.
+ * handshake thread makes and sends the cookie replies (a batch at a time:
+ * one sendmmsg, not one send per reply) and does the Diffie-Hellman within
+ * a CPU budget (a share of one core), and going over it puts the device
+ * under load.
  *
  * A data message goes through three steps, as in the kernel: decrypt (the
  * keypair named by the receiver index opens it, the counter in the header
@@ -114,21 +115,43 @@ static bool under_load(struct ts_device *dev, uint64_t now)
 	return last && now - last < HS_LOAD_HOLD;
 }
 
-/* The worker: answer an initiation or response that arrived under load without a valid mac2. */
-static void send_cookie(struct ts_device *dev, const struct ts_hs_item *item)
-{
-	uint8_t buf[TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
-	struct message_handshake_cookie reply;
+/*
+ * The worker answers cookie requests a batch at a time: the oldest ones are
+ * answered where they lie in the queue (they stay counted until answered,
+ * so rx does not write over them), into reply buffers of the worker's own,
+ * and the whole batch goes to the ciphertext_out hooks and then to the bind
+ * in one call (one sendmmsg for a run of one family).
+ */
+struct cookie_batch {
+	uint8_t buf[TS_BATCH][TS_HEADROOM + sizeof(struct message_handshake_cookie) + TS_TAILROOM];
+	struct cookie_request req[TS_BATCH];
+	struct ts_dgram d[TS_BATCH];
+};
 
-	/* sender_index is at the same offset in an initiation and a response. */
-	cookie_message_create(
-	    &reply, &dev->cookie_checker, item->data, item->len,
-	    read_le32(item->data + offsetof(struct message_handshake_initiation, sender_index)),
-	    &item->src);
-	memcpy(buf + TS_HEADROOM, &reply, sizeof(reply));
-	atomic_fetch_add_explicit(&dev->hs_cookies_sent, 1, memory_order_relaxed);
-	ts_send_datagram_hooked(dev, NULL, &item->src, &item->local, buf, TS_HEADROOM,
-				sizeof(reply));
+/* Answer the n initiations and responses at item[] that arrived under load without a valid mac2. */
+static void send_cookies(struct ts_device *dev, struct cookie_batch *b,
+			 const struct ts_hs_item *item, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		/* sender_index is at the same offset in an initiation and a response. */
+		b->req[i] = (struct cookie_request){
+		    .msg = item[i].data,
+		    .len = item[i].len,
+		    .receiver_index = read_le32(
+			item[i].data + offsetof(struct message_handshake_initiation, sender_index)),
+		    .src = &item[i].src,
+		    .reply = b->buf[i] + TS_HEADROOM,
+		};
+		b->d[i] = (struct ts_dgram){
+		    .data = b->buf[i] + TS_HEADROOM,
+		    .len = sizeof(struct message_handshake_cookie),
+		    .peer = item[i].src,
+		    .local = item[i].local,
+		};
+	}
+	cookie_messages_create(&dev->cookie_checker, b->req, n);
+	atomic_fetch_add_explicit(&dev->hs_cookies_sent, n, memory_order_relaxed);
+	ts_send_datagrams_hooked(dev, b->d, n, TS_HEADROOM, TS_TAILROOM);
 }
 
 enum admission { DROP, QUEUE_HANDSHAKE, QUEUE_COOKIE };
@@ -179,8 +202,13 @@ static enum admission admit_handshake(struct ts_device *dev, const union ts_endp
 	return QUEUE_HANDSHAKE;
 }
 
-/* Full queues drop the newest (what is queued already was admitted first). */
-static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
+/*
+ * Full queues drop the newest (what is queued already was admitted first).
+ * True when the worker may be waiting for this one: the caller wakes it
+ * (hs_wake) once it has queued what it holds, so a receive batch costs at
+ * most one wake-up.
+ */
+static bool queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 			    const struct ts_endpoint_src *local, const uint8_t *buf, size_t len)
 {
 	enum admission what = QUEUE_HANDSHAKE;
@@ -189,11 +217,11 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 	atomic_uint *countp;
 
 	if (len > sizeof(item->data))
-		return;
+		return false;
 	if (message_determine_type(buf, len) != MESSAGE_HANDSHAKE_COOKIE)
 		what = admit_handshake(dev, src, buf, len);
 	if (what == DROP)
-		return;
+		return false;
 	pthread_mutex_lock(&dev->hs_lock);
 	if (what == QUEUE_COOKIE) {
 		queue = dev->cookie_queue;
@@ -214,7 +242,7 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 		atomic_fetch_add_explicit(&dev->hs_dropped, 1, memory_order_relaxed);
 		ts_log_ratelimited(TS_LOG_WARN, "handshake queue full, dropping from %s",
 				   ts_endpoint_str(src, (char[TS_ENDPOINT_STRLEN]){0}));
-		return;
+		return false;
 	}
 	item = &queue[(head + count) % cap];
 	item->src = *src;
@@ -225,11 +253,19 @@ static void queue_handshake(struct ts_device *dev, const union ts_endpoint *src,
 	item->len = (uint16_t)len;
 	memcpy(item->data, buf, len);
 	atomic_store_explicit(countp, count + 1, memory_order_relaxed);
-	/* The worker waits only when both queues are empty (or on its budget, not to be cut short).
-	 */
-	if (waiting == 0)
-		pthread_cond_signal(&dev->hs_cond);
 	pthread_mutex_unlock(&dev->hs_lock);
+	/* It waits only when both queues are empty (or on its budget, not to be cut short). */
+	return waiting == 0;
+}
+
+/*
+ * Wake the worker for what queue_handshake queued.  Without hs_lock: the
+ * items went in under it, so the worker either saw them when it last looked
+ * or was already waiting, and then this wakes it.
+ */
+static void hs_wake(struct ts_device *dev)
+{
+	pthread_cond_signal(&dev->hs_cond);
 }
 
 /* Peer lock held: the packet authenticated; follow the peer to where it came from. */
@@ -467,28 +503,76 @@ static void process_handshake(struct ts_device *dev, const struct ts_hs_item *it
 }
 
 /*
- * The next piece of work into *item, cookie replies first (*cookie set):
- * false if both queues are empty.  hs_lock held.
+ * The oldest cookie requests, up to a batch, left in place at *first: how
+ * many (0: none).  They stay counted, so rx does not reuse their slots,
+ * until cookies_done_locked.  hs_lock held.
  */
-static bool dequeue_locked(struct ts_device *dev, struct ts_hs_item *item, bool *cookie)
+static unsigned cookies_take_locked(struct ts_device *dev, const struct ts_hs_item **first)
+{
+	unsigned n = atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
+
+	/* One contiguous run: a batch ends where the ring wraps. */
+	if (n > TS_COOKIE_QUEUE - dev->cookie_head)
+		n = TS_COOKIE_QUEUE - dev->cookie_head;
+	if (n > TS_BATCH)
+		n = TS_BATCH;
+	*first = &dev->cookie_queue[dev->cookie_head];
+	return n;
+}
+
+/* The n requests cookies_take_locked gave are answered: their slots are free.  hs_lock held. */
+static void cookies_done_locked(struct ts_device *dev, unsigned n)
 {
 	unsigned count = atomic_load_explicit(&dev->cookie_count, memory_order_relaxed);
 
-	if (count) {
-		*item = dev->cookie_queue[dev->cookie_head];
-		dev->cookie_head = (dev->cookie_head + 1) % TS_COOKIE_QUEUE;
-		atomic_store_explicit(&dev->cookie_count, count - 1, memory_order_relaxed);
-		*cookie = true;
-		return true;
-	}
-	count = atomic_load_explicit(&dev->hs_count, memory_order_relaxed);
+	dev->cookie_head = (dev->cookie_head + n) % TS_COOKIE_QUEUE;
+	atomic_store_explicit(&dev->cookie_count, count - n, memory_order_relaxed);
+}
+
+/* The oldest handshake message into *item: false if there is none.  hs_lock held. */
+static bool handshake_take_locked(struct ts_device *dev, struct ts_hs_item *item)
+{
+	unsigned count = atomic_load_explicit(&dev->hs_count, memory_order_relaxed);
+
 	if (!count)
 		return false;
 	*item = dev->hs_queue[dev->hs_head];
 	dev->hs_head = (dev->hs_head + 1) % MAX_QUEUED_INCOMING_HANDSHAKES;
 	atomic_store_explicit(&dev->hs_count, count - 1, memory_order_relaxed);
-	*cookie = false;
 	return true;
+}
+
+/*
+ * One round of the worker's work: a batch of cookie replies if any are
+ * asked for (they come first, so a queue full of Diffie-Hellman work never
+ * keeps a legitimate peer from its cookie), else one handshake message.
+ */
+struct hs_work {
+	const struct ts_hs_item *cookies;
+	unsigned n_cookies;
+	bool handshake; /* item holds one */
+	struct ts_hs_item item;
+};
+
+/* The next round's work: false if there is none.  hs_lock held. */
+static bool work_take_locked(struct ts_device *dev, struct hs_work *w)
+{
+	w->n_cookies = cookies_take_locked(dev, &w->cookies);
+	w->handshake = !w->n_cookies && handshake_take_locked(dev, &w->item);
+	return w->n_cookies || w->handshake;
+}
+
+/* Do it, no lock held. */
+static void work_do(struct ts_device *dev, struct cookie_batch *b, struct hs_work *w)
+{
+	if (w->handshake) {
+		process_handshake(dev, &w->item);
+		return;
+	}
+	send_cookies(dev, b, w->cookies, w->n_cookies);
+	pthread_mutex_lock(&dev->hs_lock);
+	cookies_done_locked(dev, w->n_cookies);
+	pthread_mutex_unlock(&dev->hs_lock);
 }
 
 /* Nothing queued for the worker.  hs_lock held. */
@@ -553,9 +637,9 @@ void *ts_handshake_thread(void *arg)
 {
 	struct ts_device *dev = arg;
 	struct hs_budget budget = {.credit_ns = HS_CPU_BURST_NS};
-	struct ts_hs_item item;
+	struct cookie_batch batch; /* about 30 KiB, for the thread's life */
+	struct hs_work work;
 	uint64_t rest;
-	bool cookie;
 
 	if (!ts_engine_thread_begin(dev, "handshake"))
 		return NULL;
@@ -580,14 +664,11 @@ void *ts_handshake_thread(void *arg)
 			pthread_mutex_unlock(&dev->hs_lock);
 			break;
 		}
-		dequeue_locked(dev, &item, &cookie);
+		work_take_locked(dev, &work);
 		pthread_mutex_unlock(&dev->hs_lock);
 
 		ts_rcu_online();
-		if (cookie)
-			send_cookie(dev, &item);
-		else
-			process_handshake(dev, &item);
+		work_do(dev, &batch, &work);
 		ts_rcu_quiescent();
 
 		rest = budget_charge(&budget);
@@ -608,20 +689,18 @@ void *ts_handshake_thread(void *arg)
 
 void ts_handshake_process_queued(struct ts_device *dev)
 {
-	struct ts_hs_item item;
+	struct cookie_batch batch;
+	struct hs_work work;
 
 	for (;;) {
-		bool got, cookie;
+		bool got;
 
 		pthread_mutex_lock(&dev->hs_lock);
-		got = dequeue_locked(dev, &item, &cookie);
+		got = work_take_locked(dev, &work);
 		pthread_mutex_unlock(&dev->hs_lock);
 		if (!got)
 			return;
-		if (cookie)
-			send_cookie(dev, &item);
-		else
-			process_handshake(dev, &item);
+		work_do(dev, &batch, &work);
 	}
 }
 
@@ -876,7 +955,8 @@ static void receive_datagram(struct ts_device *dev, const union ts_endpoint *src
 	case MESSAGE_HANDSHAKE_INITIATION:
 	case MESSAGE_HANDSHAKE_RESPONSE:
 	case MESSAGE_HANDSHAKE_COOKIE:
-		queue_handshake(dev, src, local, buf + headroom, len);
+		if (queue_handshake(dev, src, local, buf + headroom, len))
+			hs_wake(dev);
 		break;
 	default:
 		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
@@ -936,11 +1016,12 @@ struct rx_ctx {
 
 /*
  * The rx thread: one datagram past the ciphertext_in hooks.  A data message
- * joins the job; a handshake message goes to its queue now.
+ * joins the job; a handshake message goes to its queue now, and *wake is
+ * set if the worker must be woken for it (once, after the whole batch).
  */
 static void rx_classify(struct ts_device *dev, struct rx_job *j, uint8_t *buf, size_t headroom,
 			size_t len, size_t tailroom, const union ts_endpoint *src,
-			const struct ts_endpoint_src *local)
+			const struct ts_endpoint_src *local, bool *wake)
 {
 	struct rx_dg *dg;
 
@@ -950,7 +1031,8 @@ static void rx_classify(struct ts_device *dev, struct rx_job *j, uint8_t *buf, s
 	case MESSAGE_HANDSHAKE_INITIATION:
 	case MESSAGE_HANDSHAKE_RESPONSE:
 	case MESSAGE_HANDSHAKE_COOKIE:
-		queue_handshake(dev, src, local, buf + headroom, len);
+		if (queue_handshake(dev, src, local, buf + headroom, len))
+			*wake = true;
 		return;
 	default:
 		atomic_fetch_add_explicit(&dev->rx_invalid, 1, memory_order_relaxed);
@@ -1020,6 +1102,7 @@ static bool rx_socket(struct rx_ctx *c, unsigned which)
 	struct ts_dgram *d = c->d;
 	unsigned slot = ts_pipe_reserve(&c->pipe);
 	struct rx_job *j = &c->jobs[slot];
+	bool wake = false;
 	int n;
 
 	for (unsigned i = 0; i < TS_BATCH; i++) {
@@ -1052,8 +1135,10 @@ static bool rx_socket(struct rx_ctx *c, unsigned which)
 			len = p.len;
 			tailroom = p.tailroom;
 		}
-		rx_classify(dev, j, buf, headroom, len, tailroom, &d[i].peer, &local);
+		rx_classify(dev, j, buf, headroom, len, tailroom, &d[i].peer, &local, &wake);
 	}
+	if (wake)
+		hs_wake(dev);
 	if (j->n)
 		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	return n == TS_BATCH;
@@ -1071,6 +1156,7 @@ static void rx_injected(struct rx_ctx *c)
 	struct ts_inject_item *item = ts_device_inject_take(dev);
 	struct rx_job *j;
 	unsigned slot, n;
+	bool wake = false;
 
 	if (!item)
 		return;
@@ -1081,9 +1167,12 @@ static void rx_injected(struct rx_ctx *c)
 		uint8_t *buf = j->slots[n++].buf;
 
 		memcpy(buf + TS_HEADROOM, item->data, item->len);
-		rx_classify(dev, j, buf, TS_HEADROOM, item->len, TS_TAILROOM, &item->src, NULL);
+		rx_classify(dev, j, buf, TS_HEADROOM, item->len, TS_TAILROOM, &item->src, NULL,
+			    &wake);
 		free(item);
 	}
+	if (wake)
+		hs_wake(dev);
 	if (j->n)
 		ts_pipe_submit(&c->pipe, slot, n == TS_BATCH);
 	if (n == TS_BATCH) {

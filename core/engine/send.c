@@ -110,6 +110,47 @@ int ts_send_datagram_hooked(struct ts_device *dev, struct ts_peer *peer,
 	return send_hooked(dev, peer, dst, src, buf, headroom, len, TS_TAILROOM);
 }
 
+/*
+ * n datagrams in one call to the bind; peer[i] (or no peer when peer is
+ * NULL) forgets its pinned source if d[i] had to go out without it.
+ */
+static void send_batch(struct ts_device *dev, struct ts_dgram *d, struct ts_peer *const *peer,
+		       unsigned n)
+{
+	dev->bind->send(dev->bind_ctx, d, n);
+	for (unsigned i = 0; i < n; i++) {
+		/* The pinned source vanished: the datagram went out from elsewhere. */
+		if (d[i].result == 1 && peer)
+			ts_peer_clear_src(peer[i]);
+		else if (d[i].result < 0)
+			ts_log_ratelimited(
+			    TS_LOG_DEBUG, "send to %s: %s",
+			    ts_endpoint_str(&d[i].peer, (char[TS_ENDPOINT_STRLEN]){0}),
+			    strerror(-d[i].result));
+	}
+}
+
+unsigned ts_send_datagrams_hooked(struct ts_device *dev, struct ts_dgram *d, unsigned n,
+				  size_t headroom, size_t tailroom)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *data = d[i].data;
+		size_t len = d[i].len;
+
+		if (!ciphertext_out(dev, NULL, &data, &len, headroom, tailroom, &d[i].peer,
+				    &d[i].local))
+			continue;
+		d[k] = d[i];
+		d[k].data = data;
+		d[k++].len = len;
+	}
+	if (k)
+		send_batch(dev, d, NULL, k);
+	return k;
+}
+
 /* Peer lock held.  A current keypair still good for sending, or NULL. */
 static struct ts_keypair *usable_keypair(struct ts_peer *peer, uint64_t now)
 {
@@ -392,17 +433,7 @@ static void batch_group(struct tx_batch *b)
 static void batch_flush(struct ts_device *dev, struct tx_batch *b)
 {
 	batch_group(b);
-	dev->bind->send(dev->bind_ctx, b->d, b->n);
-	for (unsigned i = 0; i < b->n; i++) {
-		/* The pinned source vanished: the datagram went out from elsewhere. */
-		if (b->d[i].result == 1)
-			ts_peer_clear_src(b->peer[i]);
-		else if (b->d[i].result < 0)
-			ts_log_ratelimited(
-			    TS_LOG_DEBUG, "send to %s: %s",
-			    ts_endpoint_str(&b->d[i].peer, (char[TS_ENDPOINT_STRLEN]){0}),
-			    strerror(-b->d[i].result));
-	}
+	send_batch(dev, b->d, b->peer, b->n);
 	b->n = 0;
 }
 

@@ -293,6 +293,8 @@ struct fake_bind {
 	struct fake_queue q;
 	int efd; /* readable while q has datagrams */
 	uint64_t received[5];
+	uint64_t send_calls; /* calls to send, and the most datagrams one carried */
+	unsigned send_most;
 };
 
 struct fake_log_entry {
@@ -341,6 +343,14 @@ void fake_net_set_filter(struct fake_net *net, fake_filter_fn fn, void *arg)
 	net->filter = fn;
 	net->filter_arg = arg;
 	pthread_mutex_unlock(&net->lock);
+}
+
+void fake_bind_send_calls(struct fake_bind *b, uint64_t *calls, unsigned *most)
+{
+	pthread_mutex_lock(&b->net->lock);
+	*calls = b->send_calls;
+	*most = b->send_most;
+	pthread_mutex_unlock(&b->net->lock);
 }
 
 /* Net lock held. */
@@ -634,6 +644,9 @@ static void fbind_send(void *ctx, struct ts_dgram *d, unsigned n)
 	struct fake_bind *b = ctx;
 
 	pthread_mutex_lock(&b->net->lock);
+	b->send_calls++;
+	if (n > b->send_most)
+		b->send_most = n;
 	for (unsigned i = 0; i < n; i++) {
 		if (!b->port)
 			d[i].result = -EBADF;

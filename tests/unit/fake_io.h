@@ -98,6 +98,8 @@ union ts_endpoint fake_bind_endpoint(struct fake_bind *b);
 void fake_bind_set_addr(struct fake_bind *b, const char *addr);
 /* Datagrams of a message type (first byte: 1..4) that reached this bind's queue. */
 uint64_t fake_bind_received(struct fake_bind *b, uint8_t type);
+/* How many times the device called this bind's send, and the most datagrams one call carried. */
+void fake_bind_send_calls(struct fake_bind *b, uint64_t *calls, unsigned *most);
 /*
  * Without the device's rx thread (fuzzing): take one queued datagram into
  * buf (cap bytes), with its source and our local address.  Length or -EAGAIN.

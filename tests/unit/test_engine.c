@@ -7,9 +7,9 @@
  *
  * Covers: handshake and data both ways (byte-identical), rekey, expiry
  * (REJECT_AFTER_TIME), replay and reordering, the forged-counter datagram
- * (issue 9, defect 1), roaming, cookie replies under a handshake flood, a
- * TUN that disappears, and the crypto workers (order kept, a peer removed
- * with batches in flight).
+ * (issue 9, defect 1), roaming, cookie replies under a handshake flood (and
+ * made and sent in batches), a TUN that disappears, and the crypto workers (order kept, a peer
+ * removed with batches in flight).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -496,6 +496,101 @@ static void test_flood_one_source(void)
 	node_down(&b);
 }
 
+/* Every cookie reply sent, with where it went. */
+struct cookie_capture {
+	unsigned n;
+	union ts_endpoint dst[256];
+	struct message_handshake_cookie msg[256];
+};
+
+static enum fake_verdict capture_cookies(void *arg, const struct fake_dgram *d)
+{
+	struct cookie_capture *c = arg;
+
+	if (d->len == sizeof(c->msg[0]) && d->data[0] == MESSAGE_HANDSHAKE_COOKIE && c->n < 256) {
+		c->dst[c->n] = d->dst;
+		memcpy(&c->msg[c->n++], d->data, d->len);
+	}
+	return FAKE_PASS;
+}
+
+/*
+ * Under load the handshake worker answers queued cookie requests a batch at
+ * a time: 100 initiations with a valid mac1 and no mac2, from 100 sources
+ * (each within its cookie rate), come out as 100 replies in two calls to
+ * the bind (a full batch and the rest), each going back to its source,
+ * answering its initiation, and carrying the cookie of that source.  The
+ * device's threads are not started: the test drives the queue by hand.
+ */
+static void test_cookie_batch(void)
+{
+	enum { N = 100, INDEX = 0x5000 };
+	static struct cookie_capture cap;
+	struct message_handshake_initiation init[N];
+	union ts_endpoint src[N];
+	uint8_t buf[TS_HEADROOM + sizeof(init[0]) + TS_TAILROOM];
+	uint8_t peer_priv[32], peer_pub[32];
+	struct cookie_maker maker;
+	char err[256];
+	struct node b;
+	uint64_t calls;
+	unsigned most;
+
+	CHECK(node_up(&b, "192.0.2.2", 2));
+	ts_x25519_generate(peer_priv, peer_pub);
+	CHECK(fake_device_add_peer(b.dev, b.priv, peer_pub, "10.0.0.1/32", NULL, err,
+				   sizeof(err)) == 0);
+	cookie_maker_init(&maker, b.pub);
+	/* Under load, as rx finds it when a flood arrives. */
+	atomic_store(&b.dev->last_under_load_ns, ts_now_ns());
+	memset(&cap, 0, sizeof(cap));
+	fake_net_set_filter(net, capture_cookies, &cap);
+	for (unsigned i = 0; i < N; i++) {
+		memset(&init[i], 0, sizeof(init[i]));
+		init[i].header.type = htole32(MESSAGE_HANDSHAKE_INITIATION);
+		init[i].sender_index = htole32(INDEX + i);
+		randombytes_buf(init[i].unencrypted_ephemeral,
+				sizeof(init[i].unencrypted_ephemeral));
+		cookie_add_mac_to_packet(&init[i], sizeof(init[i]), &maker);
+		src[i] = fake_ep("198.51.100.1:1000");
+		src[i].in.sin_addr.s_addr = htonl(0xc6336400u + 1 + i); /* 198.51.100.<1 + i> */
+		memcpy(buf + TS_HEADROOM, &init[i], sizeof(init[i]));
+		ts_receive_datagram(b.dev, &src[i], NULL, buf, TS_HEADROOM, sizeof(init[i]));
+	}
+	CHECK_MSG(cap.n == 0, "%u cookie replies before the worker ran", cap.n);
+	ts_handshake_process_queued(b.dev);
+	fake_net_set_filter(net, NULL, NULL);
+	CHECK_MSG(cap.n == N, "%u cookie replies to %u requests", cap.n, (unsigned)N);
+	CHECK(atomic_load(&b.dev->hs_cookies_sent) == N);
+	fake_bind_send_calls(b.bind, &calls, &most);
+	CHECK_MSG(calls == (N + TS_BATCH - 1) / TS_BATCH && most == TS_BATCH,
+		  "%llu calls to the bind for %u replies, the largest with %u",
+		  (unsigned long long)calls, (unsigned)N, most);
+	for (unsigned k = 0; k < cap.n; k++) {
+		uint32_t i = le32toh(cap.msg[k].receiver_index) - INDEX;
+		bool ok;
+
+		CHECK_MSG(i < N, "reply %u answers index %u", k, (unsigned)(i + INDEX));
+		if (i >= N)
+			continue;
+		CHECK(ts_endpoint_equal(&cap.dst[k], &src[i]));
+		/* It answers init[i] (its mac1 is the AD) ... */
+		memcpy(maker.last_mac1_sent, init[i].macs.mac1, COOKIE_LEN);
+		maker.have_sent_mac1 = true;
+		ok = cookie_message_consume(&cap.msg[k], &maker);
+		CHECK_MSG(ok, "reply %u does not decrypt", k);
+		if (!ok)
+			continue;
+		/* ... with the cookie of src[i]: a mac2 made with it passes from there only. */
+		cookie_add_mac_to_packet(&init[i], sizeof(init[i]), &maker);
+		CHECK(cookie_validate_packet(&b.dev->cookie_checker, &init[i], sizeof(init[i]),
+					     &src[i], true) == VALID_MAC_WITH_COOKIE);
+		CHECK(cookie_validate_packet(&b.dev->cookie_checker, &init[i], sizeof(init[i]),
+					     &src[(i + 1) % N], true) == VALID_MAC_BUT_NO_COOKIE);
+	}
+	node_down(&b);
+}
+
 /* A device that cannot be created closes the TUN and bind it was given (ASan: no leak). */
 static void test_create_fails(void)
 {
@@ -626,6 +721,7 @@ int main(void)
 	    {"expiry", test_expiry},
 	    {"cookie under load", test_cookie_under_load},
 	    {"flood from one source", test_flood_one_source},
+	    {"cookie replies in batches", test_cookie_batch},
 	    {"create fails", test_create_fails},
 	    {"tun gone", test_tun_gone},
 	    {"workers keep order", test_workers_keep_order},
