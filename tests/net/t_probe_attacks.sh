@@ -117,11 +117,18 @@ log "step 6: B's PONG re-sent to A from a third address V"
 V=$STUN1:3478
 natlab_uncut
 cut_b_to_a
-pong=$(atk grab-pong grab --iface "${PFX}ib" --what pong --src "$NAT_WAN_B" --dst "$NAT_WAN_A" \
-	--timeout 25 --resend-from "$V" --resend-count 3)
-log "captured B's PONG to $(jget dst <<<"$pong") and re-sent it from $V"
 pong_src() { (($(refused "$IF_A" "$PB" pong_src) >= 1)); }
-wait_until 3 pong_src || bad "A never saw the re-sent PONG (no pong_src count):
+# A copy counts (as pong_src) only while its PING is outstanding: A's next
+# punch round, 200 ms later, replaces the transaction.  The sniff-and-resend
+# in Python can miss that window on a loaded machine, so the attacker tries
+# up to 4 fresh PONGs; each must leave A's path alone.
+for attempt in 1 2 3 4; do
+	pong=$(atk grab-pong grab --iface "${PFX}ib" --what pong --src "$NAT_WAN_B" --dst "$NAT_WAN_A" \
+		--timeout 25 --resend-from "$V" --resend-count 3)
+	log "attempt $attempt: captured B's PONG to $(jget dst <<<"$pong") and re-sent it from $V"
+	wait_until 3 pong_src && break
+done
+pong_src || bad "A never saw the re-sent PONG in 4 attempts (no pong_src count):
 $(ts_status "$IF_A")"
 sleep 1
 ! grep -q "path direct" "${IF_LOG[$IF_A]}" || bad "A moved its path on a PONG from V:
