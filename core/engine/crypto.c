@@ -139,7 +139,7 @@ bool ts_x25519_public(uint8_t pub[32], const uint8_t priv[32])
 	return true;
 }
 
-static void wg_nonce(uint8_t nonce[TS_AEAD_NONCE_LEN], uint64_t counter)
+void ts_aead_nonce(uint8_t nonce[TS_AEAD_NONCE_LEN], uint64_t counter)
 {
 	uint64_t le = htole64(counter);
 
@@ -167,7 +167,7 @@ void ts_aead_encrypt(uint8_t *dst, const uint8_t *src, size_t srclen, const uint
 {
 	uint8_t nonce[TS_AEAD_NONCE_LEN];
 
-	wg_nonce(nonce, counter);
+	ts_aead_nonce(nonce, counter);
 	ts_aead_encrypt_nonce(dst, src, srclen, ad, adlen, nonce, key);
 }
 
@@ -176,7 +176,7 @@ bool ts_aead_decrypt(uint8_t *dst, const uint8_t *src, size_t srclen, const uint
 {
 	uint8_t nonce[TS_AEAD_NONCE_LEN];
 
-	wg_nonce(nonce, counter);
+	ts_aead_nonce(nonce, counter);
 	return ts_aead_decrypt_nonce(dst, src, srclen, ad, adlen, nonce, key);
 }
 

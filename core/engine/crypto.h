@@ -51,6 +51,8 @@ bool ts_x25519_public(uint8_t pub[32], const uint8_t priv[32]);
 /* Clamp a private key in place, as X25519 does internally. */
 void ts_x25519_clamp(uint8_t priv[32]);
 
+/* WireGuard's AEAD nonce for a counter: 32 zero bits, then the counter as little-endian 64 bits. */
+void ts_aead_nonce(uint8_t nonce[TS_AEAD_NONCE_LEN], uint64_t counter);
 /*
  * ChaCha20-Poly1305 (RFC 8439) with WireGuard's nonce: 32 zero bits then the
  * counter as little-endian 64 bits.  dst receives srclen + 16 bytes (tag

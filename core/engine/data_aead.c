@@ -41,21 +41,13 @@
  */
 static _Thread_local uint8_t scratch[SCRATCH] __attribute__((aligned(64)));
 
-static void nonce_of(uint8_t nonce[12], uint64_t counter)
-{
-	uint64_t le = htole64(counter);
-
-	memset(nonce, 0, 4);
-	memcpy(nonce + 4, &le, sizeof(le));
-}
-
 /* Block 0 and the message enciphered in the scratch; the message was copied to scratch + 64. */
 static void encipher(size_t len, uint64_t counter, const uint8_t key[32])
 {
-	uint8_t nonce[12];
+	uint8_t nonce[TS_AEAD_NONCE_LEN];
 	size_t n = (BLOCK + len + VECTOR - 1) / VECTOR * VECTOR;
 
-	nonce_of(nonce, counter);
+	ts_aead_nonce(nonce, counter);
 	memset(scratch, 0, BLOCK);
 	crypto_stream_chacha20_ietf_xor_ic(scratch, scratch, n, nonce, 0, key);
 }
