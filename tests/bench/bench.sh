@@ -105,14 +105,6 @@ json_mbit() {
 json_bytes() {
 	"$TS_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$1"
 }
-# cpu_ticks PID...: user + system ticks of the processes, all threads.
-cpu_ticks() {
-	local t=0 p
-	for p in "$@"; do
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
-	done
-	echo "$t"
-}
 # ping_avg NS ADDR COUNT INTERVAL: average RTT in ms ("nan" if none came back).
 ping_avg() {
 	local v

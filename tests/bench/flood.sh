@@ -86,7 +86,6 @@ done
 json_mbit() {
 	"$TS_PY" -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' "$1"
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # tcp NS_C NS_S ADDR FILE: one iperf3 TCP run (1 stream), its Mbit/s in
 # MBIT (not printed: the iperf3 server must be this shell's job).

@@ -380,6 +380,19 @@ $(tail -n 40 "$logf")"
 	log "$impl up: $ifn in $ns"
 }
 
+# stat_ticks FILE: the user + system clock ticks in a /proc stat file (a
+# process's, all its threads: /proc/PID/stat; one thread's:
+# /proc/PID/task/TID/stat).  Fields counted past "(comm) ", which may hold spaces.
+stat_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$1"; }
+# cpu_ticks PID...: the processes' ticks added up.
+cpu_ticks() {
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(stat_ticks "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+
 # impl_alive IF: fail unless the daemon behind IF is still running.
 impl_alive() { _alive_or_fail "$1"; }
 

@@ -46,7 +46,7 @@ pair_packets() {
 		'$1 == "pair" && $2 == s && $3 == "->" && $4 == d { p = $6 } END { print p + 0 }'
 }
 # relay_cpu_ticks: user + system clock ticks the relay has used (/proc/PID/stat).
-relay_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$RELAY_PID/stat"; }
+relay_cpu_ticks() { cpu_ticks "$RELAY_PID"; }
 relay_rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$RELAY_PID/status"; }
 
 # attack NS CMD [ARGS...]: relay_attack.py against the lab's relay, from NS.

@@ -37,20 +37,19 @@ ping_ok "$NS_A" 10.0.0.2 3
 impl_alive "$IF_A"
 kill -0 "$CAPTURE_PID" 2>/dev/null || fail "ctl capture ended early: $(cat "$LOGDIR/capture.log")"
 
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 secs=4
 limit=$((hz * secs * 5 / 100))
 declare -A t0
-for ifn in "$IF_A" "$IF_B"; do t0[$ifn]=$(ticks "${IF_PID[$ifn]}"); done
+for ifn in "$IF_A" "$IF_B"; do t0[$ifn]=$(cpu_ticks "${IF_PID[$ifn]}"); done
 sleep "$secs"
 for ifn in "$IF_A" "$IF_B"; do
-	used=$(($(ticks "${IF_PID[$ifn]}") - t0[$ifn]))
+	used=$(($(cpu_ticks "${IF_PID[$ifn]}") - t0[$ifn]))
 	log "$ifn: $used clock ticks of CPU in $secs idle seconds (limit $limit, $hz per second)"
 	if ((used > limit)); then
 		for t in /proc/"${IF_PID[$ifn]}"/task/*; do
 			printf '  thread %s: %s ticks since start\n' "${t##*/}" \
-				"$(awk '{ print $14 + $15 }' "$t/stat")" >&2
+				"$(stat_ticks "$t/stat")" >&2
 		done
 		fail "$ifn used $used ticks (> $limit, 5% of a core) while idle: something spins"
 	fi
