@@ -132,8 +132,12 @@ struct ts_peer *ts_device_lookup_peer(struct ts_device *dev, const uint8_t publi
 {
 	struct ts_peer *p;
 
+	/*
+	 * Public keys are public: a plain compare (this runs per packet for
+	 * plugins that read a peer's notes; a constant-time one hid nothing).
+	 */
 	for (p = dev->peer_hash[peer_bucket(public_key) % TS_PEER_HASH_BUCKETS]; p; p = p->hnext)
-		if (sodium_memcmp(p->public_key, public_key, 32) == 0)
+		if (memcmp(p->public_key, public_key, 32) == 0)
 			return p;
 	return NULL;
 }
@@ -1045,7 +1049,12 @@ int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const c
 		notes = *where;
 		for (int i = 0; notes && i < TS_NOTES_MAX; i++) {
 			if (notes[i].key[0] && strcmp(notes[i].key, key) == 0) {
-				snprintf(buf, len, "%s", notes[i].value);
+				/* Truncated to len - 1 and terminated: snprintf's result, cheaper.
+				 */
+				size_t n = strnlen(notes[i].value, len - 1);
+
+				memcpy(buf, notes[i].value, n);
+				buf[n] = '\0';
 				ret = 0;
 				break;
 			}

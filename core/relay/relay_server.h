@@ -144,6 +144,7 @@ struct relay_table {
 
 	uint64_t rejects[RJ_COUNT];
 	uint64_t registers, registers_new, moved, forwarded, forwarded_bytes, send_errors;
+	uint64_t rx_datagrams, rx_frames; /* UDP reads, and the frames in them (GRO trains) */
 	uint64_t pairs_untracked, expired, dh, cookies_sent, cookies_ok, ip_slot_evictions;
 };
 
@@ -187,9 +188,14 @@ bool relay_bucket_take(const struct relay_rate *rate, struct relay_bucket *b, si
 struct relay_ip_slot *relay_ip_slot(struct relay_table *t, const struct tsr_addr *a,
 				    uint64_t now_ns);
 
-/* Count a forwarded frame for src -> dst. */
-void relay_pair_count(struct relay_table *t, const uint8_t src[TSR_KEY_LEN],
-		      const uint8_t dst[TSR_KEY_LEN], size_t bytes, uint64_t now_ns);
+/*
+ * The traffic counters of src -> dst, made on first use; NULL when the pair
+ * table is full.  A pair stays put until relay_table_expire removes it.
+ */
+struct relay_pair *relay_pair_get(struct relay_table *t, const uint8_t src[TSR_KEY_LEN],
+				  const uint8_t dst[TSR_KEY_LEN]);
+/* Count a forwarded frame on p (NULL: counted as untracked). */
+void relay_pair_count(struct relay_table *t, struct relay_pair *p, size_t bytes, uint64_t now_ns);
 
 /*
  * Return-routability cookies (relay_cookie.c): the current secret and the

@@ -400,8 +400,8 @@ struct relay_ip_slot *relay_ip_slot(struct relay_table *t, const struct tsr_addr
 	return s;
 }
 
-void relay_pair_count(struct relay_table *t, const uint8_t src[TSR_KEY_LEN],
-		      const uint8_t dst[TSR_KEY_LEN], size_t bytes, uint64_t now_ns)
+struct relay_pair *relay_pair_get(struct relay_table *t, const uint8_t src[TSR_KEY_LEN],
+				  const uint8_t dst[TSR_KEY_LEN])
 {
 	uint8_t both[2 * TSR_KEY_LEN];
 	unsigned b;
@@ -414,25 +414,29 @@ void relay_pair_count(struct relay_table *t, const uint8_t src[TSR_KEY_LEN],
 	for (i = t->pair_buckets[b]; i >= 0; i = t->pairs[i].next) {
 		p = &t->pairs[i];
 		if (memcmp(p->src, src, TSR_KEY_LEN) == 0 && memcmp(p->dst, dst, TSR_KEY_LEN) == 0)
-			break;
+			return p;
 	}
-	if (i < 0) {
-		if (t->pair_free < 0) {
-			t->pairs_untracked++;
-			return;
-		}
-		i = t->pair_free;
-		p = &t->pairs[i];
-		t->pair_free = p->next;
-		memset(p, 0, sizeof(*p));
-		p->used = true;
-		memcpy(p->src, src, TSR_KEY_LEN);
-		memcpy(p->dst, dst, TSR_KEY_LEN);
-		p->next = t->pair_buckets[b];
-		t->pair_buckets[b] = i;
-		t->npairs++;
-	}
+	if (t->pair_free < 0)
+		return NULL;
+	i = t->pair_free;
 	p = &t->pairs[i];
+	t->pair_free = p->next;
+	memset(p, 0, sizeof(*p));
+	p->used = true;
+	memcpy(p->src, src, TSR_KEY_LEN);
+	memcpy(p->dst, dst, TSR_KEY_LEN);
+	p->next = t->pair_buckets[b];
+	t->pair_buckets[b] = i;
+	t->npairs++;
+	return p;
+}
+
+void relay_pair_count(struct relay_table *t, struct relay_pair *p, size_t bytes, uint64_t now_ns)
+{
+	if (!p) {
+		t->pairs_untracked++;
+		return;
+	}
 	p->packets++;
 	p->bytes += bytes;
 	p->last_ns = now_ns;
@@ -479,6 +483,8 @@ void relay_table_status(struct relay_table *t, FILE *f, uint64_t now_ns)
 		(unsigned long long)t->forwarded_bytes);
 	fprintf(f, "stat send_errors %llu\nstat pairs_untracked %llu\n",
 		(unsigned long long)t->send_errors, (unsigned long long)t->pairs_untracked);
+	fprintf(f, "stat rx_datagrams %llu\nstat rx_frames %llu\n",
+		(unsigned long long)t->rx_datagrams, (unsigned long long)t->rx_frames);
 	fprintf(f, "stat dh %llu\nstat cookies_sent %llu\nstat cookies_ok %llu\n",
 		(unsigned long long)t->dh, (unsigned long long)t->cookies_sent,
 		(unsigned long long)t->cookies_ok);

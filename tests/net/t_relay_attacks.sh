@@ -20,6 +20,11 @@
 #   9. X registers keys stamped 115 s in the future: refused ("clock"); the
 #      relay's replay floor stays below its clock + 10 s and a new honest key
 #      registers at once.
+#  10. X sends one UDP GSO train whose frames carry good tokens, a token one
+#      bit off, and a good token to an unknown key: the relay, which looks a
+#      train's sender and destination up once, still judges every frame
+#      alone: only the good frames reach Y, each bad one is counted, and the
+#      train arrived as one datagram (stat rx_frames - rx_datagrams).
 # RELAY_SCENARIOS="1 2" runs only those (each fails on its own against a
 # version 1 relay: TS_BUILD=<v1 build> TSR_PROTO=1 RELAY_SCENARIOS=N).
 # shellcheck source=lib.sh
@@ -30,7 +35,7 @@
 # --rate 2000: a flood the Python attacker can reach exceeds it, so a
 # per-source budget keyed on a forgeable address would show (finding 8).
 relaylab_up --rate 2000 --max-peers 64
-want() { [[ " ${RELAY_SCENARIOS:-1 2 4a 4b 8 9} " == *" $1 "* ]]; }
+want() { [[ " ${RELAY_SCENARIOS:-1 2 4a 4b 8 9 10} " == *" $1 "* ]]; }
 cpu_pct=- recvs=-
 
 if want 1; then
@@ -135,6 +140,25 @@ if want 9; then
 	out=$(attack "$NS_X" register --count 1 --timeout 1 --tries 2) || fail "honest register failed"
 	[[ $out == acked=1* ]] || fail "a new honest key was not registered: $out
 	$(relay_status | grep -v '^key')"
+fi
+
+if want 10; then
+	log "10: a GSO train mixing good and forged frames from one sender"
+	pattern=gbgugggbbgug
+	bt0=$(reject_count bad_token)
+	du0=$(reject_count dst_unknown)
+	d0=$(stat_count rx_datagrams)
+	f0=$(stat_count rx_frames)
+	out=$(attack "$NS_X" train --pattern "$pattern") ||
+		fail "the relay forwarded the wrong frames of a train: $out"
+	nb=$(tr -cd b <<<"$pattern" | wc -c)
+	nu=$(tr -cd u <<<"$pattern" | wc -c)
+	coalesced=$(($(stat_count rx_frames) - f0 - ($(stat_count rx_datagrams) - d0)))
+	log "train: $out; bad_token +$(($(reject_count bad_token) - bt0)), dst_unknown +$(($(reject_count dst_unknown) - du0)), frames beyond datagrams +$coalesced"
+	(($(reject_count bad_token) - bt0 == nb)) || fail "bad_token rose by $(($(reject_count bad_token) - bt0)), want $nb"
+	(($(reject_count dst_unknown) - du0 == nu)) || fail "dst_unknown rose by $(($(reject_count dst_unknown) - du0)), want $nu"
+	((coalesced >= ${#pattern} - 1)) ||
+		fail "the train did not reach the relay as one GRO datagram ($coalesced frames beyond datagrams): nothing was tested"
 fi
 
 # Still the same tunnel, through the relay, after all of it.

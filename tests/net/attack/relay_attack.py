@@ -241,6 +241,43 @@ def cmd_count(a):
     return 0
 
 
+UDP_SEGMENT = 103  # linux/udp.h: a GSO send, split by the kernel into frames of this size
+
+
+def cmd_train(a):
+    """One UDP GSO train from a registered sender X to a registered Y whose frames differ:
+    g a good SEND to Y, b Y with a token one bit off, u X's good token to an unknown key.
+    The relay reuses a train's sender and destination lookups, so every frame must still be
+    judged alone: Y must get exactly the g frames, in order."""
+    x = rv.Peer(a.relay, a.relay_pub)
+    y = rv.Peer(a.relay, a.relay_pub)
+    if not x.register() or not y.register():
+        print("registered=0")
+        return 1
+    good = x.key.token(*x.observed)
+    bad = bytes([good[0] ^ 1]) + good[1:]
+    unknown = os.urandom(32)
+    frames, want = [], []
+    for i, c in enumerate(a.pattern):
+        dst, tok = {"g": (y.key.pub, good), "b": (y.key.pub, bad), "u": (unknown, good)}[c]
+        frames.append(rv.send_frame(dst, struct.pack(">I", i) + bytes(a.size), tok))
+        if c == "g":
+            want.append(i)
+    x.sock.setsockopt(socket.SOL_UDP, UDP_SEGMENT, len(frames[0]))
+    x.sock.sendto(b"".join(frames), a.relay)
+    got = []
+    deadline = time.monotonic() + a.timeout
+    while time.monotonic() < deadline:
+        data = y.recv(max(0.01, deadline - time.monotonic()))
+        if data is None:
+            break
+        if rv.frame_type(data) == rv.RECV and data[8:40] == x.key.pub:
+            got.append(struct.unpack(">I", data[40:44])[0])
+    print("sent=%d want=%s got=%s" % (len(frames), ",".join(map(str, want)),
+                                      ",".join(map(str, got))))
+    return 0 if got == want else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--relay", required=True, help="IP:PORT")
@@ -277,6 +314,10 @@ def main():
     p.add_argument("--max", type=int, default=1000000)
     p.add_argument("--spoof", type=int, default=0)
     p.add_argument("--spoof-base", default="10.200.0.0")
+    p = sub.add_parser("train")
+    p.add_argument("--pattern", default="gbgugggbbgug")
+    p.add_argument("--size", type=int, default=200)
+    p.add_argument("--timeout", type=float, default=1.5)
     p = sub.add_parser("count")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--duration", type=float, default=5)
