@@ -273,51 +273,71 @@ ssize_t ts_gso_segment(const struct ts_gso *g, unsigned i, uint8_t *out, size_t 
 
 /* --- coalescing -------------------------------------------------------- */
 
+/* The L4 protocol of a coalescing candidate (IPv4: byte 9; IPv6: byte 6). */
+static uint8_t l4_proto(const uint8_t *p)
+{
+	return (p[0] >> 4) == 4 ? p[9] : p[6];
+}
+
 /*
  * Whether packet p can join a coalesced group: IPv4 without options and not
- * a fragment, or IPv6 with TCP right after its header; TCP with only ACK
- * (and PSH) set, no urgent data, a payload, and correct checksums (the
- * kernel will not check a coalesced packet's: a bad segment is written
- * alone, for the kernel to drop).  Sets the header lengths.
+ * a fragment, or IPv6 with TCP or UDP right after its header; TCP with only
+ * ACK (and PSH) set, no urgent data and a payload; UDP (when udp is set)
+ * with a payload and its length field right; and correct checksums (the
+ * kernel will not check a coalesced packet's: a bad one is written alone,
+ * for the kernel to drop; an IPv4 UDP datagram without a checksum, 0, is
+ * written alone too).  Sets the header lengths.
  */
-static bool gro_candidate(const uint8_t *p, size_t len, uint16_t *l4_off, uint16_t *hdr_len)
+static bool gro_candidate(const uint8_t *p, size_t len, bool udp, uint16_t *l4_off,
+			  uint16_t *hdr_len)
 {
 	size_t l4, hl;
 	const uint8_t *th;
+	uint8_t proto;
 
-	if (len < 40 || len > 65535)
+	if (len < 28 || len > 65535)
 		return false;
 	if ((p[0] >> 4) == 4) {
-		if (p[0] != 0x45 || p[9] != IPPROTO_TCP || ts_be16_get(p + 2) != len ||
-		    (ts_be16_get(p + 6) & 0x3fff))
-			return false;
-		if (ts_csum_fold(ts_csum_add(0, p, 20)) != 0xffff)
+		if (p[0] != 0x45 || ts_be16_get(p + 2) != len || (ts_be16_get(p + 6) & 0x3fff))
 			return false;
 		l4 = 20;
 	} else if ((p[0] >> 4) == 6) {
-		if (len < 60 || p[6] != IPPROTO_TCP || (size_t)ts_be16_get(p + 4) + 40 != len)
+		if (len < 48 || (size_t)ts_be16_get(p + 4) + 40 != len)
 			return false;
 		l4 = 40;
 	} else {
 		return false;
 	}
+	proto = l4_proto(p);
 	th = p + l4;
-	hl = l4 + (size_t)(th[12] >> 4) * 4;
-	if ((th[12] >> 4) < 5 || hl >= len || hl > TS_GRO_HDR_MAX)
+	if (proto == IPPROTO_TCP) {
+		if (len < l4 + 20)
+			return false;
+		hl = l4 + (size_t)(th[12] >> 4) * 4;
+		if ((th[12] >> 4) < 5 || hl >= len || hl > TS_GRO_HDR_MAX)
+			return false;
+		if ((th[13] & ~TCP_PSH) != TCP_ACK || ts_be16_get(th + 18) != 0)
+			return false;
+	} else if (proto == IPPROTO_UDP && udp) {
+		hl = l4 + 8;
+		if (hl >= len || ts_be16_get(th + 4) != len - l4 || ts_be16_get(th + 6) == 0)
+			return false;
+	} else {
 		return false;
-	if ((th[13] & ~TCP_PSH) != TCP_ACK || ts_be16_get(th + 18) != 0)
+	}
+	if (l4 == 20 && ts_csum_fold(ts_csum_add(0, p, 20)) != 0xffff)
 		return false;
-	if (ts_csum_fold(ts_csum_add(pseudo_sum(p, IPPROTO_TCP, len - l4), th, len - l4)) != 0xffff)
+	if (ts_csum_fold(ts_csum_add(pseudo_sum(p, proto, len - l4), th, len - l4)) != 0xffff)
 		return false;
 	*l4_off = (uint16_t)l4;
 	*hdr_len = (uint16_t)hl;
 	return true;
 }
 
-/* Same addresses and ports: both packets are TCP of one version (parsed). */
+/* Same protocol, addresses and ports: both packets are candidates of one IP version. */
 static bool same_flow(const uint8_t *a, const uint8_t *b, size_t l4)
 {
-	if ((a[0] >> 4) != (b[0] >> 4))
+	if ((a[0] >> 4) != (b[0] >> 4) || l4_proto(a) != l4_proto(b))
 		return false;
 	if (l4 == 20)
 		return !memcmp(a + 12, b + 12, 8) && !memcmp(a + 20, b + 20, 4);
@@ -337,13 +357,17 @@ static bool gro_can_append(const struct ts_gro *gro, const struct ts_gro_group *
 	if (gro->hdr_len[j] != hl || gro->l4_off[j] != l4)
 		return false;
 	if (l4 == 20) {
-		/* TOS, DF, TTL equal; IDs count up like the kernel's TSO's. */
+		/* TOS, DF, TTL equal; IDs count up like the kernel's TSO's and USO's. */
 		if (ph[1] != pj[1] || ph[8] != pj[8] ||
 		    ts_be16_get(ph + 6) != ts_be16_get(pj + 6) ||
 		    (uint16_t)(ts_be16_get(ph + 4) + g->count) != ts_be16_get(pj + 4))
 			return false;
 	} else if (memcmp(ph, pj, 4) || ph[7] != pj[7]) {
 		return false; /* traffic class, flow label, hop limit */
+	}
+	if (l4_proto(ph) == IPPROTO_UDP) {
+		/* Every datagram but the last of the head's size. */
+		return lens[l] - hl == gso && pl <= gso && hl + g->payload + pl <= 65535;
 	}
 	/* Ack, flags but PSH, window, urgent pointer, options: all the same. */
 	if (memcmp(th + 8, tj + 8, 4) || ((th[13] ^ tj[13]) & ~TCP_PSH) ||
@@ -357,30 +381,33 @@ static bool gro_can_append(const struct ts_gro *gro, const struct ts_gro_group *
 }
 
 /*
- * A TCP packet that cannot be coalesced (SYN, FIN, a pure ACK, options
- * changed...) ends the open groups of its flow: nothing after it may be
- * written before it.  Its addresses and ports, if it is TCP at all.
+ * A TCP or UDP packet that cannot be coalesced (SYN, FIN, a pure ACK,
+ * options changed, a bad checksum...) ends the open groups of its flow:
+ * nothing after it may be written before it.  Its protocol, addresses and
+ * ports, if it is TCP or UDP at all.
  */
 static void gro_close_flow(struct ts_gro *gro, const bool cand[], const uint8_t *const pkts[],
 			   const size_t lens[], unsigned j)
 {
 	const uint8_t *p = pkts[j];
 	size_t l4;
+	uint8_t proto;
 
-	if (lens[j] >= 20 && (p[0] >> 4) == 4 && p[9] == IPPROTO_TCP &&
-	    !(ts_be16_get(p + 6) & 0x1fff))
+	if (lens[j] >= 20 && (p[0] >> 4) == 4 && !(ts_be16_get(p + 6) & 0x1fff))
 		l4 = (size_t)(p[0] & 0xf) * 4;
-	else if (lens[j] >= 40 && (p[0] >> 4) == 6 && p[6] == IPPROTO_TCP)
+	else if (lens[j] >= 40 && (p[0] >> 4) == 6)
 		l4 = 40;
 	else
 		return;
-	if (l4 < 20 || lens[j] < l4 + 4)
+	proto = l4_proto(p);
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || l4 < 20 || lens[j] < l4 + 4)
 		return;
 	for (unsigned k = 0; k < gro->n_groups; k++) {
 		const uint8_t *ph = pkts[gro->group[k].first];
 		size_t hl4 = gro->l4_off[gro->group[k].first];
 
-		if (!cand[gro->group[k].first] || (ph[0] >> 4) != (p[0] >> 4))
+		if (!cand[gro->group[k].first] || (ph[0] >> 4) != (p[0] >> 4) ||
+		    l4_proto(ph) != proto)
 			continue;
 		if (hl4 == 20 ? !memcmp(ph + 12, p + 12, 8) : !memcmp(ph + 8, p + 8, 32))
 			if (!memcmp(ph + hl4, p + l4, 4))
@@ -399,7 +426,8 @@ void ts_gro_plan(struct ts_gro *gro, const uint8_t *const pkts[], const size_t l
 		struct ts_gro_group *g = NULL;
 
 		gro->next[j] = -1;
-		cand[j] = gro_candidate(pkts[j], lens[j], &gro->l4_off[j], &gro->hdr_len[j]);
+		cand[j] =
+		    gro_candidate(pkts[j], lens[j], gro->udp, &gro->l4_off[j], &gro->hdr_len[j]);
 		if (cand[j]) {
 			/* The flow's latest group; anything else of the flow ends it. */
 			for (unsigned k = gro->n_groups; k-- > 0;) {
@@ -445,7 +473,7 @@ size_t ts_gro_head(const struct ts_gro *gro, unsigned group, const uint8_t *cons
 	unsigned h = g->first;
 	size_t l4 = gro->l4_off[h], hl = gro->hdr_len[h], total = hl + g->payload;
 	size_t seg = 0;
-	bool v4 = l4 == 20;
+	bool v4 = l4 == 20, udp = l4_proto(pkts[h]) == IPPROTO_UDP;
 
 	/* The head's payload is the segment size (it is the group's largest). */
 	seg = ts_be16_get(v4 ? pkts[h] + 2 : pkts[h] + 4) + (v4 ? 0 : 40) - hl;
@@ -456,16 +484,24 @@ size_t ts_gro_head(const struct ts_gro *gro, unsigned group, const uint8_t *cons
 	} else {
 		ts_be16_put(hdr + 4, (uint16_t)(total - 40));
 	}
-	/* PSH as the last segment has it. */
-	hdr[l4 + 13] = (uint8_t)((hdr[l4 + 13] & ~TCP_PSH) | (pkts[g->last][l4 + 13] & TCP_PSH));
-	/* The pseudo-header's sum: the kernel adds the rest (NEEDS_CSUM). */
-	ts_be16_put(hdr + l4 + 16, ts_csum_fold(pseudo_sum(hdr, IPPROTO_TCP, total - l4)));
 	memset(vh, 0, sizeof(*vh));
+	if (udp) {
+		ts_be16_put(hdr + l4 + 4, (uint16_t)(total - l4));
+		vh->gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+		vh->csum_offset = 6;
+	} else {
+		/* PSH as the last segment has it. */
+		hdr[l4 + 13] =
+		    (uint8_t)((hdr[l4 + 13] & ~TCP_PSH) | (pkts[g->last][l4 + 13] & TCP_PSH));
+		vh->gso_type = v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
+		vh->csum_offset = 16;
+	}
+	/* The pseudo-header's sum: the kernel adds the rest (NEEDS_CSUM). */
+	ts_be16_put(hdr + l4 + vh->csum_offset,
+		    ts_csum_fold(pseudo_sum(hdr, udp ? IPPROTO_UDP : IPPROTO_TCP, total - l4)));
 	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-	vh->gso_type = v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
 	vh->hdr_len = (uint16_t)hl;
 	vh->gso_size = (uint16_t)seg;
 	vh->csum_start = (uint16_t)l4;
-	vh->csum_offset = 16;
 	return hl;
 }

@@ -3,7 +3,7 @@
  * TUN offloads in userspace, with no I/O of their own: the segmenter splits a
  * super-packet read from a TUN with IFF_VNET_HDR (TSO/USO, or a packet whose
  * checksum the kernel left to us) into the IP packets it stands for, and the
- * coalescer plans which packets of a batch to write back as one TCP
+ * coalescer plans which packets of a batch to write back as one TCP or UDP
  * super-packet (GRO).  The plaintext hooks only ever see the single packets:
  * the TUN driver segments before the engine sees anything and coalesces
  * after the engine is done.
@@ -54,16 +54,19 @@ ssize_t ts_gso_segment(const struct ts_gso *g, unsigned i, uint8_t *out, size_t 
 
 /*
  * A coalescing plan over a batch of IP packets: groups of consecutive TCP
- * segments of one flow.  Packet order within a flow is kept; a group of one
- * packet is written as it is.
+ * segments of one flow, and with udp set, of consecutive UDP datagrams of
+ * one flow (equal payloads, the last maybe shorter: what USO would have
+ * cut).  Packet order within a flow is kept; a group of one packet is
+ * written as it is.
  */
 struct ts_gro_group {
 	uint16_t first, last, count;
 	bool closed;	/* a packet of its flow that cannot join came after it */
-	size_t payload; /* TCP payload bytes of the whole group */
+	size_t payload; /* TCP or UDP payload bytes of the whole group */
 };
 
 struct ts_gro {
+	bool udp; /* set by the caller: the TUN takes VIRTIO_NET_HDR_GSO_UDP_L4 (USO) */
 	unsigned n_groups;
 	struct ts_gro_group group[TS_GRO_MAX];
 	int16_t next[TS_GRO_MAX]; /* the next packet of the same group, or -1 */
@@ -81,7 +84,7 @@ void ts_gro_plan(struct ts_gro *gro, const uint8_t *const pkts[], const size_t l
  */
 size_t ts_gro_head(const struct ts_gro *gro, unsigned group, const uint8_t *const pkts[],
 		   struct virtio_net_hdr *vh, uint8_t hdr[TS_GRO_HDR_MAX]);
-/* The TCP payload of packet i of a planned batch. */
+/* The TCP or UDP payload of packet i of a planned batch. */
 static inline const uint8_t *ts_gro_payload(const struct ts_gro *gro, const uint8_t *const pkts[],
 					    const size_t lens[], unsigned i, size_t *len)
 {

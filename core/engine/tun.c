@@ -116,6 +116,8 @@ int ts_tun_kernel_open(char ifname[static IFNAMSIZ], void **ctx)
 			t->gro = malloc(sizeof(*t->gro));
 			if (!t->rbuf || !t->gro)
 				off = 0;
+			else /* Writing UDP super-packets needs the kernel's USO (Linux 6.2). */
+				t->gro->udp = off & TS_TUN_OFF_USO;
 		}
 		if (!off && fd >= 0) {
 			/* Without offloads the header is only overhead: start again plain. */

@@ -67,6 +67,7 @@ static void plan_any(const uint8_t *const pkts[], const size_t lens[], unsigned 
 	struct virtio_net_hdr vh;
 	uint8_t hdr[TS_GRO_HDR_MAX];
 
+	gro.udp = n & 1; /* both ways, by the packet count's parity */
 	ts_gro_plan(&gro, pkts, lens, n);
 	for (unsigned k = 0; k < gro.n_groups; k++) {
 		size_t total = 0, pl;
@@ -88,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ts_gso g;
 	const uint8_t *pkts[TS_GRO_MAX + 1];
 	size_t lens[TS_GRO_MAX + 1], len, off;
-	bool tcp;
+	bool tcp, udp;
 
 	if (size < sizeof(vh) || size - sizeof(vh) > sizeof(pkt))
 		return 0;
@@ -107,20 +108,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check((size_t)vh.csum_start == g.l4_off, "csum_start disagrees");
 	}
 	tcp = g.kind == TS_GSO_TCP4 || g.kind == TS_GSO_TCP6;
-	if (tcp) {
-		/* Checksums as the kernel leaves them; then parse again. */
+	udp = g.kind == TS_GSO_UDP4 || g.kind == TS_GSO_UDP6;
+	if (tcp || udp) {
+		/* Checksums (and UDP's length) as the kernel leaves them; then parse again. */
 		uint8_t *th = pkt + g.l4_off;
 		uint16_t ps;
 
-		if (g.kind == TS_GSO_TCP4) {
+		if (udp) {
+			th[4] = (uint8_t)((len - g.l4_off) >> 8);
+			th[5] = (uint8_t)(len - g.l4_off);
+		}
+		if (g.kind == TS_GSO_TCP4 || g.kind == TS_GSO_UDP4) {
 			pkt[10] = pkt[11] = 0;
 			ps = (uint16_t)~sum16(pkt, g.l4_off, 0);
 			pkt[10] = (uint8_t)(ps >> 8);
 			pkt[11] = (uint8_t)ps;
 		}
-		ps = (uint16_t)pseudo(pkt, len - g.l4_off, IPPROTO_TCP);
-		th[16] = (uint8_t)(ps >> 8);
-		th[17] = (uint8_t)ps;
+		ps = (uint16_t)pseudo(pkt, len - g.l4_off, tcp ? IPPROTO_TCP : IPPROTO_UDP);
+		th[tcp ? 16 : 6] = (uint8_t)(ps >> 8);
+		th[tcp ? 17 : 7] = (uint8_t)ps;
 		check(ts_gso_parse(&g, &vh, pkt, len) == 0, "fixing checksums changed the verdict");
 	}
 	if (g.nseg > TS_GRO_MAX)
@@ -150,13 +156,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	plan_any(pkts, lens, g.nseg);
 
 	/* The round trip, where the coalescer must take every segment back. */
-	if (tcp && g.nseg >= 2 && len <= 65535 && g.hdr_len <= TS_GRO_HDR_MAX &&
-	    (pkt[g.l4_off + 13] & ~0x08) == 0x10 && !pkt[g.l4_off + 18] && !pkt[g.l4_off + 19] &&
-	    (g.kind == TS_GSO_TCP6 || pkt[0] == 0x45)) {
+	if (((tcp && (pkt[g.l4_off + 13] & ~0x08) == 0x10 && !pkt[g.l4_off + 18] &&
+	      !pkt[g.l4_off + 19]) ||
+	     udp) &&
+	    g.nseg >= 2 && len <= 65535 && g.hdr_len <= TS_GRO_HDR_MAX &&
+	    (g.kind == TS_GSO_TCP6 || g.kind == TS_GSO_UDP6 || pkt[0] == 0x45)) {
 		struct virtio_net_hdr vh2;
 		uint8_t hdr[TS_GRO_HDR_MAX];
 		size_t pl;
 
+		gro.udp = true;
 		ts_gro_plan(&gro, pkts, lens, g.nseg);
 		check(gro.n_groups == 1 && gro.group[0].count == g.nseg,
 		      "segments not re-coalesced");

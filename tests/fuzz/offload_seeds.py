@@ -38,12 +38,17 @@ def tcp(v6, opts, payload, flags=0x18):
     return ip + l4
 
 
-def udp(payload):
-    src, dst = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+def udp(payload, v6=False):
     l4 = struct.pack("!HHHH", 1000, 2000, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(l4), 1, 0, 64, 17, 0) + src + dst
-    ip = ip[:10] + struct.pack("!H", ~csum(ip) & 0xFFFF) + ip[12:]
-    ps = csum(src + dst + struct.pack("!xBH", 17, len(l4)))
+    if v6:
+        src, dst = bytes(range(0xE0, 0xF0)), bytes(range(0x10, 0x20))
+        ip = struct.pack("!IHBB", 0x60000000, len(l4), 17, 64) + src + dst
+        ps = csum(src + dst + struct.pack("!IxxxB", len(l4), 17))
+    else:
+        src, dst = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+        ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(l4), 1, 0, 64, 17, 0) + src + dst
+        ip = ip[:10] + struct.pack("!H", ~csum(ip) & 0xFFFF) + ip[12:]
+        ps = csum(src + dst + struct.pack("!xBH", 17, len(l4)))
     return ip + l4[:6] + struct.pack("!H", ps) + l4[8:]
 
 
@@ -54,6 +59,7 @@ seeds = {
     "tcp6": vnet(1, 4, 60, 600, 40, 16) + tcp(True, b"", bytes(range(100)) * 20),
     "tcp6_ts_fin": vnet(1, 4, 72, 300, 40, 16) + tcp(True, ts, bytes(1000), 0x19),
     "udp4_uso": vnet(1, 5, 28, 400, 20, 6) + udp(bytes(range(250)) * 5),
+    "udp6_uso": vnet(1, 5, 48, 1200, 40, 6) + udp(bytes(range(200)) * 31, v6=True),
     "csum_only": vnet(1, 0, 0, 0, 20, 6) + udp(b"hello"),
     "plain": vnet(0, 0, 0, 0, 0, 0) + udp(b"plain"),
     "bad_ufo": vnet(1, 3, 28, 400, 20, 6) + udp(bytes(900)),

@@ -8,6 +8,11 @@
 #   tinescale both sides, MTU 1280, IPv6 in IPv6, and MTU 8920 (jumbo veth);
 #   against Debian's wireguard-go (offloads on);
 #   A with a plain TUN (TINESCALE_TUN_OFFLOAD=0) against B with offloads.
+# Each round also sends 20,000 UDP datagrams each way in bursts of equal
+# sizes (udp_check.py): every one that arrives must be whole and alone (a
+# coalescer that joined, cut or mixed datagrams shows as bad), at least half
+# must arrive, and a tinescale receiver whose kernel has USO must have
+# written some of them as UDP super-packets (its merged count rises).
 # TS_OFFLOAD_MB (default 200) and TS_OFFLOAD_SMALL_MB (default 30) size them.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +68,48 @@ xfer() {
 	log "$what: $(du -m "$file" | cut -f1) MB intact in $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s"
 }
 
+# merged_of IF: the "merged" count in a tinescale interface's status (0 without offloads).
+merged_of() {
+	local st
+	st=$("$TS_BUILD/tinescale" ctl "$1" status | grep 'tun offloads:') || {
+		echo 0
+		return
+	}
+	[[ $st =~ merged\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
+}
+
+# udp_xfer FROM_NS TO_NS TO_ADDR SIZE TO_IF WHAT: 20,000 datagrams of about SIZE
+# bytes; TO_IF is the receiver's interface if it is tinescale (else empty).
+udp_xfer() {
+	local from=$1 to=$2 addr=$3 size=$4 toif=$5 what=$6 port=$((8000 + RANDOM % 1000))
+	local name=udp-recv-$RANDOM m0=0 m1 uso=0 i res out
+	if [[ -n $toif ]]; then
+		m0=$(merged_of "$toif")
+		"$TS_BUILD/tinescale" ctl "$toif" status | grep -q 'tun offloads:.* uso' && uso=1
+	fi
+	bg "$name" ip netns exec "$to" "$TS_PY" "$TS_SRC/tests/net/udp_check.py" \
+		recv "$addr" "$port" "$size" 2
+	local rpid=$BG_PID
+	out=$LOGDIR/$name.log
+	for ((i = 0; i < 50; i++)); do
+		grep -q ready "$out" && break
+		sleep 0.1
+	done
+	((i < 50)) || fail "$what: UDP receiver not ready"
+	ip netns exec "$from" "$TS_PY" "$TS_SRC/tests/net/udp_check.py" send "$addr" "$port" \
+		20000 "$size" >/dev/null || fail "$what: UDP sender failed"
+	bg_wait "$rpid" || fail "$what: UDP receiver failed"
+	res=$(tail -n 1 "$out")
+	[[ $res =~ got=([0-9]+)\ bad=([0-9]+) ]] || fail "$what: UDP receiver said '$res'"
+	((BASH_REMATCH[2] == 0)) || fail "$what: UDP datagrams joined, cut or mixed: $res"
+	((BASH_REMATCH[1] >= 10000)) || fail "$what: under half the UDP datagrams arrived: $res"
+	if ((uso)); then
+		m1=$(merged_of "$toif")
+		((m1 > m0)) || fail "$what: the receiver has USO but merged no UDP ($m0 -> $m1)"
+	fi
+	log "$what: UDP $res of 20000, receiver merged ${m1:-n/a} (was $m0, uso $uso)"
+}
+
 # round N IMPL_B MTU OUTER(4|6) INNER(4|6) FILE SUM: both ways through a fresh tunnel.
 round() {
 	local n=$1 implb=$2 mtu=$3 outer=$4 inner=$5 file=$6 sum=$7
@@ -98,6 +145,11 @@ round() {
 		fail "$what: unreadable status: $st"
 	((BASH_REMATCH[1] > 0 && BASH_REMATCH[2] > 0 && BASH_REMATCH[3] == 0)) ||
 		fail "$what: offloads unused or refusing: $st"
+	local uia=$ia uib=$ib
+	((PLAIN_A)) && uia=
+	[[ $implb == tinescale ]] || uib=
+	udp_xfer "$NS_A" "$NS_B" "$ab" $((mtu - 100)) "$uib" "$what A->B"
+	udp_xfer "$NS_B" "$NS_A" "$aa" $((mtu - 100)) "$uia" "$what B->A"
 	impl_alive "$ia"
 	impl_alive "$ib"
 	impl_stop "$ia"

@@ -3,8 +3,9 @@
  * Tests of core/engine/offload.c: TSO/USO super-packets (IPv4 and IPv6,
  * TCP with and without options) cut into segments whose lengths, IDs,
  * sequence numbers, flags and checksums are checked here independently;
- * the segments coalesced back equal the original bytes and virtio_net_hdr;
- * what must not be coalesced is not; malformed headers are refused.
+ * the segments coalesced back equal the original bytes and virtio_net_hdr
+ * (TCP, and UDP when the TUN has USO); what must not be coalesced is not;
+ * malformed headers are refused.
  */
 #include "offload.h"
 
@@ -373,6 +374,143 @@ static void test_udp_and_csum(void)
 	}
 }
 
+/* A USO super-packet as the kernel hands it over (IPv4 IDs wrap in the burst). */
+static size_t make_udp(uint8_t *p, struct virtio_net_hdr *vh, bool v6, size_t payload, unsigned gso)
+{
+	size_t l4 = v6 ? 40 : 20, len = l4 + 8 + payload;
+
+	memset(p, 0, l4 + 8);
+	if (v6) {
+		p[0] = 0x60;
+		p16(p + 4, (unsigned)(len - 40));
+		p[6] = IPPROTO_UDP;
+		p[7] = 64;
+		for (int i = 0; i < 32; i++)
+			p[8 + i] = (uint8_t)(0xfd + i);
+	} else {
+		p[0] = 0x45;
+		p16(p + 2, (unsigned)len);
+		p16(p + 4, 0xfffe);
+		p16(p + 6, 0x4000);
+		p[8] = 64;
+		p[9] = IPPROTO_UDP;
+		memcpy(p + 12, (uint8_t[]){10, 0, 0, 1, 10, 0, 0, 2}, 8);
+		p16(p + 10, (unsigned)~ref_sum(p, 20, 0) & 0xffff);
+	}
+	p16(p + l4, 1000);
+	p16(p + l4 + 2, 2000);
+	p16(p + l4 + 4, (unsigned)(len - l4));
+	for (size_t i = l4 + 8; i < len; i++)
+		p[i] = rnd8();
+	p16(p + l4 + 6, ref_pseudo(p, l4, len, IPPROTO_UDP));
+	memset(vh, 0, sizeof(*vh));
+	vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh->gso_type = VIRTIO_NET_HDR_GSO_UDP_L4;
+	vh->hdr_len = (uint16_t)(l4 + 8);
+	vh->gso_size = (uint16_t)gso;
+	vh->csum_start = (uint16_t)l4;
+	vh->csum_offset = 6;
+	return len;
+}
+
+/*
+ * UDP coalescing (USO on the TUN): a super-packet's datagrams join back into
+ * it, byte for byte, only when the plan may coalesce UDP; a shorter datagram
+ * ends a group, a bad checksum is written alone and ends its flow's group,
+ * and TCP with the same addresses and ports is another flow.
+ */
+static void test_udp_coalesce(void)
+{
+	static uint8_t other[2048];
+	static struct ts_gro gro;
+	struct virtio_net_hdr vh, vh2;
+	uint8_t hdr[TS_GRO_HDR_MAX];
+	const uint8_t *pkts[9];
+	size_t lens[9];
+	struct ts_gso g;
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		size_t l4 = v6 ? 40 : 20, len = make_udp(super, &vh, v6, 5 * 1200 + 700, 1200), off;
+
+		CHECK(ts_gso_parse(&g, &vh, super, len) == 0 && g.nseg == 6);
+		for (unsigned i = 0; i < g.nseg; i++) {
+			ssize_t r = ts_gso_segment(&g, i, segbuf[i], sizeof(segbuf[i]));
+
+			CHECK(r > 0);
+			pkts[i] = segbuf[i];
+			lens[i] = r > 0 ? (size_t)r : 0;
+		}
+		gro.udp = false;
+		ts_gro_plan(&gro, pkts, lens, g.nseg);
+		CHECK_MSG(gro.n_groups == g.nseg, "v6 %d: UDP coalesced without USO", v6);
+		gro.udp = true;
+		ts_gro_plan(&gro, pkts, lens, g.nseg);
+		CHECK_MSG(gro.n_groups == 1 && gro.group[0].count == g.nseg, "v6 %d: %u groups", v6,
+			  gro.n_groups);
+		if (gro.n_groups != 1)
+			continue;
+		off = ts_gro_head(&gro, 0, pkts, &vh2, hdr);
+		CHECK(off == l4 + 8);
+		memcpy(flat, hdr, off);
+		for (int i = gro.group[0].first; i >= 0; i = gro.next[i]) {
+			size_t pl;
+			const uint8_t *d = ts_gro_payload(&gro, pkts, lens, (unsigned)i, &pl);
+
+			memcpy(flat + off, d, pl);
+			off += pl;
+		}
+		CHECK_MSG(off == len && !memcmp(flat, super, len), "v6 %d: round trip differs", v6);
+		CHECK(vh2.gso_type == VIRTIO_NET_HDR_GSO_UDP_L4 && vh2.gso_size == 1200 &&
+		      vh2.csum_start == l4 && vh2.csum_offset == 6 && vh2.hdr_len == l4 + 8 &&
+		      vh2.flags == VIRTIO_NET_HDR_F_NEEDS_CSUM);
+
+		/*
+		 * 0, the short last one, 1: a shorter datagram ends its group
+		 * (IPv4: 5's ID does not follow 0's either, so three groups).
+		 */
+		pkts[0] = segbuf[0];
+		pkts[1] = segbuf[5];
+		pkts[2] = segbuf[1];
+		lens[2] = lens[1];
+		lens[1] = lens[5];
+		ts_gro_plan(&gro, pkts, lens, 3);
+		CHECK_MSG(v6 ? gro.n_groups == 2 && gro.group[0].count == 2 : gro.n_groups == 3,
+			  "v6 %d: short datagram mid-group: %u groups", v6, gro.n_groups);
+	}
+
+	/* IPv4: 0, 1, a bad checksum, 3: the bad one alone, and 3 may not join 0-1. */
+	{
+		size_t len = make_udp(super, &vh, false, 4 * 1200, 1200);
+
+		CHECK(ts_gso_parse(&g, &vh, super, len) == 0 && g.nseg == 4);
+		for (unsigned i = 0; i < 4; i++) {
+			ssize_t r = ts_gso_segment(&g, i, segbuf[i], sizeof(segbuf[i]));
+
+			pkts[i] = segbuf[i];
+			lens[i] = r > 0 ? (size_t)r : 0;
+		}
+		segbuf[2][100] ^= 1;
+		gro.udp = true;
+		ts_gro_plan(&gro, pkts, lens, 4);
+		CHECK_MSG(gro.n_groups == 3 && gro.group[0].count == 2 && gro.group[1].count == 1 &&
+			      gro.group[2].count == 1,
+			  "bad checksum: %u groups", gro.n_groups);
+		segbuf[2][100] ^= 1;
+		/* A TCP packet with the UDP flow's addresses and ports between two datagrams. */
+		memcpy(other, segbuf[1], lens[1]);
+		other[9] = IPPROTO_TCP;
+		pkts[1] = other;
+		ts_gro_plan(&gro, pkts, lens, 3);
+		CHECK_MSG(gro.n_groups == 3, "TCP joined a UDP flow: %u groups", gro.n_groups);
+		/* IPv4 UDP without a checksum (0) is written alone. */
+		p16(segbuf[0] + 26, 0);
+		pkts[0] = segbuf[0];
+		pkts[1] = segbuf[1];
+		ts_gro_plan(&gro, pkts, lens, 2);
+		CHECK_MSG(gro.n_groups == 2, "checksum 0 coalesced: %u groups", gro.n_groups);
+	}
+}
+
 /* Every malformed header is refused. */
 static void test_malformed(void)
 {
@@ -445,6 +583,7 @@ int main(void)
 	test_plan();
 	test_limit();
 	test_udp_and_csum();
+	test_udp_coalesce();
 	test_malformed();
 	if (!failures)
 		printf("test_offload: ok\n");
