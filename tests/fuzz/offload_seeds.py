@@ -21,34 +21,30 @@ def vnet(flags, gso_type, hdr_len, gso_size, csum_start, csum_offset):
     return struct.pack("<BBHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
 
 
+def ip_hdr(v6, proto, l4_len, v6_first_word, v4_id, v4_frag):
+    """An IP header for l4_len bytes of proto, and the pseudo-header's sum."""
+    if v6:
+        src, dst = bytes(range(0xE0, 0xF0)), bytes(range(0x10, 0x20))
+        ip = struct.pack("!IHBB", v6_first_word, l4_len, proto, 64) + src + dst
+        return ip, csum(src + dst + struct.pack("!IxxxB", l4_len, proto))
+    src, dst = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + l4_len, v4_id, v4_frag, 64, proto, 0) + src + dst
+    ip = ip[:10] + struct.pack("!H", ~csum(ip) & 0xFFFF) + ip[12:]
+    return ip, csum(src + dst + struct.pack("!xBH", proto, l4_len))
+
+
 def tcp(v6, opts, payload, flags=0x18):
     th = struct.pack("!HHIIBBHHH", 40000, 5201, 0xFFFFF000, 7, (20 + len(opts)) // 4 << 4,
                      flags, 501, 0, 0) + opts
     l4 = th + payload
-    if v6:
-        src, dst = bytes(range(0xE0, 0xF0)), bytes(range(0x10, 0x20))
-        ip = struct.pack("!IHBB", 0x600A0042, len(l4), 6, 64) + src + dst
-        ps = csum(src + dst + struct.pack("!IxxxB", len(l4), 6))
-    else:
-        src, dst = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
-        ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(l4), 0xFFF0, 0x4000, 64, 6, 0) + src + dst
-        ip = ip[:10] + struct.pack("!H", ~csum(ip) & 0xFFFF) + ip[12:]
-        ps = csum(src + dst + struct.pack("!xBH", 6, len(l4)))
+    ip, ps = ip_hdr(v6, 6, len(l4), 0x600A0042, 0xFFF0, 0x4000)
     l4 = l4[:16] + struct.pack("!H", ps) + l4[18:]
     return ip + l4
 
 
 def udp(payload, v6=False):
     l4 = struct.pack("!HHHH", 1000, 2000, 8 + len(payload), 0) + payload
-    if v6:
-        src, dst = bytes(range(0xE0, 0xF0)), bytes(range(0x10, 0x20))
-        ip = struct.pack("!IHBB", 0x60000000, len(l4), 17, 64) + src + dst
-        ps = csum(src + dst + struct.pack("!IxxxB", len(l4), 17))
-    else:
-        src, dst = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
-        ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(l4), 1, 0, 64, 17, 0) + src + dst
-        ip = ip[:10] + struct.pack("!H", ~csum(ip) & 0xFFFF) + ip[12:]
-        ps = csum(src + dst + struct.pack("!xBH", 17, len(l4)))
+    ip, ps = ip_hdr(v6, 17, len(l4), 0x60000000, 1, 0)
     return ip + l4[:6] + struct.pack("!H", ps) + l4[8:]
 
 

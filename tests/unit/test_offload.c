@@ -77,6 +77,34 @@ static uint8_t rnd8(void)
 }
 
 /*
+ * The IP header of a len-byte super-packet (zeroed before): IPv6 with a
+ * traffic class and flow label, or IPv4 with DF, ID id (IDs wrap during a
+ * burst when it is near 0xffff) and a valid header checksum.
+ */
+static void make_ip(uint8_t *p, bool v6, uint8_t proto, size_t len, unsigned id)
+{
+	if (v6) {
+		p[0] = 0x60;
+		p[1] = 0x0a; /* traffic class, flow label */
+		p[3] = 0x42;
+		p16(p + 4, (unsigned)(len - 40));
+		p[6] = proto;
+		p[7] = 64;
+		for (int i = 0; i < 32; i++)
+			p[8 + i] = (uint8_t)(0xfd + i);
+	} else {
+		p[0] = 0x45;
+		p16(p + 2, (unsigned)len);
+		p16(p + 4, id);
+		p16(p + 6, 0x4000);
+		p[8] = 64;
+		p[9] = proto;
+		memcpy(p + 12, (uint8_t[]){10, 0, 0, 1, 10, 0, 0, 2}, 8);
+		p16(p + 10, (unsigned)~ref_sum(p, 20, 0) & 0xffff);
+	}
+}
+
+/*
  * A TSO super-packet as the kernel hands it over: valid IPv4 header
  * checksum, the TCP checksum field holding the pseudo-header's sum.
  * Returns its length.
@@ -87,25 +115,7 @@ static size_t make_tcp(uint8_t *p, struct virtio_net_hdr *vh, bool v6, size_t op
 	size_t l4 = v6 ? 40 : 20, hl = l4 + 20 + opt_len, len = hl + payload;
 
 	memset(p, 0, hl);
-	if (v6) {
-		p[0] = 0x60;
-		p[1] = 0x0a; /* traffic class, flow label */
-		p[3] = 0x42;
-		p16(p + 4, (unsigned)(len - 40));
-		p[6] = IPPROTO_TCP;
-		p[7] = 64;
-		for (int i = 0; i < 32; i++)
-			p[8 + i] = (uint8_t)(0xfd + i);
-	} else {
-		p[0] = 0x45;
-		p16(p + 2, (unsigned)len);
-		p16(p + 4, 0xfff0); /* IDs wrap during the burst */
-		p16(p + 6, 0x4000);
-		p[8] = 64;
-		p[9] = IPPROTO_TCP;
-		memcpy(p + 12, (uint8_t[]){10, 0, 0, 1, 10, 0, 0, 2}, 8);
-		p16(p + 10, (unsigned)~ref_sum(p, 20, 0) & 0xffff);
-	}
+	make_ip(p, v6, IPPROTO_TCP, len, 0xfff0);
 	p16(p + l4, 40000);
 	p16(p + l4 + 2, 5201);
 	memcpy(p + l4 + 4, (uint8_t[]){0xff, 0xff, 0xf0, 0x00}, 4); /* seq wraps too */
@@ -130,6 +140,28 @@ static size_t make_tcp(uint8_t *p, struct virtio_net_hdr *vh, bool v6, size_t op
 
 static uint8_t super[70000], segbuf[128][2048], flat[70000];
 
+/*
+ * Group 0 of a plan written out as the TUN would get it, into flat: its
+ * head's headers (checked to be hl bytes long) and every payload.  The length.
+ */
+static size_t flatten(const struct ts_gro *gro, const uint8_t *const pkts[], const size_t lens[],
+		      struct virtio_net_hdr *vh, size_t hl)
+{
+	uint8_t hdr[TS_GRO_HDR_MAX];
+	size_t off = ts_gro_head(gro, 0, pkts, vh, hdr);
+
+	CHECK(off == hl);
+	memcpy(flat, hdr, off);
+	for (int i = gro->group[0].first; i >= 0; i = gro->next[i]) {
+		size_t pl;
+		const uint8_t *d = ts_gro_payload(gro, pkts, lens, (unsigned)i, &pl);
+
+		memcpy(flat + off, d, pl);
+		off += pl;
+	}
+	return off;
+}
+
 /* Cut, check each segment, coalesce, check the round trip. */
 static void round_trip(bool v6, size_t opt_len, size_t payload, unsigned gso, uint8_t flags)
 {
@@ -140,7 +172,6 @@ static void round_trip(bool v6, size_t opt_len, size_t payload, unsigned gso, ui
 	size_t lens[128], l4 = v6 ? 40 : 20, hl = l4 + 20 + opt_len, off;
 	size_t len = make_tcp(super, &vh, v6, opt_len, payload, gso, flags);
 	unsigned nseg = (unsigned)((payload + gso - 1) / gso);
-	uint8_t hdr[TS_GRO_HDR_MAX];
 
 	CHECK(ts_gso_parse(&g, &vh, super, len) == 0);
 	CHECK_MSG(g.nseg == nseg, "nseg %u, want %u", g.nseg, nseg);
@@ -185,16 +216,7 @@ static void round_trip(bool v6, size_t opt_len, size_t payload, unsigned gso, ui
 		CHECK(ref_valid(segbuf[0], lens[0], l4, IPPROTO_TCP));
 		return;
 	}
-	off = ts_gro_head(&gro, 0, pkts, &vh2, hdr);
-	CHECK(off == hl);
-	memcpy(flat, hdr, off);
-	for (int i = gro.group[0].first; i >= 0; i = gro.next[i]) {
-		size_t pl;
-		const uint8_t *d = ts_gro_payload(&gro, pkts, lens, (unsigned)i, &pl);
-
-		memcpy(flat + off, d, pl);
-		off += pl;
-	}
+	off = flatten(&gro, pkts, lens, &vh2, hl);
 	CHECK_MSG(off == len && !memcmp(flat, super, len), "v6 %d opt %zu payload %zu gso %u", v6,
 		  opt_len, payload, gso);
 	CHECK(vh2.gso_type == vh.gso_type && vh2.gso_size == vh.gso_size &&
@@ -380,23 +402,7 @@ static size_t make_udp(uint8_t *p, struct virtio_net_hdr *vh, bool v6, size_t pa
 	size_t l4 = v6 ? 40 : 20, len = l4 + 8 + payload;
 
 	memset(p, 0, l4 + 8);
-	if (v6) {
-		p[0] = 0x60;
-		p16(p + 4, (unsigned)(len - 40));
-		p[6] = IPPROTO_UDP;
-		p[7] = 64;
-		for (int i = 0; i < 32; i++)
-			p[8 + i] = (uint8_t)(0xfd + i);
-	} else {
-		p[0] = 0x45;
-		p16(p + 2, (unsigned)len);
-		p16(p + 4, 0xfffe);
-		p16(p + 6, 0x4000);
-		p[8] = 64;
-		p[9] = IPPROTO_UDP;
-		memcpy(p + 12, (uint8_t[]){10, 0, 0, 1, 10, 0, 0, 2}, 8);
-		p16(p + 10, (unsigned)~ref_sum(p, 20, 0) & 0xffff);
-	}
+	make_ip(p, v6, IPPROTO_UDP, len, 0xfffe);
 	p16(p + l4, 1000);
 	p16(p + l4 + 2, 2000);
 	p16(p + l4 + 4, (unsigned)(len - l4));
@@ -424,7 +430,6 @@ static void test_udp_coalesce(void)
 	static uint8_t other[2048];
 	static struct ts_gro gro;
 	struct virtio_net_hdr vh, vh2;
-	uint8_t hdr[TS_GRO_HDR_MAX];
 	const uint8_t *pkts[9];
 	size_t lens[9];
 	struct ts_gso g;
@@ -449,16 +454,7 @@ static void test_udp_coalesce(void)
 			  gro.n_groups);
 		if (gro.n_groups != 1)
 			continue;
-		off = ts_gro_head(&gro, 0, pkts, &vh2, hdr);
-		CHECK(off == l4 + 8);
-		memcpy(flat, hdr, off);
-		for (int i = gro.group[0].first; i >= 0; i = gro.next[i]) {
-			size_t pl;
-			const uint8_t *d = ts_gro_payload(&gro, pkts, lens, (unsigned)i, &pl);
-
-			memcpy(flat + off, d, pl);
-			off += pl;
-		}
+		off = flatten(&gro, pkts, lens, &vh2, l4 + 8);
 		CHECK_MSG(off == len && !memcmp(flat, super, len), "v6 %d: round trip differs", v6);
 		CHECK(vh2.gso_type == VIRTIO_NET_HDR_GSO_UDP_L4 && vh2.gso_size == 1200 &&
 		      vh2.csum_start == l4 && vh2.csum_offset == 6 && vh2.hdr_len == l4 + 8 &&
