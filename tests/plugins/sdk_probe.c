@@ -38,7 +38,8 @@ struct state {
 static struct state states[8];
 static _Atomic int n_states;
 
-static pthread_t cb_hook_thread;
+/* Written by every hook that writes to a callback output, read on the callback thread. */
+static _Atomic pthread_t cb_hook_thread;
 
 /* output_open_cb's callback: each record whole and in one piece, off the hook's thread. */
 static void on_record(void *arg, const void *rec, size_t len, bool closing)
@@ -46,7 +47,7 @@ static void on_record(void *arg, const void *rec, size_t len, bool closing)
 	const char *c = rec;
 
 	(void)arg;
-	if (pthread_equal(pthread_self(), cb_hook_thread))
+	if (pthread_equal(pthread_self(), atomic_load(&cb_hook_thread)))
 		sdk_global.cb_wrong_thread++;
 	if (closing)
 		sdk_global.cb_closing++;
@@ -77,7 +78,7 @@ static enum ts_verdict hook(void *st, struct ts_packet *pkt)
 		memset(line, 'x', sizeof(line) - 1);
 		line[sizeof(line) - 1] = '\n';
 		if (s->cb)
-			cb_hook_thread = pthread_self();
+			atomic_store(&cb_hook_thread, pthread_self());
 		if (s->cb ? s->host->output_writev(s->host, s->out, iov, 2)
 			  : s->host->output_write(s->host, s->out, line, sizeof(line)))
 			sdk_global.refused++;
