@@ -64,15 +64,19 @@ wait_until() {
 	done
 	return 1
 }
-# cut_b_to_a: drop only B -> A between the WAN addresses (A -> B passes).
+# cut_b_to_a: drop only B -> A between the WAN addresses (A -> B passes), in
+# place of whatever natcut held, in one nft transaction: going through "both
+# open" (natlab_uncut, then this) let a genuine PONG through, and A went
+# direct to B's real address (seen once in ten runs).
 cut_b_to_a() {
 	ip netns exec "$NS_INET" nft -f - <<EOF
 table ip natcut {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
-		ip saddr $NAT_WAN_B ip daddr $NAT_WAN_A drop
 	}
 }
+flush chain ip natcut forward
+add rule ip natcut forward ip saddr $NAT_WAN_B ip daddr $NAT_WAN_A drop
 EOF
 }
 
@@ -115,7 +119,6 @@ log "B refused the replays (replay $replay0 -> $(refused "$IF_B" "$PA" replay)) 
 
 log "step 6: B's PONG re-sent to A from a third address V"
 V=$STUN1:3478
-natlab_uncut
 cut_b_to_a
 pong_src() { (($(refused "$IF_A" "$PB" pong_src) >= 1)); }
 # A copy counts (as pong_src) only while its PING is outstanding: A's next
