@@ -1049,8 +1049,7 @@ int ts_device_note_get(struct ts_device *dev, const uint8_t *public_key, const c
 		notes = *where;
 		for (int i = 0; notes && i < TS_NOTES_MAX; i++) {
 			if (notes[i].key[0] && strcmp(notes[i].key, key) == 0) {
-				/* Truncated to len - 1 and terminated: snprintf's result, cheaper.
-				 */
+				/* What snprintf would write, without its cost. */
 				size_t n = strnlen(notes[i].value, len - 1);
 
 				memcpy(buf, notes[i].value, n);

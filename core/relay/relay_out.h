@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tinescale-relay's outgoing forwarded frames: queued while one received
- * batch is handled, then sent together, one sendmmsg for the lot, with
+ * datagram (a GRO train's frames) is handled, then sent together, one
+ * sendmmsg for the lot (a full queue is flushed on the way), with
  * consecutive frames to one destination from one local address and of one
  * size (the last may be shorter) as a single UDP GSO message where the
  * kernel has UDP_SEGMENT.  relay_out.c owns it; the frames' bytes belong to

@@ -51,8 +51,8 @@
 #define DEFAULT_RATE_PPS    20000
 #define MAX_CTL_CLIENTS	    8
 #define DEFAULT_DH_RATE	    2000
-#define RX_BURST	    512		  /* frames per wakeup, so the control socket is served */
-#define RX_BATCH	    RELAY_OUT_MAX /* datagrams per recvmmsg; forwards are sent per batch */
+#define RX_BURST	    512 /* frames per wakeup, so the control socket is served */
+#define RX_BATCH	    64	/* datagrams per recvmmsg */
 #define REJECT_LOG_INTERVAL NS_PER_S
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -87,7 +87,7 @@ struct relay {
 	uint8_t private_key[TSR_KEY_LEN], public_key[TSR_KEY_LEN];
 	struct relay_table t;
 	struct relay_cookies cookies;
-	struct relay_out out; /* forwarded RECVs of the batch being handled */
+	struct relay_out out; /* forwarded RECVs of the datagram being handled */
 	struct send_memo memo;
 	struct ctl_client clients[MAX_CTL_CLIENTS];
 	uint64_t started_ns;
