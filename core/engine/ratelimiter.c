@@ -105,7 +105,7 @@ static void gc(struct ts_ratelimiter *rl, uint64_t now)
 		struct ts_ratelimiter_entry **pp = &rl->buckets[i], *e;
 
 		while ((e = *pp)) {
-			if (now - e->last_ns > NSEC_PER_SEC) {
+			if (ts_age_ns(now, e->last_ns) > NSEC_PER_SEC) {
 				*pp = e->next;
 				free(e);
 				rl->count--;
@@ -127,15 +127,15 @@ bool ts_ratelimiter_allow(struct ts_ratelimiter *rl, const union ts_endpoint *sr
 	if (!source_of(src, &s))
 		return false;
 	pthread_mutex_lock(&rl->lock);
-	if (now_ns - rl->last_gc_ns >= NSEC_PER_SEC)
+	if (ts_age_ns(now_ns, rl->last_gc_ns) >= NSEC_PER_SEC)
 		gc(rl, now_ns);
 	b = bucket_of(rl, &s);
 	for (e = rl->buckets[b]; e; e = e->next)
 		if (e->src.len == s.len && memcmp(e->src.bytes, s.bytes, s.len) == 0)
 			break;
 	if (e) {
-		/* A clock that went backwards refills nothing. */
-		uint64_t elapsed = now_ns > e->last_ns ? now_ns - e->last_ns : 0;
+		/* A time stored after ours was read refills nothing. */
+		uint64_t elapsed = ts_age_ns(now_ns, e->last_ns);
 
 		e->tokens = elapsed >= TOKEN_MAX - e->tokens ? TOKEN_MAX : e->tokens + elapsed;
 		e->last_ns = now_ns;

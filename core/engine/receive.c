@@ -103,7 +103,7 @@ static bool under_load(struct ts_device *dev, uint64_t now)
 {
 	uint64_t last;
 
-	if (now - dev->hs_window_ns >= HS_WINDOW_NS) {
+	if (ts_age_ns(now, dev->hs_window_ns) >= HS_WINDOW_NS) {
 		dev->hs_window_ns = now;
 		dev->hs_window_count = 0;
 	}
@@ -112,7 +112,7 @@ static bool under_load(struct ts_device *dev, uint64_t now)
 		MAX_QUEUED_INCOMING_HANDSHAKES / 8)
 		mark_under_load(dev, now);
 	last = atomic_load_explicit(&dev->last_under_load_ns, memory_order_relaxed);
-	return last && now - last < HS_LOAD_HOLD;
+	return last && ts_age_ns(now, last) < HS_LOAD_HOLD;
 }
 
 /*
@@ -755,7 +755,7 @@ static struct ts_keypair *decrypt(struct ts_device *dev, const union ts_endpoint
 		return NULL;
 	}
 	if (!atomic_load_explicit(&kp->receiving_valid, memory_order_relaxed) ||
-	    now - kp->birthdate_ns >= ts_secs(REJECT_AFTER_TIME)) {
+	    ts_age_ns(now, kp->birthdate_ns) >= ts_secs(REJECT_AFTER_TIME)) {
 		atomic_store(&kp->receiving_valid, false);
 		ts_keypair_put(kp);
 		return NULL;
@@ -861,7 +861,7 @@ static void consume(struct ts_device *dev, struct ts_keypair *kp, const union ts
 		ts_timers_data_received(peer);
 	/* Rekey before the session we initiated is too old to receive on. */
 	if (peer->kp_current == kp && kp->is_initiator && !peer->timers.sent_lastminute_handshake &&
-	    now - kp->birthdate_ns >=
+	    ts_age_ns(now, kp->birthdate_ns) >=
 		ts_secs(REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT)) {
 		peer->timers.sent_lastminute_handshake = true;
 		lastminute = true;

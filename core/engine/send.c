@@ -158,7 +158,7 @@ static struct ts_keypair *usable_keypair(struct ts_peer *peer, uint64_t now)
 
 	if (!kp || !atomic_load_explicit(&kp->sending_valid, memory_order_relaxed))
 		return NULL;
-	if (now - kp->birthdate_ns >= ts_secs(REJECT_AFTER_TIME) ||
+	if (ts_age_ns(now, kp->birthdate_ns) >= ts_secs(REJECT_AFTER_TIME) ||
 	    atomic_load_explicit(&kp->sending_counter, memory_order_relaxed) >=
 		REJECT_AFTER_MESSAGES) {
 		atomic_store(&kp->sending_valid, false);
@@ -172,7 +172,7 @@ static bool wants_rekey(const struct ts_keypair *kp, uint64_t now)
 {
 	return atomic_load_explicit(&kp->sending_counter, memory_order_relaxed) >
 		   REKEY_AFTER_MESSAGES ||
-	       (kp->is_initiator && now - kp->birthdate_ns >= ts_secs(REKEY_AFTER_TIME));
+	       (kp->is_initiator && ts_age_ns(now, kp->birthdate_ns) >= ts_secs(REKEY_AFTER_TIME));
 }
 
 /*
@@ -346,7 +346,7 @@ void ts_send_handshake_initiation(struct ts_peer *peer, bool is_retry)
 	if (atomic_load(&peer->dead))
 		goto out;
 	if (!is_retry && peer->last_sent_handshake_ns &&
-	    now - peer->last_sent_handshake_ns < ts_secs(REKEY_TIMEOUT))
+	    ts_age_ns(now, peer->last_sent_handshake_ns) < ts_secs(REKEY_TIMEOUT))
 		goto out; /* one initiation per REKEY_TIMEOUT unless the timer retries */
 	if (!dev->identity.has_identity || !ts_endpoint_is_set(&peer->endpoint))
 		goto out;

@@ -349,7 +349,7 @@ struct ts_host_services {
 	bool (*public_key)(const struct ts_host_services *host, uint8_t out[32]);
 	/* The interface name. */
 	const char *(*ifname)(const struct ts_host_services *host);
-	/* CLOCK_MONOTONIC in nanoseconds. */
+	/* CLOCK_MONOTONIC in nanoseconds (ages: ts_ns_since() below). */
 	uint64_t (*now_ns)(const struct ts_host_services *host);
 
 	/*
@@ -503,6 +503,17 @@ struct ts_host_services {
 	int (*output_writev)(const struct ts_host_services *host, struct ts_output *out,
 			     const struct iovec *iov, int iovcnt);
 };
+
+/*
+ * How long before now (a now_ns() reading) then was; 0 when then is later.
+ * A time another thread stored (a hook's last-seen time, read by a timer
+ * callback) can be later than a now_ns() this thread read a moment ago:
+ * now - then would wrap to an age of centuries.
+ */
+static inline uint64_t ts_ns_since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
 
 #define TS_NOTES_MAX	  8
 #define TS_NOTE_KEY_MAX	  31

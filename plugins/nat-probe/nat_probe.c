@@ -509,7 +509,7 @@ static void refused(struct nat_probe *np, struct np_outbox *ob, struct np_peer *
 	/* The peer's own LAN addresses are routine, not an attack: counted, not logged. */
 	if (v == CF_PRIVATE_REMOTE)
 		return;
-	if (now - np->refuse_log_ns >= NP_REFUSE_LOG_NS) {
+	if (ts_ns_since(now, np->refuse_log_ns) >= NP_REFUSE_LOG_NS) {
 		if (np->refuse_log_quiet)
 			out_log(ob, TS_LOG_WARN, "%llu more candidates refused (not logged)",
 				(unsigned long long)np->refuse_log_quiet);
@@ -807,7 +807,8 @@ static void stun_tick(struct nat_probe *np, struct np_outbox *ob, uint64_t now)
 		if (s->pending && s->tries >= NP_STUN_TRIES) {
 			/* No answer this round: forget a mapping that is now old. */
 			s->pending = false;
-			if (s->have && now - s->seen_ns > 2ULL * np->stun_refresh_ms * NP_MS)
+			if (s->have &&
+			    ts_ns_since(now, s->seen_ns) > 2ULL * np->stun_refresh_ms * NP_MS)
 				s->have = false;
 			s->next_ns = now + (uint64_t)np->stun_refresh_ms * NP_MS;
 			continue;

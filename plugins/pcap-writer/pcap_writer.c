@@ -405,7 +405,7 @@ static bool is_handshake(const struct rec *r, const uint8_t *data)
 /* With embed_secrets, a young handshake message waits for its secrets. */
 static bool must_wait(const struct pw *p, const struct rec *r, const uint8_t *data, uint64_t now)
 {
-	return p->embed && is_handshake(r, data) && now - r->mono_ns < PW_HOLD_NS;
+	return p->embed && is_handshake(r, data) && ts_ns_since(now, r->mono_ns) < PW_HOLD_NS;
 }
 
 /* Write the held records in order, up to one that must still wait (all: none waits). */

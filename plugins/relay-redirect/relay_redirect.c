@@ -287,13 +287,13 @@ static void tick(void *arg)
 {
 	struct relay_redirect *rr = arg;
 	uint64_t now = rr->host->now_ns(rr->host);
-	uint64_t since = now - rr->last_register_ns;
+	uint64_t since = ts_ns_since(now, rr->last_register_ns);
 	bool registered = atomic_load(&rr->registered);
 
 	if (registered) {
 		uint64_t ttl = (uint64_t)atomic_load(&rr->ack_expires_s) * NS_PER_S;
 
-		if (now - atomic_load(&rr->last_ack_ns) > ttl) {
+		if (ts_ns_since(now, atomic_load(&rr->last_ack_ns)) > ttl) {
 			atomic_store(&rr->registered, false);
 			registered = false;
 			rr->host->note_set(rr->host, NULL, "relay_registered", "no");
@@ -306,7 +306,7 @@ static void tick(void *arg)
 	    since >= (uint64_t)rr->interval_ms * NS_PER_MS || (!registered && since >= RETRY_NS))
 		send_register(rr);
 	rr->host->peer_foreach(rr->host, steer_cb, rr);
-	if (now - rr->last_stats_ns >= STATS_INTERVAL_NS) {
+	if (ts_ns_since(now, rr->last_stats_ns) >= STATS_INTERVAL_NS) {
 		rr->last_stats_ns = now;
 		log_stats(rr, TS_LOG_DEBUG);
 	}

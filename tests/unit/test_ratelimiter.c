@@ -126,6 +126,28 @@ static void test_table_bound(void)
 	ts_ratelimiter_destroy(&rl);
 }
 
+/*
+ * Threads read the clock before taking the limiter's lock, so a call can
+ * come with a time earlier than the last one stored.  That is no idle
+ * time: the source keeps its empty bucket (it was forgotten, with a fresh
+ * burst, when the age wrapped around).
+ */
+static void test_time_from_before(void)
+{
+	struct ts_ratelimiter rl;
+	union ts_endpoint a = v4("192.0.2.7", 1000);
+	uint64_t t = 30 * NSEC_PER_SEC;
+
+	CHECK(ts_ratelimiter_init(&rl, 0) == 0);
+	CHECK(allowed(&rl, &a, t, 6) == 5);
+	CHECK_MSG(allowed(&rl, &a, t - 1 * MS, 5) == 0,
+		  "a time read just before the last call refilled the bucket");
+	CHECK(ts_ratelimiter_count(&rl) == 1);
+	/* And time goes on from the latest: 50 ms after it, one packet. */
+	CHECK(allowed(&rl, &a, t + 50 * MS, 2) == 1);
+	ts_ratelimiter_destroy(&rl);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -133,6 +155,7 @@ int main(void)
 	test_burst_and_refill();
 	test_ipv6_prefix();
 	test_table_bound();
+	test_time_from_before();
 	if (failures)
 		fprintf(stderr, "%d check(s) failed\n", failures);
 	return failures ? 1 : 0;
