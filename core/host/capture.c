@@ -374,11 +374,17 @@ static bool young_handshake(const struct capture *c, const uint8_t *b, uint32_t 
  */
 static int drain_secrets(struct capture *c)
 {
-	uint64_t now = real_ns();
 	size_t at, hold;
+	uint64_t now;
 	int ret = 0;
 
 	c->pend_len += take(c, c->pend + c->pend_len, CAP_BUF - c->pend_len);
+	/*
+	 * Read after the blocks were taken, so none is younger than now; one
+	 * that still is (the wall clock stepped back) wraps to "old", is not
+	 * held, and nothing waits for the clock to catch up.
+	 */
+	now = real_ns();
 	for (at = 0; at + 12 <= c->pend_len;) {
 		uint32_t len = blk_u32(c->pend, at + 4);
 
