@@ -98,10 +98,11 @@ bool ts_ratelimit_allow(struct ts_ratelimit *rl, unsigned burst)
 	 */
 	uint64_t now = ts_now_ns();
 	uint64_t last = atomic_load_explicit(&rl->last_ns, memory_order_relaxed);
+	uint64_t age = ts_age_ns(now, last);
 	unsigned tokens = atomic_load_explicit(&rl->tokens, memory_order_relaxed);
 
-	if (last == 0 || ts_age_ns(now, last) >= NSEC_PER_SEC) {
-		uint64_t refill = last == 0 ? burst : ts_age_ns(now, last) / NSEC_PER_SEC;
+	if (last == 0 || age >= NSEC_PER_SEC) {
+		uint64_t refill = last == 0 ? burst : age / NSEC_PER_SEC;
 
 		tokens = tokens + refill > burst ? burst : tokens + (unsigned)refill;
 		atomic_store_explicit(&rl->last_ns, now, memory_order_relaxed);
