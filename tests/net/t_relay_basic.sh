@@ -83,6 +83,33 @@ grep -q "^relay 0.0.0.0:$RELAY_PORT public_key $PR " <<<"$(relay_status)" ||
 	fail "relay status does not show its listen address and key:
 $(relay_status)"
 
+# The relay runs as SCHED_BATCH (core/relay/relay_sched.h) and logs it.
+policy() { chrt -p "$1" | sed -n 's/.*current scheduling policy: //p'; }
+[[ $(policy "$RELAY_PID") == SCHED_BATCH ]] ||
+	fail "tinescale-relay runs as $(policy "$RELAY_PID"), expected SCHED_BATCH"
+grep -q 'scheduling: SCHED_BATCH' "$LOGDIR/relay.log" ||
+	fail "the relay's log does not say it runs as SCHED_BATCH"
+# A policy its starter chose is kept, and --sched inherit changes nothing.
+for case in "chrt -i 0:batch:SCHED_IDLE" "env:inherit:SCHED_OTHER"; do
+	IFS=: read -r wrap want expect <<<"$case"
+	ctl2=$LOGDIR/relay-$want.ctl
+	# shellcheck disable=SC2086 # wrap is a command and its arguments
+	bg "relay-$want" ip netns exec "$NS_I" $wrap "$RELAY_BIN" --listen 127.0.0.1:3479 \
+		--key "$CONFDIR/relay.key" --ctl "$ctl2" --sched "$want" -f
+	p2=$BG_PID
+	for ((i = 0; i < 50; i++)); do
+		[[ -S $ctl2 ]] && break
+		_is_running_job "$p2" || fail "tinescale-relay --sched $want exited: $(cat "$LOGDIR/relay-$want.log")"
+		sleep 0.1
+	done
+	got=$(policy "$p2")
+	_stop_pid "$p2"
+	[[ $got == "$expect" ]] || fail "'$wrap tinescale-relay --sched $want' runs as $got, expected $expect"
+	grep -q "scheduling: $expect, as started" "$LOGDIR/relay-$want.log" ||
+		fail "--sched $want: the log does not say $expect is kept: $(cat "$LOGDIR/relay-$want.log")"
+done
+log "scheduling: SCHED_BATCH by default; chrt's SCHED_IDLE and --sched inherit kept"
+
 # The example pipeline, with this lab's relay and build.
 sed -e "s|^plugin_path:.*|plugin_path: [$TS_BUILD/plugins]|" \
 	-e "s|relay: 192.0.2.3:3478|relay: $RELAY_IP:$RELAY_PORT|" \
