@@ -73,6 +73,8 @@ void relay_metrics_update(struct relay_metrics *m, const struct relay_table *t, 
 		"UDP datagrams read (a GRO train of frames counts once).", t->rx_datagrams);
 	counter(f, "tinescale_relay_rx_frames_total", "Relay frames read, trains split.",
 		t->rx_frames);
+	counter(f, "tinescale_relay_tx_datagrams_total",
+		"UDP datagrams sent forwarding frames (a GSO train counts once).", t->tx_datagrams);
 	counter(f, "tinescale_relay_pairs_untracked_total",
 		"Forwarded datagrams of a pair the per-pair table had no room for.",
 		t->pairs_untracked);

@@ -19,6 +19,8 @@ void relay_out_init(struct relay_out *o, int fd)
 
 	o->fd = fd;
 	o->n = 0;
+	o->bytes = 0;
+	o->tx_datagrams = 0;
 	/* Readable option: the kernel has it (a send may still say EIO). */
 	o->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &vlen) == 0;
 }
@@ -38,6 +40,7 @@ unsigned relay_out_add(struct relay_out *o, const uint8_t *buf, size_t len,
 	it->len = len;
 	memcpy(&it->sa, sa, salen);
 	it->salen = salen;
+	o->bytes += len;
 	if (local)
 		it->local = *local;
 	else
@@ -154,10 +157,9 @@ static bool send_one(int fd, const struct relay_out_item *it)
 
 unsigned relay_out_flush(struct relay_out *o)
 {
-	struct mmsghdr msgs[RELAY_OUT_MAX];
-	struct iovec iov[RELAY_OUT_MAX];
-	_Alignas(struct cmsghdr) uint8_t control[RELAY_OUT_MAX][CONTROL_SPACE];
-	unsigned first[RELAY_OUT_MAX], count[RELAY_OUT_MAX], k = 0, sent = 0, failed = 0;
+	struct mmsghdr *msgs = o->msgs;
+	struct iovec *iov = o->iov;
+	unsigned *first = o->first, *count = o->count, k = 0, sent = 0, failed = 0;
 
 	for (unsigned i = 0; i < o->n;) {
 		unsigned run = o->gso ? gso_run(o->q + i, o->n - i) : 1;
@@ -172,7 +174,7 @@ unsigned relay_out_flush(struct relay_out *o)
 		m->msg_namelen = o->q[i].salen;
 		m->msg_iov = &iov[i];
 		m->msg_iovlen = run;
-		relay_out_control(m, control[k], &o->q[i].local, run > 1 ? o->q[i].len : 0);
+		relay_out_control(m, o->control[k], &o->q[i].local, run > 1 ? o->q[i].len : 0);
 		first[k] = i;
 		count[k++] = run;
 		i += run;
@@ -183,6 +185,7 @@ unsigned relay_out_flush(struct relay_out *o)
 
 		if (r >= 0) {
 			sent += (unsigned)r;
+			o->tx_datagrams += (unsigned)r;
 			continue;
 		}
 		if (err == EINTR)
@@ -208,5 +211,6 @@ unsigned relay_out_flush(struct relay_out *o)
 		sent++;
 	}
 	o->n = 0;
+	o->bytes = 0;
 	return failed;
 }

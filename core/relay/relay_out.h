@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define RELAY_OUT_MAX 64
+#define RELAY_OUT_MAX 256 /* frames queued at most: a flush on the way when full */
 
 struct relay_out_item {
 	const uint8_t *buf;
@@ -29,11 +29,22 @@ struct relay_out_item {
 	struct relay_local local;
 };
 
+/* A pinned source (IPV6_PKTINFO is the larger) and a UDP_SEGMENT together. */
+#define RELAY_OUT_CONTROL_SPACE                                                                    \
+	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
+
 struct relay_out {
 	int fd;
 	bool gso; /* UDP_SEGMENT works (off for good after an EIO) */
 	unsigned n;
+	size_t bytes;	       /* queued, for the caller's flush policy */
+	uint64_t tx_datagrams; /* messages the kernel took (a GSO send counts once) */
 	struct relay_out_item q[RELAY_OUT_MAX];
+	/* The flush's scratch: one message per run, off the stack. */
+	struct mmsghdr msgs[RELAY_OUT_MAX];
+	struct iovec iov[RELAY_OUT_MAX];
+	_Alignas(struct cmsghdr) uint8_t control[RELAY_OUT_MAX][RELAY_OUT_CONTROL_SPACE];
+	unsigned first[RELAY_OUT_MAX], count[RELAY_OUT_MAX];
 };
 
 /* Start an empty queue for the UDP socket fd, probing for UDP GSO. */
@@ -48,9 +59,6 @@ unsigned relay_out_add(struct relay_out *o, const uint8_t *buf, size_t len,
 /* Send everything queued and empty the queue: the number of frames that failed. */
 unsigned relay_out_flush(struct relay_out *o);
 
-/* A pinned source (IPV6_PKTINFO is the larger) and a UDP_SEGMENT together. */
-#define RELAY_OUT_CONTROL_SPACE                                                                    \
-	(CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
 /*
  * Point m's control messages at control (RELAY_OUT_CONTROL_SPACE bytes,
  * aligned for struct cmsghdr): the source local (family 0: none) and the

@@ -45,6 +45,7 @@ int relay_sched_apply(enum relay_sched want, char *msg, size_t len)
 		snprintf(msg, len, "scheduling policy unknown: %s", strerror(errno));
 		return -1;
 	}
+	cur &= ~SCHED_RESET_ON_FORK; /* a flag the starter may have set, not a policy */
 	if (want == RELAY_SCHED_INHERIT || cur != SCHED_OTHER) {
 		snprintf(msg, len, "scheduling: %s, as started%s", policy_name(cur),
 			 want == RELAY_SCHED_BATCH ? " (an explicit policy is kept)" : "");

@@ -54,6 +54,7 @@
 #define DEFAULT_DH_RATE	    2000
 #define RX_BURST	    512 /* frames per wakeup, so the control socket is served */
 #define RX_BATCH	    64	/* datagrams per recvmmsg */
+#define RELAY_OUT_FLUSH_BYTES (256u << 10) /* queued bytes that leave before the batch ends */
 #define REJECT_LOG_INTERVAL NS_PER_S
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -687,10 +688,12 @@ static void parse_control(struct msghdr *msg, struct relay_local *local, size_t 
 /*
  * Up to RX_BURST frames, RX_BATCH datagrams per recvmmsg; a datagram may be
  * a GRO train of frames, each handled as if it had come alone (every check,
- * every budget).  What a datagram forwards leaves before the next datagram
- * is handled: its bytes, just copied in, are still in the cache when the
- * kernel copies them out (one send per batch measured slower: a batch's
- * buffers are up to 4 MiB).
+ * every budget).  What a batch forwards leaves together, before the next
+ * recvmmsg reuses the buffers: one sendmmsg instead of one per datagram, and
+ * consecutive trains of one flow merge into larger GSO sends (fewer skbs all
+ * the way to the receiver).  Once RELAY_OUT_FLUSH_BYTES are queued they
+ * leave at once, while their bytes, just copied in, are still in the cache
+ * (a whole batch's buffers can be 4 MiB).
  */
 static void read_udp(struct relay *r)
 {
@@ -747,8 +750,10 @@ static void read_udp(struct relay *r)
 				done++;
 				r->t.rx_frames++;
 			} while (off < len);
-			r->t.send_errors += relay_out_flush(&r->out);
+			if (r->out.bytes >= RELAY_OUT_FLUSH_BYTES)
+				r->t.send_errors += relay_out_flush(&r->out);
 		}
+		r->t.send_errors += relay_out_flush(&r->out);
 		if (n < RX_BATCH)
 			return;
 	}
@@ -859,8 +864,10 @@ static int serve(struct relay *r)
 		}
 		if (stop_signal)
 			break;
-		if (pfd[0].revents & POLLIN)
+		if (pfd[0].revents & POLLIN) {
 			read_udp(r);
+			r->t.tx_datagrams = r->out.tx_datagrams; /* what status prints */
+		}
 		if (pfd[1].revents & POLLIN)
 			accept_ctl(r);
 		for (int i = 0; i < MAX_CTL_CLIENTS; i++) {

@@ -483,8 +483,9 @@ void relay_table_status(struct relay_table *t, FILE *f, uint64_t now_ns)
 		(unsigned long long)t->forwarded_bytes);
 	fprintf(f, "stat send_errors %llu\nstat pairs_untracked %llu\n",
 		(unsigned long long)t->send_errors, (unsigned long long)t->pairs_untracked);
-	fprintf(f, "stat rx_datagrams %llu\nstat rx_frames %llu\n",
-		(unsigned long long)t->rx_datagrams, (unsigned long long)t->rx_frames);
+	fprintf(f, "stat rx_datagrams %llu\nstat rx_frames %llu\nstat tx_datagrams %llu\n",
+		(unsigned long long)t->rx_datagrams, (unsigned long long)t->rx_frames,
+		(unsigned long long)t->tx_datagrams);
 	fprintf(f, "stat dh %llu\nstat cookies_sent %llu\nstat cookies_ok %llu\n",
 		(unsigned long long)t->dh, (unsigned long long)t->cookies_sent,
 		(unsigned long long)t->cookies_ok);

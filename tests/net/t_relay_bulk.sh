@@ -12,7 +12,8 @@
 #   - no IP fragment anywhere: no host, NAT or the relay's namespace
 #     fragmented or reassembled a packet (nstat IpFragCreates, IpReasmReqds).
 #     A 1420-MTU tunnel's relayed datagrams were all sent as two fragments;
-#   - the relay counted the frames it forwarded each way.
+#   - the relay counted the frames it forwarded each way, and sent them as
+#     UDP GSO trains (stat tx_datagrams: at least 4 frames a send).
 # Not a speed test: the rate is printed, never asserted.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -63,8 +64,14 @@ counter() {
 	echo "${v:-0}"
 }
 
+# relay_stat NAME: one `stat` counter of the relay.
+relay_stat() {
+	"$TS_BUILD/tinescale-relay" status --ctl "$RELAY_CTL" | awk -v n="$1" '$1 == "stat" && $2 == n { print $3 }'
+}
 ba0=$(relay_pair "$PB" "$PA")
 ab0=$(relay_pair "$PA" "$PB")
+fw0=$(relay_stat forwarded)
+tx0=$(relay_stat tx_datagrams)
 xfer "$NS_HB" "$NS_HA" "$TUN_A" "$DATA/big" "B -> A through the relay"
 xfer "$NS_HA" "$NS_HB" "$TUN_B" "$DATA/small" "A -> B through the relay"
 ba=$(($(relay_pair "$PB" "$PA") - ba0))
@@ -80,5 +87,10 @@ for ns in "$NS_HA" "$NS_HB" "$NS_RA" "$NS_RB" "$NS_INET"; do
 		fail "$ns: $frag IP fragments made, $reasm reassembled: relayed datagrams exceed the path MTU"
 done
 log "relay: $(counter "$NS_INET" UdpInDatagrams) datagrams in for $((ba + ab)) frames (UDP GRO trains count once)"
+# Out as UDP GSO trains: a bulk transfer's frames leave several to a send.
+fw=$(($(relay_stat forwarded) - fw0))
+tx=$(($(relay_stat tx_datagrams) - tx0))
+((tx > 0 && fw >= 4 * tx)) || fail "the relay sent $fw frames in $tx datagrams: no GSO trains"
+log "relay: $fw frames out in $tx sends ($((fw / tx)) a send: UDP GSO)"
 impl_alive "$IF_A"
 impl_alive "$IF_B"

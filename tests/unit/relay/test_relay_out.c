@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * tinescale-relay's batched sending (relay_out.c) over loopback, without
- * root: frames queued for two destinations, runs of one size (which go out
+ * root: more frames than the queue holds (a flush on the way) for two
+ * destinations, runs of one size (which go out
  * as UDP GSO sends where the kernel has it) with a shorter tail, singles
  * in between, and a pinned source address we do not have (sent anyway from
  * wherever routing says); each destination gets its frames whole and in
@@ -16,7 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define N 90
+/* More than the queue holds: the full queue is flushed on the way. */
+#define N (RELAY_OUT_MAX + 44)
 
 static int udp_socket(struct sockaddr_in *addr)
 {
@@ -26,7 +28,10 @@ static int udp_socket(struct sockaddr_in *addr)
 	memset(addr, 0, sizeof(*addr));
 	addr->sin_family = AF_INET;
 	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int rcvbuf = 1 << 20; /* capped at net.core.rmem_max: room for the frames at least */
+
 	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)addr, sizeof(*addr)) == 0);
+	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) == 0);
 	CHECK(getsockname(fd, (struct sockaddr *)addr, &len) == 0);
 	return fd;
 }
@@ -37,7 +42,7 @@ static void run(bool gso)
 	size_t len[N];
 	struct sockaddr_in relay, dst[2];
 	int fd = udp_socket(&relay), rx[2] = {udp_socket(&dst[0]), udp_socket(&dst[1])};
-	struct relay_out o;
+	static struct relay_out o; /* large: its flush scratch is inside */
 	unsigned failed = 0, next[2] = {0, 0};
 	struct relay_local pinned = {.family = AF_INET};
 
@@ -46,11 +51,11 @@ static void run(bool gso)
 	if (!gso)
 		o.gso = false;
 	for (unsigned i = 0; i < N; i++) {
-		/* 0-39 to dst 0 (1300 bytes, 39 shorter); 40-49 alternate; 50-89 to dst 1. */
+		/* 0-39 to dst 0 (1300 bytes, 39 shorter); 40-49 alternate; then dst 1. */
 		unsigned to = i < 40 ? 0 : i < 50 ? i % 2 : 1;
 
-		len[i] = i < 40 ? 1300 : i < 50 ? 200 + i : 1100;
-		if (i == 39 || i == 89)
+		len[i] = i < 40 ? 1300 : i < 50 ? 200 + i : i < 90 ? 1100 : 300;
+		if (i == 39 || i == 89 || i == N - 1)
 			len[i] = 77;
 		for (size_t j = 0; j < len[i]; j++)
 			frames[i][j] = (uint8_t)(i * 13 + j);
