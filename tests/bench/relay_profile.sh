@@ -44,13 +44,19 @@ done
 grep -E 'send_errors|forwarded' "$LOGDIR/relay-status.txt" >&2 || true
 grep -E '^reject' "$LOGDIR/relay-status.txt" | awk '$3 != 0' >&2 || true
 set +o pipefail # head closes the pipes early
+# By thread name, then by symbol within the relay and within the daemons'
+# data threads (ts-*).  Filtered from one `--sort comm,sym` listing: perf
+# report's --comm option drops and rescales entries of this kind of profile.
+perf report -i "$LOGDIR/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null |
+	grep -v '^#' | grep -v '^$' >"$LOGDIR/by-comm-sym.txt"
 {
-	perf report -i "$LOGDIR/perf.data" --no-children --sort pid --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20
+	perf report -i "$LOGDIR/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -20
 	echo
-	perf report -i "$LOGDIR/perf.data" --no-children --comm tinescale-relay --sort sym --stdio \
-		-g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+	echo "tinescale-relay, by symbol (percent of all samples):"
+	awk '$2 == "tinescale-relay"' "$LOGDIR/by-comm-sym.txt" | head -40
 	echo
-	perf report -i "$LOGDIR/perf.data" --no-children --comm tinescale --sort sym --stdio \
-		-g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+	echo "the daemons' ts-* threads, by symbol (percent of all samples):"
+	awk '$2 ~ /^ts-/' "$LOGDIR/by-comm-sym.txt" | head -40
 } >"$LOGDIR/report.txt"
 cat "$LOGDIR/report.txt"
