@@ -59,8 +59,7 @@ int relay_sched_apply(enum relay_sched want, char *msg, size_t len)
 		errno = err;
 		return -1;
 	}
-	snprintf(msg, len,
-		 "scheduling: SCHED_BATCH (forwards in bursts; --sched inherit keeps %s)",
+	snprintf(msg, len, "scheduling: SCHED_BATCH (forwards in bursts; --sched inherit keeps %s)",
 		 policy_name(cur));
 	return 0;
 }

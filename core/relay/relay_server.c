@@ -52,9 +52,9 @@
 #define DEFAULT_RATE_PPS    20000
 #define MAX_CTL_CLIENTS	    8
 #define DEFAULT_DH_RATE	    2000
-#define RX_BURST	    512 /* frames per wakeup, so the control socket is served */
-#define RX_BATCH	    64	/* datagrams per recvmmsg */
-#define RELAY_OUT_FLUSH_BYTES (256u << 10) /* queued bytes that leave before the batch ends */
+#define RX_BURST	    512		 /* frames per wakeup, so the control socket is served */
+#define RX_BATCH	    64		 /* datagrams per recvmmsg */
+#define TX_FLUSH_BYTES	    (256u << 10) /* queued bytes that leave before the batch ends */
 #define REJECT_LOG_INTERVAL NS_PER_S
 
 enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -549,7 +549,8 @@ out:
 	sodium_memzero(k, sizeof(k));
 }
 
-_Static_assert(TSR_TOKEN_LEN == crypto_verify_16_BYTES, "the token is compared with crypto_verify_16");
+_Static_assert(TSR_TOKEN_LEN == crypto_verify_16_BYTES,
+	       "the token is compared with crypto_verify_16");
 
 /*
  * The memo's sender and destination, if this SEND (d) is to them with their
@@ -697,7 +698,7 @@ static void parse_control(struct msghdr *msg, struct relay_local *local, size_t 
  * every budget).  What a batch forwards leaves together, before the next
  * recvmmsg reuses the buffers: one sendmmsg instead of one per datagram, and
  * consecutive trains of one flow merge into larger GSO sends (fewer skbs all
- * the way to the receiver).  Once RELAY_OUT_FLUSH_BYTES are queued they
+ * the way to the receiver).  Once TX_FLUSH_BYTES are queued they
  * leave at once, while their bytes, just copied in, are still in the cache
  * (a whole batch's buffers can be 4 MiB).
  */
@@ -756,7 +757,7 @@ static void read_udp(struct relay *r)
 				done++;
 				r->t.rx_frames++;
 			} while (off < len);
-			if (r->out.bytes >= RELAY_OUT_FLUSH_BYTES)
+			if (r->out.bytes >= TX_FLUSH_BYTES)
 				r->t.send_errors += relay_out_flush(&r->out);
 		}
 		r->t.send_errors += relay_out_flush(&r->out);
@@ -933,6 +934,8 @@ static int cmd_status(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* One option a line. */
+	/* clang-format off */
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, 'l'},
 	    {"key", required_argument, NULL, 'k'},
@@ -947,6 +950,7 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	/* clang-format on */
 	static struct relay r;
 	const char *listen_arg = NULL, *key_path = NULL, *metrics_arg = NULL;
 	unsigned long max_peers = DEFAULT_MAX_PEERS, rate = DEFAULT_RATE_PPS, rate_bytes = 0;
@@ -1034,7 +1038,8 @@ int main(int argc, char **argv)
 		case 'S':
 			if (!relay_sched_parse(optarg, &sched)) {
 				fprintf(stderr,
-					"tinescale-relay: --sched: expected batch or inherit, got '%s'\n",
+					"tinescale-relay: --sched: expected batch or inherit, got "
+					"'%s'\n",
 					optarg);
 				return 2;
 			}
