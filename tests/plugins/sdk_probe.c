@@ -13,14 +13,7 @@
 #include <string.h>
 #include <tinescale/plugin.h>
 
-struct sdk_global {
-	_Atomic long added, removed, migrations, removed_hits, last_event, hits, writes, refused;
-	_Atomic long generation;
-	/* output_open_cb: records, bytes and bad records seen, ends, calls from a hook's thread. */
-	_Atomic long cb_records, cb_bytes, cb_bad, cb_closing, cb_wrong_thread;
-	/* output_open_cb: calls with no record (the tick, and "queue empty"). */
-	_Atomic long cb_idle;
-};
+#include "sdk_probe.h"
 
 TS_PLUGIN_EXPORT struct sdk_global sdk_global;
 

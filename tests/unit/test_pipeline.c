@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../plugins/sdk_probe.h"
 #include "ctl.h"
 #include "pipeline.h"
 #include "pipeline_stats.h"
@@ -1359,13 +1360,6 @@ static void expect_load_error(struct ts_pipeline_host *ph, const char *name, con
 	      "%s: error '%s', expected '%s...%s'", name, err, prefix, want);
 	free(path);
 }
-
-struct sdk_global {
-	_Atomic long added, removed, migrations, removed_hits, last_event, hits, writes, refused;
-	_Atomic long generation;
-	_Atomic long cb_records, cb_bytes, cb_bad, cb_closing, cb_wrong_thread;
-	_Atomic long cb_idle;
-};
 
 /*
  * The 2.1 SDK through sdk_probe.so (tests/plugins/sdk_probe.c): peer slots
