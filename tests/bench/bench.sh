@@ -18,7 +18,7 @@
 # of 1372-byte datagrams offered at $TS_BENCH_UDP_RATE (goodput and loss);
 # idle ping RTT.  Then the NAT lab (tests/net/natlab.sh, two
 # endpoint-independent NATs, tinescale): TCP relayed (direct path cut) and
-# direct, alternating.  Medians over the rounds; ratios against upstream.
+# direct, alternating, each with a ping alongside (RTT under load).  Medians over the rounds; ratios against upstream.
 #
 #   sudo TS_BUILD=$PWD/build tests/bench/bench.sh [--quick] [--nat]
 #
@@ -74,7 +74,7 @@ mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
 printf 'round\timpl\ttcp1_mbit\ttcp4_mbit\tudp_mbit\tudp_loss_pct\trtt_idle_ms\trtt_load_ms\tcpu_s_per_gb\n' >"$RAW"
 NATRAW=$OUT/nat-raw.tsv
-printf 'round\tpath\ttcp1_mbit\trelay_cpu_s_per_gb\n' >"$NATRAW"
+printf 'round\tpath\ttcp1_mbit\trelay_cpu_s_per_gb\trtt_load_ms\n' >"$NATRAW"
 
 # Upstream runs under the name wireguard-go, as Debian's does: a directory
 # holding only that name goes first on PATH for its rows.
@@ -192,9 +192,21 @@ nat_path() {
 	first_ping "$NS_HA" "$TUN_B" 10 >/dev/null || fail "NAT lab: no ping on the $1 path"
 }
 
+# nat_tcp WHAT: one iperf3 TCP run A -> B in the NAT lab with a ping from A
+# alongside: NAT_MBIT, and NAT_RTT (the ping's average, nan if none came back).
+nat_tcp() {
+	local name=ping-nat-${1// /-}
+	bg "$name" ip netns exec "$NS_HA" ping -n -q -i 0.05 -w "$((TCP_S + 1))" "$TUN_B"
+	local ping_pid=$BG_PID
+	NAT_MBIT=$(iperf_run "$NS_HB" "$TUN_B" "$NS_HA" "$TCP_S" "$1")
+	bg_wait "$ping_pid" || true
+	NAT_RTT=$(sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p' "$LOGDIR/$name.log")
+	NAT_RTT=${NAT_RTT:-nan}
+}
+
 # The NAT lab: relayed (direct path cut) and direct, alternating.
 natbench() {
-	local r m t0 p rp=
+	local r t0 p rp=
 	# The relay's per-key budget (default 20,000 frames/s, about 220 Mbit/s
 	# of full-size frames) is policy, not capacity: raised here so that what
 	# is measured is how fast the relay forwards.
@@ -206,15 +218,16 @@ natbench() {
 	for ((r = 1; r <= ROUNDS; r++)); do
 		nat_path relay
 		t0=$(cpu_ticks "$rp")
-		m=$(iperf_run "$NS_HB" "$TUN_B" "$NS_HA" "$TCP_S" "relayed r$r")
+		nat_tcp "relayed r$r"
 		# The relay's CPU per GB, from the received rate (the bytes it forwarded).
-		printf '%s\trelay\t%s\t%s\n' "$r" "$m" "$(awk -v t=$(($(cpu_ticks "$rp") - t0)) \
-			-v hz="$HZ" -v m="$m" -v s="$TCP_S" \
-			'BEGIN { if (m > 0) printf "%.2f", (t / hz) / (m * s / 8000); else print "nan" }')" >>"$NATRAW"
+		printf '%s\trelay\t%s\t%s\t%s\n' "$r" "$NAT_MBIT" "$(awk -v t=$(($(cpu_ticks "$rp") - t0)) \
+			-v hz="$HZ" -v m="$NAT_MBIT" -v s="$TCP_S" \
+			'BEGIN { if (m > 0) printf "%.2f", (t / hz) / (m * s / 8000); else print "nan" }')" \
+			"$NAT_RTT" >>"$NATRAW"
 		natlab_uncut
 		nat_path direct
-		m=$(iperf_run "$NS_HB" "$TUN_B" "$NS_HA" "$TCP_S" "direct r$r")
-		printf '%s\tdirect\t%s\tnan\n' "$r" "$m" >>"$NATRAW"
+		nat_tcp "direct r$r"
+		printf '%s\tdirect\t%s\tnan\t%s\n' "$r" "$NAT_MBIT" "$NAT_RTT" >>"$NATRAW"
 		((r < ROUNDS)) && natlab_cut
 	done
 	return 0
@@ -268,8 +281,12 @@ if nat:
          for p in ("relay", "direct") if any(r["path"] == p for r in nat)}
     if len(m) == 2:
         cpu = statistics.median(float(r["relay_cpu_s_per_gb"]) for r in nat if r["path"] == "relay")
+        rtt = {}
+        for p in ("relay", "direct"):
+            v = [float(r["rtt_load_ms"]) for r in nat if r["path"] == p and r["rtt_load_ms"] != "nan"]
+            rtt[p] = statistics.median(v) if v else float("nan")
         print(f"NAT lab (tinescale, EIM NATs, TCP 1 stream, relay --rate {relay_rate}): relayed {m['relay']:.0f} Mbit/s, "
               f"direct {m['direct']:.0f} Mbit/s, relayed/direct {m['relay'] / m['direct']:.2f}; "
-              f"relay CPU {cpu:.2f} s/GB")
+              f"relay CPU {cpu:.2f} s/GB; RTT under load relayed {rtt['relay']:.2f} ms, direct {rtt['direct']:.2f} ms")
 PY
 cat "$OUT/results.txt"
