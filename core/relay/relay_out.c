@@ -12,7 +12,7 @@
 #define GSO_BYTES     65507
 #define CONTROL_SPACE RELAY_OUT_CONTROL_SPACE
 
-void relay_out_init(struct relay_out *o, int fd)
+void relay_out_init(struct relay_out *o, int fd, uint64_t *tx_datagrams)
 {
 	int v = 0;
 	socklen_t vlen = sizeof(v);
@@ -20,7 +20,7 @@ void relay_out_init(struct relay_out *o, int fd)
 	o->fd = fd;
 	o->n = 0;
 	o->bytes = 0;
-	o->tx_datagrams = 0;
+	o->tx_datagrams = tx_datagrams;
 	/* Readable option: the kernel has it (a send may still say EIO). */
 	o->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &vlen) == 0;
 }
@@ -185,7 +185,7 @@ unsigned relay_out_flush(struct relay_out *o)
 
 		if (r >= 0) {
 			sent += (unsigned)r;
-			o->tx_datagrams += (unsigned)r;
+			*o->tx_datagrams += (unsigned)r;
 			continue;
 		}
 		if (err == EINTR)
@@ -200,12 +200,17 @@ unsigned relay_out_flush(struct relay_out *o)
 		if (count[sent] > 1) {
 			if (err == EIO)
 				o->gso = false;
-			for (unsigned j = 0; j < count[sent]; j++)
+			for (unsigned j = 0; j < count[sent]; j++) {
 				if (err == EAGAIN || err == ENOBUFS ||
 				    !send_one(o->fd, &o->q[first[sent] + j]))
 					failed++;
-		} else if (!(msgs[sent].msg_hdr.msg_control && src_gone(err) &&
-			     send_unpinned(o->fd, &o->q[first[sent]]))) {
+				else
+					(*o->tx_datagrams)++;
+			}
+		} else if (msgs[sent].msg_hdr.msg_control && src_gone(err) &&
+			   send_unpinned(o->fd, &o->q[first[sent]])) {
+			(*o->tx_datagrams)++;
+		} else {
 			failed++;
 		}
 		sent++;

@@ -37,8 +37,8 @@ struct relay_out {
 	int fd;
 	bool gso; /* UDP_SEGMENT works (off for good after an EIO) */
 	unsigned n;
-	size_t bytes;	       /* queued, for the caller's flush policy */
-	uint64_t tx_datagrams; /* messages the kernel took (a GSO send counts once) */
+	size_t bytes;		/* queued, for the caller's flush policy */
+	uint64_t *tx_datagrams; /* the caller's count of messages the kernel took */
 	struct relay_out_item q[RELAY_OUT_MAX];
 	/* The flush's scratch: one message per run, off the stack. */
 	struct mmsghdr msgs[RELAY_OUT_MAX];
@@ -47,8 +47,12 @@ struct relay_out {
 	unsigned first[RELAY_OUT_MAX], count[RELAY_OUT_MAX];
 };
 
-/* Start an empty queue for the UDP socket fd, probing for UDP GSO. */
-void relay_out_init(struct relay_out *o, int fd);
+/*
+ * Start an empty queue for the UDP socket fd, probing for UDP GSO.  Every
+ * message the kernel takes (a GSO send counts once) is added to
+ * *tx_datagrams, a counter of the caller's.
+ */
+void relay_out_init(struct relay_out *o, int fd, uint64_t *tx_datagrams);
 /*
  * Queue len bytes at buf for sa, to leave from local (family 0: routing
  * chooses).  A full queue is flushed first: returns what that flush

@@ -871,10 +871,8 @@ static int serve(struct relay *r)
 		}
 		if (stop_signal)
 			break;
-		if (pfd[0].revents & POLLIN) {
+		if (pfd[0].revents & POLLIN)
 			read_udp(r);
-			r->t.tx_datagrams = r->out.tx_datagrams; /* what status prints */
-		}
 		if (pfd[1].revents & POLLIN)
 			accept_ctl(r);
 		for (int i = 0; i < MAX_CTL_CLIENTS; i++) {
@@ -1101,7 +1099,7 @@ int main(int argc, char **argv)
 	       "%s", sched_msg);
 	if (open_udp(&r) < 0 || open_ctl(&r) < 0)
 		goto out;
-	relay_out_init(&r.out, r.udp);
+	relay_out_init(&r.out, r.udp, &r.t.tx_datagrams);
 	r.started_ns = clock_ns(CLOCK_MONOTONIC);
 	relay_cookies_init(&r.cookies, cookie_rotate_ns, r.started_ns);
 	if (metrics_arg) {

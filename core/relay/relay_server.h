@@ -145,7 +145,7 @@ struct relay_table {
 	uint64_t rejects[RJ_COUNT];
 	uint64_t registers, registers_new, moved, forwarded, forwarded_bytes, send_errors;
 	uint64_t rx_datagrams, rx_frames; /* UDP reads, and the frames in them (GRO trains) */
-	uint64_t tx_datagrams; /* forwarding sends (a GSO train counts once): relay_out's */
+	uint64_t tx_datagrams; /* forwarding sends (a GSO train counts once), by relay_out */
 	uint64_t pairs_untracked, expired, dh, cookies_sent, cookies_ok, ip_slot_evictions;
 };
 

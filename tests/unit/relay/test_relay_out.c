@@ -6,7 +6,8 @@
  * as UDP GSO sends where the kernel has it) with a shorter tail, singles
  * in between, and a pinned source address we do not have (sent anyway from
  * wherever routing says); each destination gets its frames whole and in
- * order, with and without GSO.
+ * order, with and without GSO, and the sends are counted (one a frame
+ * without GSO, fewer with it).
  */
 #include "../testutil.h"
 #include "relay_out.h"
@@ -24,12 +25,11 @@ static int udp_socket(struct sockaddr_in *addr)
 {
 	socklen_t len = sizeof(*addr);
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int rcvbuf = 1 << 20; /* capped at net.core.rmem_max: room for the frames at least */
 
 	memset(addr, 0, sizeof(*addr));
 	addr->sin_family = AF_INET;
 	addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int rcvbuf = 1 << 20; /* capped at net.core.rmem_max: room for the frames at least */
-
 	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)addr, sizeof(*addr)) == 0);
 	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) == 0);
 	CHECK(getsockname(fd, (struct sockaddr *)addr, &len) == 0);
@@ -45,9 +45,10 @@ static void run(bool gso)
 	static struct relay_out o; /* large: its flush scratch is inside */
 	unsigned failed = 0, next[2] = {0, 0};
 	struct relay_local pinned = {.family = AF_INET};
+	uint64_t sends = 0;
 
 	inet_pton(AF_INET, "192.0.2.77", &pinned.a4);
-	relay_out_init(&o, fd);
+	relay_out_init(&o, fd, &sends);
 	if (!gso)
 		o.gso = false;
 	for (unsigned i = 0; i < N; i++) {
@@ -65,6 +66,9 @@ static void run(bool gso)
 	failed += relay_out_flush(&o);
 	CHECK_MSG(failed == 0, "gso %d: %u frames failed", gso, failed);
 	CHECK(o.n == 0);
+	/* Counted per message: one a frame without GSO, fewer with it. */
+	CHECK_MSG(gso ? !o.gso || sends < N : sends == N, "gso %d: %llu sends for %d frames", gso,
+		  (unsigned long long)sends, N);
 
 	/* Each destination: its frames, in order, one datagram each. */
 	for (unsigned i = 0; i < N; i++) {
