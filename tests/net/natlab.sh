@@ -29,7 +29,7 @@
 # Functions: natlab_up MODE_A MODE_B, natlab_cut / natlab_uncut (drop the
 # direct path between the two WAN addresses inside the internet namespace),
 # and queries: ts_status, if_note, peer_note, peer_endpoint, relay_pair,
-# wait_peer_note, first_ping, iperf_run, now_s.
+# relay_stat, wait_peer_note, first_ping, iperf_run, now_s.
 
 NAT_WAN_A=198.51.100.1
 NAT_WAN_B=198.51.100.2
@@ -214,6 +214,14 @@ relay_pair() {
 	local n
 	n=$("$TS_BUILD/tinescale-relay" status --ctl "$RELAY_CTL" |
 		awk -v s="$1" -v d="$2" '$1 == "pair" && $2 == s && $4 == d { print $6 }')
+	echo "${n:-0}"
+}
+
+# relay_stat NAME: one `stat` counter of the relay (0 if absent).
+relay_stat() {
+	local n
+	n=$("$TS_BUILD/tinescale-relay" status --ctl "$RELAY_CTL" |
+		awk -v k="$1" '$1 == "stat" && $2 == k { print $3 }')
 	echo "${n:-0}"
 }
 

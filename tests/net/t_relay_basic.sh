@@ -69,15 +69,21 @@ pair_packets() {
 # key_addr KEY: the address the relay has for KEY ("" when not registered).
 key_addr() { relay_status | awk -v k="$1" '$1 == "key" && $2 == k { print $4 }'; }
 
+# relay_wait NAME PID CTL: the relay started as `bg NAME` answers on CTL within 5 s.
+relay_wait() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ -S $3 ]] && "$RELAY_BIN" status --ctl "$3" >/dev/null 2>&1 && return 0
+		_is_running_job "$2" || fail "tinescale-relay ($1) exited: $(cat "$LOGDIR/$1.log")"
+		sleep 0.1
+	done
+	fail "tinescale-relay ($1): no status socket $3 after 5 s"
+}
+
 bg relay ip netns exec "$NS_I" "$RELAY_BIN" --listen "0.0.0.0:$RELAY_PORT" \
 	--key "$CONFDIR/relay.key" --ctl "$CTL" --max-peers "$MAX_PEERS" --log-level info -f
 RELAY_PID=$BG_PID
-for ((i = 0; i < 50; i++)); do
-	[[ -S $CTL ]] && relay_status >/dev/null 2>&1 && break
-	_is_running_job "$RELAY_PID" || fail "tinescale-relay exited: $(cat "$LOGDIR/relay.log")"
-	sleep 0.1
-done
-((i < 50)) || fail "tinescale-relay: no status socket $CTL after 5 s"
+relay_wait relay "$RELAY_PID" "$CTL"
 [[ $(stat -c %a "$CTL") == 600 ]] || fail "relay status socket mode $(stat -c %a "$CTL"), want 600"
 grep -q "^relay 0.0.0.0:$RELAY_PORT public_key $PR " <<<"$(relay_status)" ||
 	fail "relay status does not show its listen address and key:
@@ -97,11 +103,7 @@ for case in "chrt -i 0:batch:SCHED_IDLE" "env:inherit:SCHED_OTHER"; do
 	bg "relay-$want" ip netns exec "$NS_I" $wrap "$RELAY_BIN" --listen 127.0.0.1:3479 \
 		--key "$CONFDIR/relay.key" --ctl "$ctl2" --sched "$want" -f
 	p2=$BG_PID
-	for ((i = 0; i < 50; i++)); do
-		[[ -S $ctl2 ]] && break
-		_is_running_job "$p2" || fail "tinescale-relay --sched $want exited: $(cat "$LOGDIR/relay-$want.log")"
-		sleep 0.1
-	done
+	relay_wait "relay-$want" "$p2" "$ctl2"
 	got=$(policy "$p2")
 	_stop_pid "$p2"
 	[[ $got == "$expect" ]] || fail "'$wrap tinescale-relay --sched $want' runs as $got, expected $expect"

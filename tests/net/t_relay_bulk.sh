@@ -64,10 +64,6 @@ counter() {
 	echo "${v:-0}"
 }
 
-# relay_stat NAME: one `stat` counter of the relay.
-relay_stat() {
-	"$TS_BUILD/tinescale-relay" status --ctl "$RELAY_CTL" | awk -v n="$1" '$1 == "stat" && $2 == n { print $3 }'
-}
 ba0=$(relay_pair "$PB" "$PA")
 ab0=$(relay_pair "$PA" "$PB")
 fw0=$(relay_stat forwarded)
